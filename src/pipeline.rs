@@ -98,14 +98,14 @@ impl Pipeline {
         let started = Instant::now();
         let pb_enc = req.encounter.as_ref().ok_or(EvaluateError::MissingEncounter)?;
         let now = match &req.evaluation_time {
-            Some(t) => chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).ok_or_else(|| {
-                ValidationError {
+            Some(t) => {
+                chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).ok_or_else(|| ValidationError {
                     violations: vec![encounter::FieldViolation {
                         field: "evaluation_time".into(),
                         description: "is not a valid timestamp".into(),
                     }],
-                }
-            })?,
+                })?
+            }
             None => encounter::now(),
         };
         let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;

@@ -93,7 +93,8 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
                 let addr = settings.grpc_addr();
-                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+                let listener =
+                    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
                 server::run(listener, pipeline, server::shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })

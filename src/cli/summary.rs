@@ -24,7 +24,16 @@ pub fn render(d: &pb::Decision) -> String {
     let _ = writeln!(o, "cdssd {} · rule set {} · trigger {}", v.cdssd, v.rule_set, d.trigger().as_str_name());
     let _ = writeln!(o, "\nQuality-control findings ({}):", d.findings.len());
     for f in &d.findings {
-        let _ = writeln!(o, "  [{:<8}] {} — {}  ({} v{}; {})", status_word(f.status()), f.title, f.message, f.rule_id, f.rule_version, f.measure);
+        let _ = writeln!(
+            o,
+            "  [{:<8}] {} — {}  ({} v{}; {})",
+            status_word(f.status()),
+            f.title,
+            f.message,
+            f.rule_id,
+            f.rule_version,
+            f.measure
+        );
         if let Some(t) = &f.deadline {
             if let Some(t) = chrono::DateTime::from_timestamp(t.seconds, 0) {
                 let _ = writeln!(o, "             deadline {}", t.to_rfc3339());
@@ -78,7 +87,11 @@ pub fn render(d: &pb::Decision) -> String {
         let _ = writeln!(o, "  [{}] {}", c.indicator().as_str_name(), c.summary);
     }
     if let Some(t) = &d.timings {
-        let _ = writeln!(o, "\nTimings: total {} µs (validation {}, rules {}, risk {}, llm {})", t.total_us, t.validation_us, t.rules_us, t.risk_us, t.llm_us);
+        let _ = writeln!(
+            o,
+            "\nTimings: total {} µs (validation {}, rules {}, risk {}, llm {})",
+            t.total_us, t.validation_us, t.rules_us, t.risk_us, t.llm_us
+        );
     }
     o
 }

@@ -10,9 +10,9 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
 
-mod validate;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 /// The embedded default configuration.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("defaults.toml");
@@ -162,20 +162,16 @@ impl Settings {
 
     /// Load the layers and validate the result, reporting every problem.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = &sources.file {
             if !path.is_file() {
                 return Err(ConfigError::one("--config", format!("file {} does not exist", path.display())));
             }
             builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
         }
-        let env: std::collections::HashMap<String, String> = sources
-            .env
-            .iter()
-            .filter(|(k, _)| k.starts_with("CDSSD__"))
-            .cloned()
-            .collect();
+        let env: std::collections::HashMap<String, String> =
+            sources.env.iter().filter(|(k, _)| k.starts_with("CDSSD__")).cloned().collect();
         builder = builder.add_source(
             config::Environment::with_prefix("CDSSD")
                 .prefix_separator("__")

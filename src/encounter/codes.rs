@@ -8,8 +8,14 @@ pub fn parse_system(raw: &str, local: &[String]) -> Option<CodeSystem> {
     let s = raw.trim();
     let lower = s.to_ascii_lowercase();
     let sys = match lower.as_str() {
-        "icd-10" | "icd10" | "icd-10-cm" | "icd-10-cn" | "icd-10-gm" | "http://hl7.org/fhir/sid/icd-10"
-        | "http://hl7.org/fhir/sid/icd-10-cm" | "http://hl7.org/fhir/sid/icd-10-cn" => CodeSystem::Icd10,
+        "icd-10"
+        | "icd10"
+        | "icd-10-cm"
+        | "icd-10-cn"
+        | "icd-10-gm"
+        | "http://hl7.org/fhir/sid/icd-10"
+        | "http://hl7.org/fhir/sid/icd-10-cm"
+        | "http://hl7.org/fhir/sid/icd-10-cn" => CodeSystem::Icd10,
         "icd-10-pcs" | "http://www.cms.gov/medicare/coding/icd10" => CodeSystem::Icd10Pcs,
         "icd-9-cm-3" | "icd-9-cm" | "icd9cm3" | "http://hl7.org/fhir/sid/icd-9-cm" => CodeSystem::Icd9Cm3,
         "loinc" | "http://loinc.org" => CodeSystem::Loinc,
@@ -43,15 +49,11 @@ pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str>
     let ok = match system {
         // Letter, two digits/letter, optional dot and up to 4 more (I21.0, R65.21, U07.1, I219 without dot).
         CodeSystem::Icd10 => {
-            b.len() >= 3
-                && b[0].is_ascii_uppercase()
-                && b[1].is_ascii_digit()
-                && b[2].is_ascii_alphanumeric()
-                && {
-                    let rest = &code[3..];
-                    let rest = rest.strip_prefix('.').unwrap_or(rest);
-                    rest.len() <= 4 && rest.bytes().all(|c| c.is_ascii_alphanumeric())
-                }
+            b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_alphanumeric() && {
+                let rest = &code[3..];
+                let rest = rest.strip_prefix('.').unwrap_or(rest);
+                rest.len() <= 4 && rest.bytes().all(|c| c.is_ascii_alphanumeric())
+            }
         }
         // 1 to 7 digits, a hyphen, one check digit.
         CodeSystem::Loinc => match code.split_once('-') {
@@ -73,7 +75,9 @@ pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str>
                 })
         }
         CodeSystem::Icd10Pcs => b.len() == 7 && b.iter().all(|c| c.is_ascii_alphanumeric()),
-        CodeSystem::SnomedCt | CodeSystem::RxNorm => !b.is_empty() && b.len() <= 18 && b.iter().all(|c| c.is_ascii_digit()),
+        CodeSystem::SnomedCt | CodeSystem::RxNorm => {
+            !b.is_empty() && b.len() <= 18 && b.iter().all(|c| c.is_ascii_digit())
+        }
         _ => true,
     };
     if ok {

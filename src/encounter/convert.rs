@@ -46,7 +46,10 @@ impl Validator<'_> {
 
     fn time(&mut self, path: &str, ts: Option<&pbjson_types::Timestamp>) -> Option<Time> {
         let ts = ts?;
-        let Some(t) = (0..1_000_000_000).contains(&ts.nanos).then(|| DateTime::from_timestamp(ts.seconds, ts.nanos as u32)).flatten()
+        let Some(t) = (0..1_000_000_000)
+            .contains(&ts.nanos)
+            .then(|| DateTime::from_timestamp(ts.seconds, ts.nanos as u32))
+            .flatten()
         else {
             self.err(path, "is not a valid timestamp");
             return None;
@@ -103,7 +106,10 @@ impl Validator<'_> {
 
     fn list_len<T>(&mut self, path: &str, items: &[T]) {
         if items.len() > self.limits.max_items_per_list {
-            self.err(path, format!("has {} items, more than the limit of {}", items.len(), self.limits.max_items_per_list));
+            self.err(
+                path,
+                format!("has {} items, more than the limit of {}", items.len(), self.limits.max_items_per_list),
+            );
         }
     }
 
@@ -215,7 +221,10 @@ impl Validator<'_> {
             match NaiveDate::parse_from_str(&p.birth_date, "%Y-%m-%d") {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    self.err("encounter.patient.birth_date", format!("`{}` is not a date like 1961-07-14", p.birth_date));
+                    self.err(
+                        "encounter.patient.birth_date",
+                        format!("`{}` is not a date like 1961-07-14", p.birth_date),
+                    );
                     return None;
                 }
             }
@@ -336,7 +345,11 @@ impl Validator<'_> {
                             let accepted: Vec<&str> = k.accepts.iter().map(|a| a.0).collect();
                             self.err(
                                 format!("{qpath}.unit"),
-                                format!("unit `{unit}` is not known for {} (accepted: {})", k.name, accepted.join(", ")),
+                                format!(
+                                    "unit `{unit}` is not known for {} (accepted: {})",
+                                    k.name,
+                                    accepted.join(", ")
+                                ),
                             );
                             None
                         }
@@ -392,7 +405,18 @@ impl Validator<'_> {
                 }
             }
             if let (false, Some(time)) = (codes.is_empty(), time) {
-                out.push(MedicationOrder { id, codes, name, dose, route, frequency, time, end, status, discharge: o.discharge_medication });
+                out.push(MedicationOrder {
+                    id,
+                    codes,
+                    name,
+                    dose,
+                    route,
+                    frequency,
+                    time,
+                    end,
+                    status,
+                    discharge: o.discharge_medication,
+                });
             }
         }
         out.sort_by_key(|o| o.time);
@@ -423,7 +447,10 @@ impl Validator<'_> {
             };
             let reason_not_given = self.coding(&format!("{path}.reason_not_given"), a.reason_not_given.as_ref(), false);
             if status == AdministrationStatus::NotGiven && reason_not_given.is_none() && a.reason_not_given.is_none() {
-                self.err(format!("{path}.reason_not_given"), "is required when status is ADMINISTRATION_STATUS_NOT_GIVEN");
+                self.err(
+                    format!("{path}.reason_not_given"),
+                    "is required when status is ADMINISTRATION_STATUS_NOT_GIVEN",
+                );
             }
             if let (Some(t), Some(e)) = (time, end) {
                 if e < t {
@@ -431,7 +458,18 @@ impl Validator<'_> {
                 }
             }
             if let (false, Some(time)) = (codes.is_empty(), time) {
-                out.push(MedicationAdministration { id, order_id, codes, name, dose, route, time, end, status, reason_not_given });
+                out.push(MedicationAdministration {
+                    id,
+                    order_id,
+                    codes,
+                    name,
+                    dose,
+                    route,
+                    time,
+                    end,
+                    status,
+                    reason_not_given,
+                });
             }
         }
         out.sort_by_key(|a| a.time);

@@ -4,9 +4,9 @@
 pub mod codes;
 mod convert;
 mod model;
-pub mod units;
 #[cfg(test)]
 mod tests;
+pub mod units;
 
 pub use convert::{from_proto, now};
 pub use model::*;

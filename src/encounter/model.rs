@@ -170,7 +170,10 @@ pub struct Diagnosis {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObsValue {
     /// Numeric, in `unit` (canonical for known quantities, as sent otherwise).
-    Quantity { value: f64, unit: String },
+    Quantity {
+        value: f64,
+        unit: String,
+    },
     Text(String),
 }
 

@@ -103,10 +103,11 @@ impl CdsService for CdsApi {
         let id = request_id(request.metadata());
         let timeout = grpc_timeout(request.metadata());
         let span = tracing::info_span!("rpc", method = "EvaluateStream", request_id = %id);
-        let result = super::stream::start(self.pipeline.clone(), request.into_inner(), id.clone(), timeout, span.clone())
-            .instrument(span.clone())
-            .await
-            .map(Response::new);
+        let result =
+            super::stream::start(self.pipeline.clone(), request.into_inner(), id.clone(), timeout, span.clone())
+                .instrument(span.clone())
+                .await
+                .map(Response::new);
         span.in_scope(|| observe("EvaluateStream", start, &result));
         result.map(|r| with_request_id(r, &id))
     }
@@ -121,7 +122,10 @@ impl CdsService for CdsApi {
         result
     }
 
-    async fn list_models(&self, _request: Request<pb::ListModelsRequest>) -> Result<Response<pb::ListModelsResponse>, Status> {
+    async fn list_models(
+        &self,
+        _request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let start = Instant::now();
         let result = Ok(Response::new(self.pipeline.risk.list()));
         observe("ListModels", start, &result);
@@ -144,7 +148,10 @@ impl AdminApi {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
-    async fn reload_rules(&self, _request: Request<pb::ReloadRulesRequest>) -> Result<Response<pb::ReloadResponse>, Status> {
+    async fn reload_rules(
+        &self,
+        _request: Request<pb::ReloadRulesRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
         let result = Err(Status::unimplemented("rule reload arrives with the rules engine"));
         observe("ReloadRules", start, &result);

@@ -46,7 +46,8 @@ pub(super) async fn start(
     let first = decision::assemble(&header, &fast, pending, Pipeline::timings(&ctx, 0));
 
     let (tx, rx) = mpsc::channel::<Result<pb::EvaluateUpdate, Status>>(32);
-    let update = |sequence: u32, kind: pb::UpdateKind| pb::EvaluateUpdate { sequence, kind: kind as i32, ..Default::default() };
+    let update =
+        |sequence: u32, kind: pb::UpdateKind| pb::EvaluateUpdate { sequence, kind: kind as i32, ..Default::default() };
     tx.send(Ok(pb::EvaluateUpdate { decision: Some(first.clone()), ..update(0, pb::UpdateKind::Fast) }))
         .await
         .map_err(|_| Status::cancelled("client went away"))?;
@@ -54,7 +55,8 @@ pub(super) async fn start(
     tokio::spawn(
         async move {
             if !wants_llm {
-                let _ = tx.send(Ok(pb::EvaluateUpdate { decision: Some(first), ..update(1, pb::UpdateKind::Final) })).await;
+                let _ =
+                    tx.send(Ok(pb::EvaluateUpdate { decision: Some(first), ..update(1, pb::UpdateKind::Final) })).await;
                 return;
             }
             let t = Instant::now();
@@ -80,12 +82,15 @@ pub(super) async fn start(
                 }
             };
             let llm_us = t.elapsed().as_micros() as u64;
-            let msg = pb::EvaluateUpdate { suggestion: Some(suggestion.clone()), ..update(seq, pb::UpdateKind::Suggestion) };
+            let msg =
+                pb::EvaluateUpdate { suggestion: Some(suggestion.clone()), ..update(seq, pb::UpdateKind::Suggestion) };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
             }
             let last = decision::assemble(&header, &fast, suggestion, Pipeline::timings(&ctx, llm_us));
-            let _ = tx.send(Ok(pb::EvaluateUpdate { decision: Some(last), ..update(seq + 1, pb::UpdateKind::Final) })).await;
+            let _ = tx
+                .send(Ok(pb::EvaluateUpdate { decision: Some(last), ..update(seq + 1, pb::UpdateKind::Final) }))
+                .await;
         }
         .instrument(span),
     );
