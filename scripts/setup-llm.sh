@@ -22,7 +22,7 @@ print_paths() {
   echo "python:   $PY"
   echo "model:    $MODEL   (DEMO model, not clinically meaningful)"
   echo "launcher: $LAUNCHER"
-  echo "start:    $PY $LAUNCHER --port 8091"
+  echo "start:    $PY $LAUNCHER --port 8081"
 }
 if [[ "${1:-}" == "--print-paths" ]]; then print_paths; exit 0; fi
 

@@ -8,7 +8,7 @@ but its medical content is noise. Production points cdssd at a clinically evalua
 model behind vLLM or llama.cpp's `llama-server` (see deploy/llm/README.md).
 
 Usage (after scripts/setup-llm.sh):
-    .cache/llm/venv/bin/python deploy/llm/demo_server.py --port 8091
+    .cache/llm/venv/bin/python deploy/llm/demo_server.py --port 8081
     .cache/llm/venv/bin/python deploy/llm/demo_server.py --port 0 --ready-file /tmp/llm.addr
 
 It listens on loopback only, waits until `/health` answers 200, prints one line
@@ -35,8 +35,8 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description="DEMO LLM server for cdssd (not clinically meaningful)")
     p.add_argument("--model", default=os.environ.get("CDSSD_DEMO_LLM_MODEL", DEFAULT_MODEL))
     p.add_argument("--host", default="127.0.0.1", help="loopback only by default")
-    p.add_argument("--port", type=int, default=8091, help="0 picks a free port")
-    p.add_argument("--alias", default="smollm2-135m-instruct-DEMO", help="model name reported by the API")
+    p.add_argument("--port", type=int, default=8081, help="0 picks a free port (cdssd default base_url is http://127.0.0.1:8081/v1)")
+    p.add_argument("--alias", default="smollm2-135m-instruct-demo", help="model name reported by the API")
     p.add_argument("--ctx", type=int, default=8192, help="total context (split across --parallel slots)")
     p.add_argument("--parallel", type=int, default=2, help="concurrent request slots")
     p.add_argument("--threads", type=int, default=2)

@@ -69,6 +69,31 @@ pub struct Completion {
     /// Model name as reported by the server ("" when it reported none).
     pub model: String,
     pub finish_reason: String,
+    /// Time from sending the request to the first content (streaming) or the whole body.
+    pub first_token: Option<Duration>,
+    /// Token counts when the server reported usage.
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+impl Completion {
+    fn empty() -> Self {
+        Self {
+            content: String::new(),
+            model: String::new(),
+            finish_reason: String::new(),
+            first_token: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        }
+    }
+
+    fn usage(&mut self, v: &Value) {
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64);
+            self.completion_tokens = u.get("completion_tokens").and_then(Value::as_u64);
+        }
+    }
 }
 
 /// A configured HTTP client.
@@ -130,6 +155,7 @@ impl ChatClient {
             v.set_sensitive(true);
             req = req.header(reqwest::header::AUTHORIZATION, v);
         }
+        let sent = Instant::now();
         let head_deadline = if stream { first_token.min(deadline) } else { deadline };
         let resp = match timeout_at(head_deadline.into(), req.send()).await {
             Err(_) => return Err(CallError::Timeout(if stream { "first token" } else { "response" })),
@@ -151,26 +177,29 @@ impl ChatClient {
             return Err(CallError::Http { status: status.as_u16(), body, retry_after });
         }
         if stream {
-            self.read_stream(resp, first_token, deadline, deltas).await
+            self.read_stream(resp, sent, first_token, deadline, deltas).await
         } else {
             let bytes = match timeout_at(deadline.into(), read_capped(resp, MAX_RESPONSE_BYTES)).await {
                 Err(_) => return Err(CallError::Timeout("complete response")),
                 Ok(r) => r?,
             };
-            parse_completion(&bytes)
+            let mut c = parse_completion(&bytes)?;
+            c.first_token = Some(sent.elapsed());
+            Ok(c)
         }
     }
 
     async fn read_stream(
         &self,
         resp: reqwest::Response,
+        sent: Instant,
         first_token: Instant,
         deadline: Instant,
         deltas: Option<&mpsc::Sender<String>>,
     ) -> Result<Completion, CallError> {
         let mut body = resp.bytes_stream();
         let mut sse = SseParser::default();
-        let mut out = Completion { content: String::new(), model: String::new(), finish_reason: String::new() };
+        let mut out = Completion::empty();
         let mut got_token = false;
         loop {
             let until = if got_token { deadline } else { first_token.min(deadline) };
@@ -185,7 +214,10 @@ impl ChatClient {
                     return finish(out);
                 }
             }
-            got_token |= !out.content.is_empty();
+            if !got_token && !out.content.is_empty() {
+                got_token = true;
+                out.first_token = Some(sent.elapsed());
+            }
             if out.content.len() + sse.pending_bytes() > MAX_RESPONSE_BYTES {
                 return Err(CallError::Protocol(format!("streamed response exceeds {MAX_RESPONSE_BYTES} bytes")));
             }
@@ -223,6 +255,7 @@ fn apply_event(event: &str, out: &mut Completion, deltas: Option<&mpsc::Sender<S
     if let Some(m) = v.get("model").and_then(Value::as_str) {
         out.model = m.to_string();
     }
+    out.usage(&v);
     if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
         if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
             if !piece.is_empty() {
@@ -258,11 +291,12 @@ pub fn parse_completion(bytes: &[u8]) -> Result<Completion, CallError> {
         .pointer("/message/content")
         .and_then(Value::as_str)
         .ok_or_else(|| CallError::Protocol("response has no message content".into()))?;
-    finish(Completion {
-        content: content.to_string(),
-        model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
-        finish_reason: choice.get("finish_reason").and_then(Value::as_str).unwrap_or_default().to_string(),
-    })
+    let mut c = Completion::empty();
+    c.content = content.to_string();
+    c.model = v.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
+    c.finish_reason = choice.get("finish_reason").and_then(Value::as_str).unwrap_or_default().to_string();
+    c.usage(&v);
+    finish(c)
 }
 
 async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, CallError> {
