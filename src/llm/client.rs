@@ -247,8 +247,8 @@ fn apply_event(event: &str, out: &mut Completion, deltas: Option<&mpsc::Sender<S
     if event == "[DONE]" {
         return Ok(true);
     }
-    let v: Value = serde_json::from_str(event)
-        .map_err(|e| CallError::Protocol(format!("stream event is not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(event).map_err(|e| CallError::Protocol(format!("stream event is not JSON: {e}")))?;
     if let Some(err) = v.get("error") {
         return Err(CallError::Http { status: 500, body: truncate_json(err), retry_after: None });
     }
@@ -278,15 +278,13 @@ fn truncate_json(v: &Value) -> String {
 
 /// Parse a non-streaming response body.
 pub fn parse_completion(bytes: &[u8]) -> Result<Completion, CallError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| CallError::Protocol(format!("response body is not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| CallError::Protocol(format!("response body is not JSON: {e}")))?;
     if let Some(err) = v.get("error") {
         return Err(CallError::Http { status: 500, body: truncate_json(err), retry_after: None });
     }
-    let choice = v
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .ok_or_else(|| CallError::Protocol("response has no choices".into()))?;
+    let choice =
+        v.get("choices").and_then(|c| c.get(0)).ok_or_else(|| CallError::Protocol("response has no choices".into()))?;
     let content = choice
         .pointer("/message/content")
         .and_then(Value::as_str)

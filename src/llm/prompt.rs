@@ -94,7 +94,14 @@ struct Builder {
 
 impl Builder {
     /// Render one list: `keep_last` shows the most recent items when capped.
-    fn list<T>(&mut self, title: &str, list: &str, items: &[T], keep_last: bool, line: impl Fn(&T) -> (String, String)) {
+    fn list<T>(
+        &mut self,
+        title: &str,
+        list: &str,
+        items: &[T],
+        keep_last: bool,
+        line: impl Fn(&T) -> (String, String),
+    ) {
         if items.is_empty() {
             return;
         }
@@ -129,16 +136,21 @@ impl Builder {
             enc::ObsValue::Text(t) => scrub_capped(t, 80),
         };
         let mut text = format!("{} {} = {}", relative(o.time, self.arrival), code(&o.code), value);
-        if let Some(r) = &o.reference_range {
-            let lo = r.low.map(num).unwrap_or_default();
-            let hi = r.high.map(num).unwrap_or_default();
-            let _ = write!(text, " (reference {lo}–{hi})");
-            if let Some(v) = o.number() {
-                if r.low.is_some_and(|l| v < l) {
-                    text.push_str(" LOW");
-                } else if r.high.is_some_and(|h| v > h) {
-                    text.push_str(" HIGH");
+        // The model keeps reference ranges in the sender's unit while values of known
+        // quantities are converted to the canonical unit: show ranges only where both agree.
+        let converted = o.code.system == enc::CodeSystem::Loinc && enc::units::known(&o.code.code).is_some();
+        if let Some(r) = o.reference_range.as_ref().filter(|_| !converted) {
+            match (r.low, r.high) {
+                (Some(l), Some(h)) => {
+                    let _ = write!(text, " (reference {}–{})", num(l), num(h));
                 }
+                (None, Some(h)) => {
+                    let _ = write!(text, " (reference ≤ {})", num(h));
+                }
+                (Some(l), None) => {
+                    let _ = write!(text, " (reference ≥ {})", num(l));
+                }
+                (None, None) => {}
             }
         }
         (o.id.clone(), text)

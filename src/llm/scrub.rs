@@ -49,7 +49,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(r"\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}\b", "[PHONE]"),
         rule(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b", "[PHONE]"),
         // Dates.
-        rule(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "[DATE]"),
+        rule(
+            r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+            "[DATE]",
+        ),
         rule(r"\d{2,4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?", "[DATE]"),
         rule(r"\d{1,2}\s*月\s*\d{1,2}\s*[日号]", "[DATE]"),
         rule(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", "[DATE]"),
@@ -67,7 +70,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"(?i)\b\d{1,6}\s+(?:[A-Z][a-z]+\s+){1,4}(?:street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|court|ct|way|place|pl)\b\.?",
             "[ADDRESS]",
         ),
-        rule(r"[\p{Han}\d]{2,}(?:省|自治区)?[\p{Han}\d]*(?:市|县|区)[\p{Han}\d]*(?:路|街|道|巷|弄|村|镇|乡)[\p{Han}\d]*(?:号|室|楼|栋|单元)?", "[地址]"),
+        rule(
+            r"[\p{Han}\d]{2,}(?:省|自治区)?[\p{Han}\d]*(?:市|县|区)[\p{Han}\d]*(?:路|街|道|巷|弄|村|镇|乡)[\p{Han}\d]*(?:号|室|楼|栋|单元)?",
+            "[地址]",
+        ),
         // Titled names.
         rule(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?", "[NAME]"),
         rule(r"(患者|病人|家属|陪同人)[\p{Han}]{2,3}([，,。；;\s]|$)", "$1[姓名]$2"),

@@ -196,8 +196,12 @@ impl LlmService {
             Ok(p) => p,
             Err(until) => {
                 metrics::llm_request("circuit_open", started.elapsed());
-                let wait = until.map(|u| format!("; next probe in {} s", u.saturating_duration_since(started).as_secs()));
-                return suggestion(S::CircuitOpen, format!("circuit open after repeated LLM failures{}", wait.unwrap_or_default()));
+                let wait =
+                    until.map(|u| format!("; next probe in {} s", u.saturating_duration_since(started).as_secs()));
+                return suggestion(
+                    S::CircuitOpen,
+                    format!("circuit open after repeated LLM failures{}", wait.unwrap_or_default()),
+                );
             }
         };
         self.publish_breaker();

@@ -70,18 +70,23 @@ impl PromptTemplate {
         if file.version.trim().is_empty() {
             return Err(err(0, "`version` must not be empty".into()));
         }
-        // Every {{name}} in the file must be a known placeholder.
-        let mut rest = 0;
-        while let Some(i) = src[rest..].find("{{") {
-            let start = rest + i;
-            let Some(j) = src[start..].find("}}") else {
-                return Err(err(start, "unclosed `{{`".into()));
-            };
-            let name = src[start + 2..start + j].trim();
-            if !PLACEHOLDERS.contains(&name) {
-                return Err(err(start, format!("unknown placeholder `{{{{{name}}}}}` (known: {})", PLACEHOLDERS.join(", "))));
+        // Every placeholder in the texts must be a known one.
+        for text in [&file.system, &file.user] {
+            let mut rest = 0;
+            while let Some(i) = text[rest..].find("{{") {
+                let start = rest + i;
+                let Some(j) = text[start..].find("}}") else {
+                    let at = src.find(&text[start..]).unwrap_or(0);
+                    return Err(err(at, "unclosed `{{`".into()));
+                };
+                let token = &text[start..start + j + 2];
+                let name = token[2..token.len() - 2].trim();
+                if !PLACEHOLDERS.contains(&name) {
+                    let at = src.find(token).unwrap_or(0);
+                    return Err(err(at, format!("unknown placeholder `{token}` (known: {})", PLACEHOLDERS.join(", "))));
+                }
+                rest = start + j + 2;
             }
-            rest = start + j + 2;
         }
         let hash = hex::encode(Sha256::digest(src.as_bytes()));
         Ok(Self {
@@ -186,7 +191,9 @@ impl TemplateStore {
                             tracing::info!(version = %t.version, "llm prompt template reloaded");
                             self.current.store(Arc::new(t));
                         }
-                        Err(e) => tracing::warn!(error = %e, "llm prompt template not reloaded; previous one stays in force"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "llm prompt template not reloaded; previous one stays in force")
+                        }
                     }
                 }
             }

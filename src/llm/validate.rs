@@ -92,11 +92,13 @@ impl DraftSchema {
         if !errors.is_empty() {
             return Err(InvalidOutput::Schema(errors));
         }
-        let draft: RawDraft =
-            serde_json::from_value(value).map_err(|e| InvalidOutput::Schema(vec![e.to_string()]))?;
+        let draft: RawDraft = serde_json::from_value(value).map_err(|e| InvalidOutput::Schema(vec![e.to_string()]))?;
         for (i, d) in draft.differential.iter().enumerate() {
             if !is_icd10(&d.icd10) {
-                return Err(InvalidOutput::Icd10 { path: format!("/differential/{i}/icd10"), code: truncate(&d.icd10, 20) });
+                return Err(InvalidOutput::Icd10 {
+                    path: format!("/differential/{i}/icd10"),
+                    code: truncate(&d.icd10, 20),
+                });
             }
         }
         Ok(draft)
@@ -177,7 +179,8 @@ pub fn cross_check(
             continue;
         }
         let alias = risk_alias(i);
-        let cited = draft.differential.iter().any(|d| d.supporting.contains(&alias) || d.contradicting.contains(&alias));
+        let cited =
+            draft.differential.iter().any(|d| d.supporting.contains(&alias) || d.contradicting.contains(&alias));
         let mentioned = (!r.model_id.is_empty() && text.contains(&r.model_id.to_lowercase()))
             || (!r.outcome.is_empty() && text.contains(&r.outcome.to_lowercase()));
         if !cited && !mentioned {

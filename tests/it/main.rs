@@ -4,6 +4,9 @@
 mod config;
 mod e2e;
 mod examples;
+mod llm;
+mod llm_faults;
+mod llm_support;
 mod logging;
 mod support;
 mod validation;
