@@ -106,7 +106,7 @@ def build():
         stat("Requests/s", [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}}}[$__rate_interval]))')],
              unit="reqps", x=4),
         stat("Server error ratio",
-             [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}, code=~"Unknown|Internal|Unavailable|DataLoss|DeadlineExceeded"}}[$__rate_interval])) '
+             [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}, code=~"UNKNOWN|INTERNAL|UNAVAILABLE|DATA_LOSS|DEADLINE_EXCEEDED"}}[$__rate_interval])) '
                      f'/ sum(rate(cdssd_grpc_requests_total{{{SEL}}}[$__rate_interval]))')],
              unit="percentunit", x=8, thresholds=red_green(0.01),
              desc="Alert CdssdHighErrorRatio at 5%, CdssdElevatedErrorRatio at 1%."),
