@@ -128,7 +128,7 @@ def build():
     advance(4)
     panels += [
         table("Versions in force",
-              [target(f'max by (instance, version) (cdssd_rule_set_info{{{SEL}}})', "", "A", instant=True),
+              [target(f'max by (instance, version) (cdssd_rule_set_info{{{SEL}}} == 1)', "", "A", instant=True),
                target(f'max by (instance, version, git_sha) (cdssd_build_info{{{SEL}}})', "", "B", instant=True)],
               x=0, w=12, h=6,
               desc="Rule-set version and build per instance: all instances should agree (alert CdssdRuleSetVersionSkew)."),
