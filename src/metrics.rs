@@ -62,9 +62,11 @@ pub fn rule_pack_duration(pack: &str, elapsed: Duration) {
     histogram!("cdssd_rule_duration_seconds", "pack" => pack.to_string()).record(elapsed.as_secs_f64());
 }
 
-/// A rule-set reload attempt (`outcome`: "success" or "failure").
+/// A rule-set reload attempt: `outcome` "success" (also accepted: "ok") or
+/// "failure" (anything else, e.g. "rejected"). The label takes only those two
+/// values, which the alerts select on.
 pub fn rule_reload(outcome: &'static str) {
-    counter!("cdssd_rule_reloads_total", "outcome" => outcome).increment(1);
+    counter!("cdssd_rule_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
 }
 
 /// A rule set went into force. The `cdssd_rule_set_info` series of the
@@ -83,6 +85,12 @@ pub fn rule_set_loaded(version: &str, rules: usize) {
     gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(now.as_secs_f64());
 }
 
+/// A rule set left force: its `cdssd_rule_set_info` series drops to 0
+/// ([`rule_set_loaded`] also does this for the version it replaces).
+pub fn rule_set_replaced(version: &str) {
+    gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(0.0);
+}
+
 /// One model inference (`outcome`: "ok", "refused" or "error").
 pub fn model_inference(model_id: &str, device: &str, outcome: &'static str, elapsed: Duration) {
     counter!("cdssd_model_inferences_total", "model_id" => model_id.to_string(), "device" => device.to_string(), "outcome" => outcome)
@@ -97,9 +105,17 @@ pub fn model_imputed(model_id: &str, feature: &str) {
         .increment(1);
 }
 
-/// A model-registry reload attempt (`outcome`: "success" or "failure").
+/// A model-registry reload attempt: `outcome` "success" (also "ok") or "failure" (anything else).
 pub fn model_reload(outcome: &'static str) {
-    counter!("cdssd_model_reloads_total", "outcome" => outcome).increment(1);
+    counter!("cdssd_model_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
+}
+
+/// The two values of `outcome` on the reload counters.
+pub fn reload_outcome(outcome: &str) -> &'static str {
+    match outcome {
+        "success" | "ok" => "success",
+        _ => "failure",
+    }
 }
 
 /// Number of models in force.

@@ -202,3 +202,17 @@ fn git_sha_is_known_or_says_unknown() {
     assert!(!GIT_SHA.is_empty());
     assert!(GIT_SHA == "unknown" || GIT_SHA.chars().all(|c| c.is_ascii_hexdigit()), "{GIT_SHA}");
 }
+
+#[test]
+fn reload_outcomes_are_normalised_to_success_and_failure() {
+    let out = render_with(|| {
+        rule_reload("ok");
+        rule_reload("success");
+        rule_reload("rejected");
+        model_reload("failure");
+    });
+    assert!(has_line(&out, r#"cdssd_rule_reloads_total{outcome="success"} 2"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_rule_reloads_total{outcome="failure"} 1"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_model_reloads_total{outcome="failure"} 1"#), "{out}");
+    assert!(!out.contains("rejected") && !out.contains(r#"outcome="ok""#), "{out}");
+}
