@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
 use super::model::LoadedModel;
-use super::source::icd_matches;
+use super::source::{icd_matches, Extracted};
 use crate::encounter::{CodeSystem, Encounter, EncounterClass};
 use crate::proto::v1 as pb;
 
@@ -62,10 +62,15 @@ fn fmt_value(v: f64) -> String {
 
 /// Extracts and checks every feature.
 pub fn prepare(m: &Manifest, enc: &Encounter) -> Prepared {
+    apply_policies(m, m.features.iter().map(|f| f.source.extract(enc)).collect())
+}
+
+/// Applies the manifest's missing-value and range policies to extracted values
+/// (one per feature, in order): non-finite values count as missing.
+pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
     let mut p = Prepared::default();
-    for f in &m.features {
+    for (f, x) in m.features.iter().zip(extracted) {
         let s = &f.spec;
-        let x = f.source.extract(enc);
         if let Some(note) = &x.note {
             p.notes.push(format!("{}: {note}", s.name));
         }
@@ -145,9 +150,14 @@ pub fn base(model: &LoadedModel) -> pb::RiskScore {
 /// `explain` adds per-feature contributions from the same batched run.
 pub fn score(model: &LoadedModel, enc: &Encounter, explain: bool) -> pb::RiskScore {
     let started = Instant::now();
+    let prepared = prepare(&model.manifest, enc);
+    score_prepared(model, prepared, explain, started)
+}
+
+/// Scores already prepared features (`started`: when the work for this score began).
+pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, started: Instant) -> pb::RiskScore {
     let m = &model.manifest;
     let mut out = base(model);
-    let prepared = prepare(m, enc);
     out.features = prepared.features;
     if !prepared.refusals.is_empty() {
         out.set_status(pb::RiskStatus::Refused);
