@@ -13,3 +13,7 @@ if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/b
   echo "setup: installing buf $BUF_VERSION (npm)"
   npm install --silent --no-audit --no-fund --prefix .cache/buf "@bufbuild/buf@$BUF_VERSION"
 fi
+
+# --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
+# Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
+scripts/setup-onnxruntime.sh >/dev/null

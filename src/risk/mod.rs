@@ -115,8 +115,11 @@ impl RiskService {
     /// Blocking: call off the async threads.
     pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
         let reg = self.registry();
-        let versions =
-            reg.models.iter().map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() }).collect();
+        let versions = reg
+            .models
+            .iter()
+            .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
+            .collect();
         let requested = &ctx.options.models;
         let mut scores = Vec::new();
         for model in &reg.models {
@@ -158,7 +161,11 @@ impl RiskService {
             scores.push(pb::RiskScore {
                 model_id: id.clone(),
                 status: pb::RiskStatus::Error as i32,
-                message: if failed { "the model failed to load (see ListModels)".into() } else { "no such model".into() },
+                message: if failed {
+                    "the model failed to load (see ListModels)".into()
+                } else {
+                    "no such model".into()
+                },
                 ..Default::default()
             });
         }
@@ -197,7 +204,10 @@ impl RiskService {
             None => pb::ReloadResponse {
                 status: pb::LoadStatus::Failed as i32,
                 version: String::new(),
-                errors: vec![pb::LoadError { message: "risk scoring is disabled (risk.enabled = false)".into(), ..Default::default() }],
+                errors: vec![pb::LoadError {
+                    message: "risk scoring is disabled (risk.enabled = false)".into(),
+                    ..Default::default()
+                }],
             },
             Some(inner) => inner.reload(),
         }

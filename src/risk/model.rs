@@ -83,7 +83,11 @@ pub fn check_io(m: &Manifest, session: &Session) -> Vec<String> {
         },
     }
     if inputs.len() > 1 {
-        problems.push(format!("the model has {} inputs ({}); cdssd feeds exactly one", inputs.len(), inputs.join(", ")));
+        problems.push(format!(
+            "the model has {} inputs ({}); cdssd feeds exactly one",
+            inputs.len(),
+            inputs.join(", ")
+        ));
     }
     let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
     match session.outputs().iter().find(|o| o.name() == m.output.name) {
@@ -132,7 +136,12 @@ fn warmup_row(m: &Manifest) -> Vec<f64> {
 impl LoadedModel {
     /// Loads `dir` (named `models/<id>/`): manifest, card, ONNX file, sessions, checks and warm-up.
     /// Problems carry paths relative to the models directory.
-    pub fn load(dir: &Path, runtime: &Runtime, sessions: usize, require_device: bool) -> Result<Self, Vec<LoadProblem>> {
+    pub fn load(
+        dir: &Path,
+        runtime: &Runtime,
+        sessions: usize,
+        require_device: bool,
+    ) -> Result<Self, Vec<LoadProblem>> {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let in_dir = |p: LoadProblem| p.in_dir(&name);
         let text = std::fs::read_to_string(dir.join(MANIFEST_FILE))
@@ -168,7 +177,8 @@ impl LoadedModel {
                     pool.push(Mutex::new(s));
                 }
                 Err(e) => {
-                    problems.push(in_dir(LoadProblem::file(&m.model_file, format!("ONNX Runtime cannot load it: {e}"))));
+                    problems
+                        .push(in_dir(LoadProblem::file(&m.model_file, format!("ONNX Runtime cannot load it: {e}"))));
                     return Err(problems);
                 }
             }
@@ -187,7 +197,10 @@ impl LoadedModel {
                 other => Err(ScoreError::BadOutput(format!("warm-up probability {other:?}"))),
             });
             if let Err(e) = p {
-                return Err(vec![in_dir(LoadProblem::file(&model.manifest.model_file, format!("warm-up run failed: {e}")))]);
+                return Err(vec![in_dir(LoadProblem::file(
+                    &model.manifest.model_file,
+                    format!("warm-up run failed: {e}"),
+                ))]);
             }
         }
         Ok(model)
@@ -250,7 +263,12 @@ impl LoadedModel {
         let width = match shape.as_slice() {
             [b] if *b as usize == rows.len() && col == 0 => 1,
             [b, w] if *b as usize == rows.len() && col < *w as usize => *w as usize,
-            _ => return Err(ScoreError::BadOutput(format!("output shape {shape:?} for {} rows, column {col}", rows.len()))),
+            _ => {
+                return Err(ScoreError::BadOutput(format!(
+                    "output shape {shape:?} for {} rows, column {col}",
+                    rows.len()
+                )))
+            }
         };
         Ok((0..rows.len()).map(|r| data[r * width + col]).collect())
     }

@@ -29,8 +29,8 @@ pub struct Registry {
 
 /// Subdirectories of `dir` that hold a model (sorted by name); hidden ones are skipped.
 pub fn model_dirs(dir: &Path) -> Result<Vec<PathBuf>, LoadProblem> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| LoadProblem::file("", format!("cannot read the models directory {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadProblem::file("", format!("cannot read the models directory {}: {e}", dir.display())))?;
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -14,6 +14,8 @@ use crate::config::RiskSettings;
 pub const ORT_VERSION: &str = "1.31.1";
 const MIN_VERSION: &str = "1.31";
 
+static ENVIRONMENT: std::sync::Mutex<Option<Environment>> = std::sync::Mutex::new(None);
+
 /// Where `scripts/setup-onnxruntime.sh` installs the CPU library, relative to the working directory.
 pub fn default_library() -> PathBuf {
     PathBuf::from(format!(".cache/onnxruntime/{ORT_VERSION}/onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"))
@@ -90,13 +92,24 @@ impl Runtime {
         if !path.is_file() {
             return Err(RuntimeError::LibraryMissing { path, source_of_path, wanted: MIN_VERSION });
         }
-        let builder = ort::init_from(&path).map_err(|e| RuntimeError::LibraryLoad {
-            path: path.clone(),
-            source_of_path,
-            wanted: MIN_VERSION,
-            detail: e.to_string(),
-        })?;
-        let env = builder.with_name("cdssd").build().map_err(|e| RuntimeError::Environment(e.to_string()))?;
+        // ONNX Runtime allows one library and one environment per process: the first
+        // successful init wins and later services (reloads, tests) share it.
+        let mut shared = ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner());
+        let env = match &*shared {
+            Some(env) => env.clone(),
+            None => {
+                let builder = ort::init_from(&path).map_err(|e| RuntimeError::LibraryLoad {
+                    path: path.clone(),
+                    source_of_path,
+                    wanted: MIN_VERSION,
+                    detail: e.to_string(),
+                })?;
+                let env = builder.with_name("cdssd").build().map_err(|e| RuntimeError::Environment(e.to_string()))?;
+                *shared = Some(env.clone());
+                env
+            }
+        };
+        drop(shared);
         let (device, fallback_reason) = match settings.device.as_str() {
             "cuda" => match cuda_unavailable_reason() {
                 None => (Device::Cuda, None),

@@ -202,7 +202,11 @@ pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, st
         .iter()
         .zip(&probs[1..])
         .filter(|(_, p)| p.is_finite())
-        .map(|(&(i, r), p)| pb::Contribution { feature: m.features[i].spec.name.clone(), delta: p0 - p, reference_value: r })
+        .map(|(&(i, r), p)| pb::Contribution {
+            feature: m.features[i].spec.name.clone(),
+            delta: p0 - p,
+            reference_value: r,
+        })
         .collect();
     contributions.sort_by(|a, b| b.delta.abs().total_cmp(&a.delta.abs()).then_with(|| a.feature.cmp(&b.feature)));
     out.contributions = contributions;

@@ -41,7 +41,11 @@ impl UnitRule {
                 .map(|&(_, factor, offset)| UnitRule::Known { factor, offset })
                 .ok_or_else(|| {
                     let units: Vec<&str> = q.accepts.iter().map(|(u, _, _)| *u).collect();
-                    format!("unit \"{unit}\" is not a unit of {} (LOINC {loinc}): use one of {}", q.name, units.join(", "))
+                    format!(
+                        "unit \"{unit}\" is not a unit of {} (LOINC {loinc}): use one of {}",
+                        q.name,
+                        units.join(", ")
+                    )
                 }),
         }
     }
@@ -138,9 +142,8 @@ impl FeatureSource {
             }
             ("has_active_med", Some(a)) => {
                 want_unit("1")?;
-                let (system, codes) = a
-                    .split_once(':')
-                    .ok_or("needs SYSTEM:PREFIX[,PREFIX...], e.g. has_active_med:ATC:C07")?;
+                let (system, codes) =
+                    a.split_once(':').ok_or("needs SYSTEM:PREFIX[,PREFIX...], e.g. has_active_med:ATC:C07")?;
                 let system = encounter::codes::parse_system(system.trim(), &[])
                     .map(|s| s.name().to_string())
                     .ok_or_else(|| format!("unknown code system \"{}\"", system.trim()))?;
@@ -205,7 +208,13 @@ fn obs_evidence(list: &str, o: &Observation) -> pb::Evidence {
 }
 
 fn encounter_evidence(field: &str, value: String) -> pb::Evidence {
-    pb::Evidence { item_type: "encounter".into(), item_id: field.into(), label: field.into(), value, ..Default::default() }
+    pb::Evidence {
+        item_type: "encounter".into(),
+        item_id: field.into(),
+        label: field.into(),
+        value,
+        ..Default::default()
+    }
 }
 
 fn is_loinc(o: &Observation, code: &str) -> bool {
@@ -297,24 +306,21 @@ impl FeatureSource {
                         time: d.time.map(timestamp),
                     }),
             ),
-            FeatureSource::HasActiveMed { system, prefixes } => flag(
-                enc.medication_orders
-                    .iter()
-                    .filter(|m| m.status == OrderStatus::Active)
-                    .find_map(|m| {
-                        m.codes
-                            .iter()
-                            .find(|c| c.system.name() == system && prefixes.iter().any(|p| c.code.starts_with(p.as_str())))
-                            .map(|c| pb::Evidence {
-                                item_type: "medication_orders".into(),
-                                item_id: m.id.clone(),
-                                label: m.name.clone(),
-                                code: Some(coding(c)),
-                                value: "active".into(),
-                                time: Some(timestamp(m.time)),
-                            })
-                    }),
-            ),
+            FeatureSource::HasActiveMed { system, prefixes } => {
+                flag(enc.medication_orders.iter().filter(|m| m.status == OrderStatus::Active).find_map(|m| {
+                    m.codes
+                        .iter()
+                        .find(|c| c.system.name() == system && prefixes.iter().any(|p| c.code.starts_with(p.as_str())))
+                        .map(|c| pb::Evidence {
+                            item_type: "medication_orders".into(),
+                            item_id: m.id.clone(),
+                            label: m.name.clone(),
+                            code: Some(coding(c)),
+                            value: "active".into(),
+                            time: Some(timestamp(m.time)),
+                        })
+                }))
+            }
             FeatureSource::AssessmentText { code, matches } => {
                 let Some(o) = enc.assessments.iter().rfind(|o| is_loinc(o, code)) else {
                     return Extracted::default();

@@ -12,7 +12,8 @@ const AMI: &str = include_str!("../../models/ami-1y-mortality/manifest.toml");
 const PCE: &str = include_str!("../../models/ascvd-pce-10y/manifest.toml");
 
 fn example(name: &str) -> Encounter {
-    let text = std::fs::read_to_string(format!("{}/examples/encounters/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/examples/encounters/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let pb_enc = encounter::encounter_from_json(&text).unwrap();
     let settings = Settings::embedded().unwrap();
     let limits = encounter::Limits::from_settings(&settings.encounter);
@@ -27,12 +28,15 @@ fn shipped_manifests_parse() {
     assert_eq!(ami.output.column, 1);
     let pce = manifest::parse(PCE, "ascvd-pce-10y").unwrap();
     assert_eq!(pce.feature_names()[..4], ["age", "total_cholesterol", "hdl_cholesterol", "systolic_bp"]);
-    assert_eq!(pce.features[1].source, FeatureSource::Observation {
-        list: ObsList::Labs,
-        which: Which::Last,
-        code: "2093-3".into(),
-        unit: UnitRule::Known { factor: 1.0, offset: 0.0 },
-    });
+    assert_eq!(
+        pce.features[1].source,
+        FeatureSource::Observation {
+            list: ObsList::Labs,
+            which: Which::Last,
+            code: "2093-3".into(),
+            unit: UnitRule::Known { factor: 1.0, offset: 0.0 },
+        }
+    );
 }
 
 #[test]
@@ -52,9 +56,11 @@ fn manifest_syntax_error_has_line_and_column() {
 
 #[test]
 fn bad_source_is_reported_at_its_line_with_every_other_problem() {
-    let text = AMI
-        .replacen("source = \"first_vital:8867-4\"", "source = \"first_vitals:8867-4\"", 1)
-        .replacen("high = 0.4", "high = 0.1", 1);
+    let text = AMI.replacen("source = \"first_vital:8867-4\"", "source = \"first_vitals:8867-4\"", 1).replacen(
+        "high = 0.4",
+        "high = 0.1",
+        1,
+    );
     let e = manifest::parse(&text, "ami-1y-mortality").unwrap_err();
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e.iter().any(|p| p.message.contains("bands")));
@@ -73,7 +79,8 @@ fn impute_and_reference_must_lie_in_the_valid_range() {
 
 #[test]
 fn unknown_field_and_wrong_unit_are_rejected() {
-    let e = manifest::parse(&AMI.replacen("horizon =", "horizn = \"x\"\nhorizon =", 1), "ami-1y-mortality").unwrap_err();
+    let e =
+        manifest::parse(&AMI.replacen("horizon =", "horizn = \"x\"\nhorizon =", 1), "ami-1y-mortality").unwrap_err();
     assert!(e[0].message.contains("unknown field"), "{e:?}");
     let e = manifest::parse(&PCE.replacen("unit = \"mg/dL\"", "unit = \"g/L\"", 1), "ascvd-pce-10y").unwrap_err();
     assert!(e[0].message.contains("not a unit of cholesterol"), "{e:?}");
@@ -131,11 +138,37 @@ fn policies_missing_nan_inf_and_range() {
     assert_eq!(m.features[5].spec.missing, MissingPolicy::Impute);
     assert_eq!(m.features[1].spec.out_of_range, RangePolicy::Refuse);
     // Complete and in range.
-    let ok = apply_policies(&m, values(&[Some(55.0), Some(213.0), Some(50.0), Some(120.0), Some(0.0), Some(0.0), Some(0.0), Some(1.0), Some(0.0)]));
+    let ok = apply_policies(
+        &m,
+        values(&[
+            Some(55.0),
+            Some(213.0),
+            Some(50.0),
+            Some(120.0),
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(1.0),
+            Some(0.0),
+        ]),
+    );
     assert!(ok.refusals.is_empty() && ok.notes.is_empty(), "{ok:?}");
     assert_eq!(ok.row, vec![55.0, 213.0, 50.0, 120.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
     // NaN smoker status is imputed (flagged); infinite cholesterol is missing and refused.
-    let p = apply_policies(&m, values(&[Some(55.0), Some(f64::INFINITY), Some(50.0), Some(120.0), Some(0.0), Some(f64::NAN), Some(0.0), Some(1.0), None]));
+    let p = apply_policies(
+        &m,
+        values(&[
+            Some(55.0),
+            Some(f64::INFINITY),
+            Some(50.0),
+            Some(120.0),
+            Some(0.0),
+            Some(f64::NAN),
+            Some(0.0),
+            Some(1.0),
+            None,
+        ]),
+    );
     assert!(p.refusals.iter().any(|r| r.contains("total_cholesterol missing")), "{p:?}");
     let smoker = p.features.iter().find(|f| f.name == "smoker").unwrap();
     assert!(smoker.imputed && smoker.value == 0.0);
@@ -143,7 +176,20 @@ fn policies_missing_nan_inf_and_range() {
     assert!(race.imputed);
     assert!(p.notes.iter().any(|n| n.contains("non-finite")), "{p:?}");
     // Out of range: refused with the value and range in the reason, feature flagged.
-    let p = apply_policies(&m, values(&[Some(55.0), Some(350.0), Some(50.0), Some(120.0), Some(0.0), Some(0.0), Some(0.0), Some(1.0), Some(0.0)]));
+    let p = apply_policies(
+        &m,
+        values(&[
+            Some(55.0),
+            Some(350.0),
+            Some(50.0),
+            Some(120.0),
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(1.0),
+            Some(0.0),
+        ]),
+    );
     assert_eq!(p.refusals, vec!["total_cholesterol = 350 mg/dL is outside the valid range 130-320".to_string()]);
     assert!(p.features[1].out_of_range);
 }
@@ -156,7 +202,10 @@ fn flagged_out_of_range_is_scored_with_a_note() {
     let p = apply_policies(&m, values(&v));
     assert!(p.refusals.is_empty(), "{p:?}");
     assert!(p.features[2].out_of_range);
-    assert!(p.notes[0].contains("heart_rate = 200 /min is outside the valid range 35-186: scored by extrapolation"), "{p:?}");
+    assert!(
+        p.notes[0].contains("heart_rate = 200 /min is outside the valid range 35-186: scored by extrapolation"),
+        "{p:?}"
+    );
 }
 
 #[test]

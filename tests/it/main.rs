@@ -5,5 +5,6 @@ mod config;
 mod e2e;
 mod examples;
 mod logging;
+mod risk;
 mod support;
 mod validation;
