@@ -163,7 +163,12 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        let result = Err(Status::unimplemented("model reload arrives with the model registry"));
+        // Loading sessions blocks: off the async threads.
+        let risk = self.pipeline.risk.clone();
+        let result = tokio::task::spawn_blocking(move || risk.reload())
+            .await
+            .map(Response::new)
+            .map_err(|e| Status::internal(format!("model reload task failed: {e}")));
         observe("ReloadModels", start, &result);
         result
     }

@@ -6,5 +6,6 @@ mod e2e;
 mod examples;
 mod logging;
 mod metrics;
+mod risk;
 mod support;
 mod validation;

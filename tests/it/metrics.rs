@@ -258,6 +258,8 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         (r#"cdssd_evaluations_total{trigger="discharge"}"#, 1.0),
         ("cdssd_validation_errors_total", 1.0),
         (r#"cdssd_llm_requests_total{outcome="ok"}"#, 0.0),
+        // The STEMI admission is scored by the AMI mortality model; no other model applies.
+        (r#"cdssd_model_inferences_total{model_id="ami-1y-mortality",device="cpu",outcome="ok"}"#, 1.0),
     ];
     for (series, want) in expect {
         assert_eq!(delta(series), want, "{series}: before {} after {}", before.get(series), after.get(series));
