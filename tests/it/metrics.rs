@@ -514,3 +514,27 @@ async fn model_metrics_follow_inferences_imputations_and_reloads() {
     let pce = after.series.keys().filter(|k| k.contains(r#"model_id="ascvd-pce-10y""#)).count();
     assert_eq!(pce, 0, "the outpatient model does not apply to a STEMI admission");
 }
+
+#[tokio::test]
+async fn request_logs_carry_the_callers_w3c_trace_id() {
+    let daemon = Daemon::start(&[]);
+    let mut client = daemon.client().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let mut req = tonic::Request::new(invalid(request("stemi_primary_pci.json", pb::Trigger::Admission)));
+    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01").parse().unwrap());
+    client.evaluate(req).await.expect_err("invalid request");
+    // A malformed traceparent is ignored, not an error.
+    let mut req = tonic::Request::new(request("stemi_primary_pci.json", pb::Trigger::Admission));
+    req.metadata_mut().insert("traceparent", "00-not-a-trace-01".parse().unwrap());
+    client.evaluate(req).await.expect("a bad traceparent does not fail the call");
+
+    let refused = loop {
+        let line = daemon.logs.recv_timeout(Duration::from_secs(30)).expect("the refusal is logged");
+        if line.contains("Request refused") {
+            break line;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(v.pointer("/span/trace_id").and_then(|t| t.as_str()), Some(trace_id), "{refused}");
+    assert_eq!(v.pointer("/span/parent_span_id").and_then(|t| t.as_str()), Some("b7ad6b7169203331"), "{refused}");
+}
