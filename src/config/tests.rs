@@ -35,7 +35,11 @@ fn environment_overrides_apply() {
 fn a_file_layer_overrides_defaults_and_env_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cdssd.toml");
-    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:7000\"\n[encounter]\nhospital_timezone = \"Europe/Berlin\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:7000\"\n[encounter]\nhospital_timezone = \"Europe/Berlin\"\n",
+    )
+    .unwrap();
     let s = Settings::load(&Sources {
         file: Some(path),
         env: vec![("CDSSD__SERVER__LISTEN".into(), "127.0.0.1:7001".into())],

@@ -17,7 +17,8 @@ fn invalid_configuration_exits_64_listing_all_problems() {
 
 #[test]
 fn embedded_default_configuration_checks_ok() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cdssd")).arg("check-config").env_remove("CDSSD_CONFIG").output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_cdssd")).arg("check-config").env_remove("CDSSD_CONFIG").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Configuration is valid"));
 }

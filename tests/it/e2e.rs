@@ -125,8 +125,12 @@ async fn health_and_reflection_work() {
     }
 
     let mut reflection = ServerReflectionClient::new(channel);
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut resp = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("reflection").into_inner();
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp =
+        reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("reflection").into_inner();
     let msg = resp.next().await.expect("one answer").expect("ok");
     let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("unexpected {msg:?}") };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();

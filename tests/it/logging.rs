@@ -51,7 +51,12 @@ async fn logs_contain_no_patient_data() {
     enc.id = SEEDS[1].into();
     enc.patient.as_mut().unwrap().id = SEEDS[0].into();
     enc.labs[0].id = SEEDS[2].into();
-    enc.notes.push(pb::Note { id: "n-seed".into(), text: SEEDS[4].into(), authored_time: enc.arrival_time, ..Default::default() });
+    enc.notes.push(pb::Note {
+        id: "n-seed".into(),
+        text: SEEDS[4].into(),
+        authored_time: enc.arrival_time,
+        ..Default::default()
+    });
     if let Some(pb::observation::Value::Quantity(q)) = enc.vitals[0].value.as_mut() {
         q.value = 987.654;
     }

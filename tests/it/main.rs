@@ -5,5 +5,7 @@ mod config;
 mod e2e;
 mod examples;
 mod logging;
+mod metrics;
+mod risk;
 mod support;
 mod validation;

@@ -65,10 +65,7 @@ fn unknown_code_systems_are_reported() {
     let mut e = example("stemi_primary_pci.json");
     e.diagnoses[0].code.as_mut().unwrap().system = "MY-OWN-CODES".into();
     e.medication_administrations[0].codes[0].system = "http://example.org/unknown".into();
-    assert_only(
-        &e,
-        &["encounter.diagnoses[0].code.system", "encounter.medication_administrations[0].codes[0].system"],
-    );
+    assert_only(&e, &["encounter.diagnoses[0].code.system", "encounter.medication_administrations[0].codes[0].system"]);
 }
 
 #[test]
@@ -94,7 +91,11 @@ fn lab_index(e: &pb::Encounter, loinc: &str) -> usize {
 #[test]
 fn non_numeric_values_for_numeric_quantities_are_reported() {
     let mut e = example("septic_shock.json");
-    let i = e.labs.iter().position(|l| l.code.as_ref().unwrap().code == "2524-7" || l.code.as_ref().unwrap().code == "32693-4").unwrap();
+    let i = e
+        .labs
+        .iter()
+        .position(|l| l.code.as_ref().unwrap().code == "2524-7" || l.code.as_ref().unwrap().code == "32693-4")
+        .unwrap();
     e.labs[i].value = Some(pb::observation::Value::Text("high".into()));
     assert_only(&e, &[format!("encounter.labs[{i}].text").as_str()]);
 
@@ -159,7 +160,12 @@ fn oversized_lists_and_texts_are_reported() {
     let lim = Limits::from_settings(&s.encounter);
     let mut e = example("stemi_primary_pci.json");
     e.vitals.truncate(2);
-    e.notes = vec![pb::Note { id: "n1".into(), text: "a long note text".into(), authored_time: e.arrival_time, ..Default::default() }];
+    e.notes = vec![pb::Note {
+        id: "n1".into(),
+        text: "a long note text".into(),
+        authored_time: e.arrival_time,
+        ..Default::default()
+    }];
     let err = from_proto(&e, &lim, now()).unwrap_err();
     let got: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
     assert!(got.contains(&"encounter.labs"), "{got:?}");
