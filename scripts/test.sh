@@ -10,5 +10,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== buf lint"
 .cache/buf/node_modules/.bin/buf lint
+echo "== deploy/validate.sh"
+bash deploy/validate.sh
 echo "== cargo test"
 cargo test --locked

@@ -8,5 +8,7 @@ mod llm;
 mod llm_faults;
 mod llm_support;
 mod logging;
+mod metrics;
+mod risk;
 mod support;
 mod validation;
