@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="loopback only by default")
     p.add_argument("--port", type=int, default=8081, help="0 picks a free port (cdssd default base_url is http://127.0.0.1:8081/v1)")
     p.add_argument("--alias", default="smollm2-135m-instruct-demo", help="model name reported by the API")
-    p.add_argument("--ctx", type=int, default=8192, help="total context (split across --parallel slots)")
+    p.add_argument("--ctx", type=int, default=16384, help="total context (split across --parallel slots)")
     p.add_argument("--parallel", type=int, default=2, help="concurrent request slots")
     p.add_argument("--threads", type=int, default=1,
                    help="generation threads; 1 is fastest on small shared machines (OpenMP spinning "

@@ -349,12 +349,8 @@ fn cross_checks_flag_missing_principal_and_ignored_high_risk() {
 #[ignore = "prints the rendered prompt of an example (audit aid): cargo test --lib print_example_prompt -- --ignored --nocapture"]
 fn print_example_prompt() {
     let e = example("stemi_primary_pci.json");
-    let p = prompt::build(
-        &PromptTemplate::embedded(),
-        &DraftSchema::new(),
-        &e,
-        &FastPart::default(),
-        &PromptOptions::default(),
-    );
+    let items = std::env::var("PROMPT_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let opts = PromptOptions { max_items_per_list: items, ..PromptOptions::default() };
+    let p = prompt::build(&PromptTemplate::embedded(), &DraftSchema::new(), &e, &FastPart::default(), &opts);
     println!("--- system ({} chars)\n{}\n--- user ({} chars)\n{}", p.system.len(), p.system, p.user.len(), p.user);
 }

@@ -22,7 +22,7 @@ const REAL: &[(&str, &str)] = &[
     ("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "120000"),
     ("CDSSD__LLM__TOTAL_TIMEOUT_MS", "240000"),
     ("CDSSD__LLM__MAX_TOKENS", "1500"),
-    ("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "4"),
+    ("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "3"),
     ("CDSSD__LLM__TEMPERATURE", "0"),
 ];
 

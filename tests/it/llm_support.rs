@@ -42,7 +42,7 @@ fn start_demo() -> Result<Demo, String> {
     }
     let mut child = Command::new(&python)
         .arg(root.join("deploy/llm/demo_server.py"))
-        .args(["--port", "0", "--exit-on-stdin-eof", "--quiet", "--parallel", "2", "--ctx", "8192"])
+        .args(["--port", "0", "--exit-on-stdin-eof", "--quiet", "--parallel", "2", "--ctx", "16384"])
         .arg("--model")
         .arg(&model)
         .stdin(Stdio::piped()) // closed when this process exits: the server then exits too
