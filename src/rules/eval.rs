@@ -1,16 +1,32 @@
 //! Running rules against an encounter: one call per rule, each with its own operation
 //! and time budget; a failing rule yields an `error` finding and never affects others.
-use rhai::{EvalAltResult, Position};
+use std::time::{Duration, Instant};
 
-use super::engine::TIME_BUDGET_EXCEEDED;
+use chrono::{DateTime, Utc};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
+
+use super::api::outcome::script_result;
+use super::api::time::CallState;
+use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
+use super::error::pos_parts;
+use super::finding::{Finding, Status};
+use super::load::{Rule, RuleSet};
 
 /// Innermost position and a message QC staff can act on, for a script error.
 pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
+    let (pos, msg, _) = describe_error_kind(err);
+    (pos, msg)
+}
+
+/// Like [`describe_error`], plus a fixed kind name that is safe to log (the message may
+/// carry values a script put in it; the kind never does).
+pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static str) {
     let mut e = err;
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
         e = inner;
     }
     let pos = e.position();
+    let kind = error_kind(e);
     let msg = match e {
         EvalAltResult::ErrorTooManyOperations(_) => {
             "stopped: the rule used more operations than allowed (an endless loop?)".to_string()
@@ -30,12 +46,155 @@ pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
         EvalAltResult::ErrorRuntime(v, _) => format!("runtime error: {v}"),
         other => strip_position(&other.to_string()),
     };
-    (pos, msg)
+    (pos, msg, kind)
+}
+
+fn error_kind(e: &EvalAltResult) -> &'static str {
+    match e {
+        EvalAltResult::ErrorTooManyOperations(_) => "too_many_operations",
+        EvalAltResult::ErrorTerminated(..) => "time_budget",
+        EvalAltResult::ErrorStackOverflow(_) => "call_depth",
+        EvalAltResult::ErrorDataTooLarge(..) => "data_too_large",
+        EvalAltResult::ErrorFunctionNotFound(..) => "function_not_found",
+        EvalAltResult::ErrorPropertyNotFound(..) => "property_not_found",
+        EvalAltResult::ErrorMismatchDataType(..) | EvalAltResult::ErrorMismatchOutputType(..) => "type_mismatch",
+        EvalAltResult::ErrorRuntime(..) => "throw",
+        _ => "runtime",
+    }
 }
 
 fn strip_position(s: &str) -> String {
     match s.rfind(" (line ") {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s.to_string(),
+    }
+}
+
+/// What to run and when.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// The evaluation time (`now()` in scripts).
+    pub now: DateTime<Utc>,
+    /// Trigger name (`arrival`, `discharge`, ...); `None` runs every rule regardless of trigger.
+    pub trigger: Option<String>,
+    /// Packs to run; empty runs every pack.
+    pub packs: Vec<String>,
+}
+
+/// Findings of one evaluation and the version of the set that produced them.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub rule_set_version: String,
+    pub findings: Vec<Finding>,
+    /// Time per pack (only packs that ran).
+    pub pack_durations: Vec<(String, Duration)>,
+    pub total: Duration,
+}
+
+impl RuleSet {
+    /// Pack ids in `packs` that this set does not have.
+    pub fn unknown_packs<'a>(&self, packs: &'a [String]) -> Vec<&'a str> {
+        packs
+            .iter()
+            .filter(|p| !self.packs.iter().any(|k| &k.id == *p))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Run the selected rules on one encounter (sequentially, on this thread). Never fails:
+    /// a rule that errors or exceeds its budget yields an `error` finding.
+    pub fn evaluate(&self, enc: &Dynamic, opts: &EvalOptions) -> Evaluation {
+        let started = Instant::now();
+        let mut findings = Vec::with_capacity(self.rule_count());
+        let mut pack_durations = Vec::new();
+        for pack in &self.packs {
+            if !opts.packs.is_empty() && !opts.packs.iter().any(|p| p == &pack.id) {
+                continue;
+            }
+            let pack_started = Instant::now();
+            for rule in &pack.rules {
+                if let Some(t) = &opts.trigger {
+                    if !rule.meta.runs_on(t) {
+                        continue;
+                    }
+                }
+                let f = self.evaluate_rule(rule, enc, opts.now);
+                metrics::counter!("cdssd_rule_evaluations_total", "rule_id" => rule.meta.id.clone(), "status" => f.status.as_str()).increment(1);
+                if f.status == Status::Error {
+                    metrics::counter!("cdssd_rule_errors_total", "rule_id" => rule.meta.id.clone()).increment(1);
+                }
+                findings.push(f);
+            }
+            let d = pack_started.elapsed();
+            metrics::histogram!("cdssd_rule_duration_seconds", "pack" => pack.id.clone()).record(d.as_secs_f64());
+            pack_durations.push((pack.id.clone(), d));
+        }
+        Evaluation {
+            rule_set_version: self.version.clone(),
+            findings,
+            pack_durations,
+            total: started.elapsed(),
+        }
+    }
+
+    /// Run one rule. `enc` is the encounter object built by
+    /// [`EncounterView::dynamic`](super::api::encounter::EncounterView::dynamic).
+    pub fn evaluate_rule(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>) -> Finding {
+        let started = Instant::now();
+        let result = {
+            let _budget = Budget::start(self.limits.time_budget());
+            self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new()
+                    .eval_ast(false)
+                    .rewind_scope(false)
+                    .with_tag(CallState { now }),
+                &mut Scope::new(),
+                &rule.ast,
+                "evaluate",
+                (enc.clone(),),
+            )
+        };
+        let outcome = match result {
+            Ok(v) => script_result(v, self.tz).map_err(|msg| (format!("{}:1:1: {msg}", rule.path), "bad_result")),
+            Err(e) => {
+                let (pos, msg, kind) = describe_error_kind(&e);
+                let pos = if pos.is_none() { rule.evaluate_pos } else { pos };
+                let (l, c) = pos_parts(pos);
+                Err((format!("{}:{}:{}: {msg}", rule.path, l.max(1), c.max(1)), kind))
+            }
+        };
+        let duration = started.elapsed();
+        let m = &rule.meta;
+        let mut f = Finding {
+            rule_id: m.id.clone(),
+            rule_version: m.version.clone(),
+            pack: rule.pack.clone(),
+            title: m.title.clone(),
+            measure: m.measure.clone(),
+            status: Status::Error,
+            severity: m.severity,
+            message: String::new(),
+            evidence: Vec::new(),
+            deadline: None,
+            exclusion_reason: String::new(),
+            missing_data: Vec::new(),
+            duration,
+        };
+        match outcome {
+            Ok(r) => {
+                f.status = r.status;
+                f.message = r.message;
+                f.evidence = r.evidence;
+                f.deadline = r.deadline;
+                f.exclusion_reason = r.exclusion_reason;
+                f.missing_data = r.missing_data;
+            }
+            Err((msg, kind)) => {
+                // The message may quote script values: log only where and what kind.
+                tracing::warn!(rule_id = %m.id, path = %rule.path, kind, "rule failed");
+                f.message = format!("Rule error: {msg}");
+            }
+        }
+        f
     }
 }

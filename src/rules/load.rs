@@ -28,6 +28,9 @@ pub struct Rule {
     /// Script path relative to the rules directory.
     pub path: String,
     pub ast: AST,
+    /// Where `fn evaluate` is: the position reported for limit errors (Rhai reports
+    /// operation/time/depth/size limits at the outermost call, which has none).
+    pub evaluate_pos: rhai::Position,
 }
 
 /// One pack (condition) and its rules, sorted by id.
@@ -257,6 +260,7 @@ impl Compiler {
             pack: pack.to_string(),
             path: path.to_string(),
             ast,
+            evaluate_pos: super::lint::find_position(src, "fn evaluate"),
         })
     }
 

@@ -77,7 +77,7 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
         }
     }
 
-    let mut text = |field: &str, errs: &mut dyn FnMut(&str, String)| -> String {
+    let text = |field: &str, errs: &mut dyn FnMut(&str, String)| -> String {
         match map.get(field) {
             None => {
                 errs(field, format!("missing metadata field '{field}'"));

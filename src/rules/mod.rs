@@ -18,3 +18,8 @@ pub use engine::RuleLimits;
 pub use error::{LoadError, LoadErrors, RulesError};
 pub use finding::{Evidence, Finding, Severity, Status};
 pub use load::{Compiler, RuleSet};
+pub mod store;
+pub mod watch;
+
+#[cfg(test)]
+mod tests;
