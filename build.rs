@@ -2,11 +2,8 @@
 //! set used by server reflection from `proto/cdss/v1/*.proto`.
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &[
-    "proto/cdss/v1/encounter.proto",
-    "proto/cdss/v1/decision.proto",
-    "proto/cdss/v1/service.proto",
-];
+const PROTOS: &[&str] =
+    &["proto/cdss/v1/encounter.proto", "proto/cdss/v1/decision.proto", "proto/cdss/v1/service.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -22,9 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(PROTOS, &["proto"])?;
 
     let set = std::fs::read(&descriptors)?;
-    pbjson_build::Builder::new()
-        .register_descriptors(&set)?
-        .build(&[".cdss.v1"])?;
+    pbjson_build::Builder::new().register_descriptors(&set)?.build(&[".cdss.v1"])?;
 
     for p in PROTOS {
         println!("cargo:rerun-if-changed={p}");

@@ -1,1 +1,25 @@
+//! cdssd: a clinical decision support daemon.
+//!
+//! One gRPC call carries an encounter; cdssd validates it ([`encounter`]),
+//! runs single-disease quality-control rules ([`rules`]), scores risk with
+//! ONNX models ([`risk`]), asks an LLM for a drafted suggestion ([`llm`]) and
+//! merges everything into one decision ([`decision`]) through the
+//! [`pipeline`]. [`server`] is the gRPC transport, [`config`] the layered
+//! configuration, [`metrics`] the one place events are counted. See
+//! `ARCHITECTURE.md` for the map.
+
+pub mod cli;
+pub mod config;
+pub mod decision;
+pub mod encounter;
+pub mod llm;
+pub mod metrics;
+pub mod pipeline;
+pub mod proto;
+pub mod risk;
 pub mod rules;
+pub mod server;
+pub mod telemetry;
+
+/// The cdssd version (from Cargo).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

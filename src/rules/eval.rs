@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
 
+use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
 use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
@@ -154,8 +155,13 @@ impl RuleSet {
                 (enc.clone(),),
             )
         };
+        let ep = pos_parts(rule.evaluate_pos);
         let outcome = match result {
-            Ok(v) => script_result(v, self.tz).map_err(|msg| (format!("{}:1:1: {msg}", rule.path), "bad_result")),
+            Ok(v) => match enc.read_lock::<EncounterView>() {
+                Some(view) => script_result(v, self.tz, view.encounter())
+                    .map_err(|msg| (format!("{}:{}:{}: {msg}", rule.path, ep.0.max(1), ep.1.max(1)), "bad_result")),
+                None => Err((format!("{}: the encounter object is missing", rule.path), "bad_input")),
+            },
             Err(e) => {
                 let (pos, msg, kind) = describe_error_kind(&e);
                 let pos = if pos.is_none() { rule.evaluate_pos } else { pos };

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
 use super::api::encounter::{ENCOUNTER_PROPERTIES, VALUE_SET_METHODS};
+use super::api::items::EVIDENCE_FIELDS;
 use super::error::LoadError;
 use super::valueset::ValueSets;
 
@@ -106,6 +107,17 @@ pub fn lint(path: &str, ast: &AST, known: &KnownFunctions, value_sets: &ValueSet
             Expr::FnCall(call, pos) if !call.is_operator_call() && call.namespace.is_empty() => {
                 if let Some(msg) = known.check(&call.name, call.args.len(), &script_fns) {
                     errors.push(LoadError::at(path, *pos, msg));
+                }
+                if call.name == "field_evidence" && call.args.len() == 1 {
+                    if let Expr::StringConstant(f, pos) = &call.args[0] {
+                        if !EVIDENCE_FIELDS.contains(&f.as_str()) {
+                            errors.push(LoadError::at(
+                                path,
+                                *pos,
+                                format!("unknown encounter field '{f}' (one of: {})", EVIDENCE_FIELDS.join(", ")),
+                            ));
+                        }
+                    }
                 }
                 // Function-call style `given(enc, "aspirin")`.
                 if VALUE_SET_METHODS.contains(&call.name.as_str()) && call.args.len() == 2 {

@@ -101,10 +101,12 @@ pub struct Compiler {
     known: Arc<KnownFunctions>,
     limits: RuleLimits,
     tz: Tz,
+    local_systems: Arc<Vec<String>>,
 }
 
 impl Compiler {
-    pub fn new(limits: RuleLimits, tz: Tz) -> Self {
+    /// `local_systems`: the configured local code systems value sets may use.
+    pub fn new(limits: RuleLimits, tz: Tz, local_systems: Vec<String>) -> Self {
         let engine = build_engine(&limits, tz);
         let known = KnownFunctions::of(&engine);
         Self {
@@ -112,6 +114,7 @@ impl Compiler {
             known: Arc::new(known),
             limits,
             tz,
+            local_systems: Arc::new(local_systems),
         }
     }
 
@@ -134,7 +137,7 @@ impl Compiler {
         // 1. Value sets.
         let mut value_sets = ValueSets::default();
         for (path, src) in files.iter().filter(|(p, _)| p.starts_with("valuesets/") && p.ends_with(".toml")) {
-            match parse_value_set(path, src) {
+            match parse_value_set(path, src, &self.local_systems) {
                 Ok(vs) => {
                     if let Err(e) = value_sets.insert(vs) {
                         errors.push(e);

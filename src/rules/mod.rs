@@ -1,7 +1,11 @@
 //! Single-disease quality-control rules written in Rhai by QC staff.
 //!
-//! `rules/` on disk → [`load::Compiler`] → immutable [`load::RuleSet`] (content-hash
-//! version) → held by [`store::RuleStore`] (arc-swap, hot reload) → evaluated per request.
+//! `rules/` on disk → [`load::Compiler`] (one hardened engine, [`engine`]) → immutable
+//! [`load::RuleSet`] with a content-hash version → held by [`store::RuleStore`]
+//! (arc-swap; reloaded all-or-nothing by [`watch`], SIGHUP and the admin RPC) →
+//! evaluated per request by [`eval`] through the script API in [`api`].
+//! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
+//! [`runner`] back `cdssd rules check` / `cdssd rules test`.
 pub mod api;
 pub mod engine;
 pub mod error;
@@ -10,16 +14,18 @@ pub mod finding;
 pub mod lint;
 pub mod load;
 pub mod meta;
-pub mod system;
+pub mod runner;
+pub mod service;
+pub mod store;
 pub mod testcase;
 pub mod valueset;
+pub mod watch;
+
+#[cfg(test)]
+mod tests;
 
 pub use engine::RuleLimits;
 pub use error::{LoadError, LoadErrors, RulesError};
 pub use finding::{Evidence, Finding, Severity, Status};
 pub use load::{Compiler, RuleSet};
-pub mod store;
-pub mod watch;
-
-#[cfg(test)]
-mod tests;
+pub use service::RuleService;

@@ -5,9 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
-use super::engine::RuleLimits;
 use super::error::{LoadError, RulesError};
 use super::load::{Compiler, RuleSet};
 
@@ -46,8 +44,7 @@ impl std::fmt::Debug for RuleStore {
 impl RuleStore {
     /// Compile `dir` and put it in force. Fails (with every error) when the initial set
     /// does not compile: there is no previous set to fall back on.
-    pub fn open(dir: impl AsRef<Path>, limits: RuleLimits, tz: Tz) -> Result<Self, RulesError> {
-        let compiler = Compiler::new(limits, tz);
+    pub fn open(dir: impl AsRef<Path>, compiler: Compiler) -> Result<Self, RulesError> {
         let dir = dir.as_ref().to_path_buf();
         let set = compiler.compile_dir(&dir)?;
         let outcome = ReloadOutcome {
@@ -58,7 +55,7 @@ impl RuleStore {
             at: set.loaded_at,
         };
         publish_metrics(&set, None);
-        metrics::counter!("cdssd_rule_reloads_total", "outcome" => "ok").increment(1);
+        crate::metrics::rule_reload("ok");
         tracing::info!(version = %set.version, rules = set.rule_count(), dir = %dir.display(), "rule set loaded");
         Ok(Self {
             current: ArcSwap::from_pointee(set),
@@ -105,7 +102,7 @@ impl RuleStore {
                 publish_metrics(&set, Some(&old.version));
                 tracing::info!(%reason, from = %old.version, to = %version, rules = set.rule_count(), "rule set reloaded");
                 self.current.store(Arc::new(set));
-                metrics::counter!("cdssd_rule_reloads_total", "outcome" => "ok").increment(1);
+                crate::metrics::rule_reload("ok");
                 ReloadOutcome {
                     loaded: true,
                     version,
@@ -123,7 +120,7 @@ impl RuleStore {
                     tracing::warn!(%reason, error = %e, "rule set reload rejected");
                 }
                 tracing::warn!(%reason, kept = %old.version, errors = errors.len(), "rule set reload rejected; previous set stays in force");
-                metrics::counter!("cdssd_rule_reloads_total", "outcome" => "rejected").increment(1);
+                crate::metrics::rule_reload("rejected");
                 ReloadOutcome {
                     loaded: false,
                     version: old.version.clone(),
@@ -140,9 +137,7 @@ impl RuleStore {
 
 fn publish_metrics(set: &RuleSet, previous: Option<&str>) {
     if let Some(prev) = previous {
-        metrics::gauge!("cdssd_rule_set_info", "version" => prev.to_string()).set(0.0);
+        crate::metrics::rule_set_replaced(prev);
     }
-    metrics::gauge!("cdssd_rule_set_info", "version" => set.version.clone()).set(1.0);
-    metrics::gauge!("cdssd_rule_set_loaded_rules").set(set.rule_count() as f64);
-    metrics::gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(Utc::now().timestamp() as f64);
+    crate::metrics::rule_set_loaded(&set.version, set.rule_count());
 }

@@ -201,8 +201,8 @@ fn calendar_hospital_days_use_the_hospital_time_zone() {
     assert_eq!(hospital_day(SHANGHAI, t0, t("2026-03-02T16:30:00Z")), 2);
     // In UTC the same two instants are on the same calendar day.
     assert_eq!(hospital_day(Tz::UTC, t0, t("2026-03-02T16:30:00Z")), 1);
-    // End of day 2 = 2026-03-03 23:59:59 +08:00.
-    assert_eq!(end_of_hospital_day(SHANGHAI, t0, 2).unwrap(), t("2026-03-03T15:59:59Z"));
+    // End of day 2 = 2026-03-04 00:00 +08:00 (exclusive).
+    assert_eq!(end_of_hospital_day(SHANGHAI, t0, 2).unwrap(), t("2026-03-03T16:00:00Z"));
     assert_eq!(hospital_day(SHANGHAI, t0, t("2026-03-02T10:00:00Z")), 1);
     assert_eq!(hospital_day(SHANGHAI, t0, t("2026-03-01T10:00:00Z")), 0);
 }
@@ -210,10 +210,11 @@ fn calendar_hospital_days_use_the_hospital_time_zone() {
 #[test]
 fn calendar_days_across_a_dst_change() {
     let ny: Tz = chrono_tz::America::New_York;
-    // DST starts 2026-03-08 02:00 local; day 1 = 03-07, end of day 2 = 03-08 23:59:59 EDT.
+    // DST starts 2026-03-08 02:00 local; day 1 = 03-07, end of day 2 = 03-09 00:00 EDT.
     let t0 = ny.with_ymd_and_hms(2026, 3, 7, 22, 0, 0).unwrap().with_timezone(&Utc);
-    assert_eq!(end_of_hospital_day(ny, t0, 2).unwrap(), t("2026-03-09T03:59:59Z"));
-    assert_eq!(end_of_hospital_day(ny, t0, 1).unwrap(), t("2026-03-08T04:59:59Z"));
+    assert_eq!(end_of_hospital_day(ny, t0, 2).unwrap(), t("2026-03-09T04:00:00Z"));
+    // End of day 1 = 03-08 00:00 EST (before the change).
+    assert_eq!(end_of_hospital_day(ny, t0, 1).unwrap(), t("2026-03-08T05:00:00Z"));
 }
 
 #[test]
@@ -236,7 +237,7 @@ codes = ["I21.9"]
 system = "ATC"
 prefixes = ["c10aa"]
 "#;
-    let vs = parse_value_set("valuesets/stemi.toml", src).unwrap();
+    let vs = parse_value_set("valuesets/stemi.toml", src, &[]).unwrap();
     for code in ["I21.0", "I21.01", "I213", "i21.9", " I21.2 "] {
         assert!(vs.matches("ICD-10", code), "{code}");
     }
@@ -252,11 +253,11 @@ prefixes = ["c10aa"]
 #[test]
 fn value_set_errors_have_positions() {
     let src = "name = \"lactate\"\n[[include]]\nsystem = \"NOPE\"\ncodes = [\"1\"]\n";
-    let errs = parse_value_set("valuesets/lactate.toml", src).unwrap_err();
-    assert_eq!(errs[0].to_string(), "valuesets/lactate.toml:3:10: unknown code system 'NOPE'");
-    let errs = parse_value_set("valuesets/x.toml", "name = \"y\"\n[[include]]\nsystem = \"ATC\"\ncodes = [\"A\"]\n").unwrap_err();
+    let errs = parse_value_set("valuesets/lactate.toml", src, &[]).unwrap_err();
+    assert_eq!(errs[0].to_string(), "valuesets/lactate.toml:3:10: unknown code system 'NOPE' (ICD-10, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)");
+    let errs = parse_value_set("valuesets/x.toml", "name = \"y\"\n[[include]]\nsystem = \"ATC\"\ncodes = [\"A\"]\n", &[]).unwrap_err();
     assert!(errs[0].to_string().starts_with("valuesets/x.toml:1:8: value set name 'y' must match"), "{}", errs[0]);
-    let errs = parse_value_set("valuesets/z.toml", "name = \"z\"\ncodes = [\n").unwrap_err();
+    let errs = parse_value_set("valuesets/z.toml", "name = \"z\"\ncodes = [\n", &[]).unwrap_err();
     assert!(errs[0].to_string().starts_with("valuesets/z.toml:"), "{}", errs[0]);
     assert!(errs[0].line >= 2, "{}", errs[0]);
 }

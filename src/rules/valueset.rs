@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::{line_col, toml_error, LoadError};
-use super::system::canonical_system;
+use crate::encounter::codes::parse_system;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +61,7 @@ pub struct ValueSet {
     pub source: String,
     /// File it came from, relative to the rules directory.
     pub path: String,
-    by_system: HashMap<&'static str, SystemCodes>,
+    by_system: HashMap<String, SystemCodes>,
 }
 
 impl ValueSet {
@@ -142,8 +142,9 @@ impl ValueSets {
     }
 }
 
-/// Parse and compile one value-set file. `path` is relative to the rules directory.
-pub fn parse_value_set(path: &str, src: &str) -> Result<ValueSet, Vec<LoadError>> {
+/// Parse and compile one value-set file. `path` is relative to the rules directory;
+/// `local_systems` are the configured local code systems (`encounter.local_code_systems`).
+pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Result<ValueSet, Vec<LoadError>> {
     let file: ValueSetFile = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
     let mut errors = Vec::new();
     let at = |span: std::ops::Range<usize>, msg: String| {
@@ -171,22 +172,27 @@ pub fn parse_value_set(path: &str, src: &str) -> Result<ValueSet, Vec<LoadError>
         errors.push(LoadError::new(path, 1, 1, "value set has no [[include]] section"));
     }
 
-    let mut by_system: HashMap<&'static str, SystemCodes> = HashMap::new();
+    let mut by_system: HashMap<String, SystemCodes> = HashMap::new();
     for inc in &file.include {
-        let Some(system) = canonical_system(inc.system.get_ref()) else {
+        let Some(system) = parse_system(inc.system.get_ref(), local_systems) else {
             errors.push(at(
                 inc.system.span(),
-                format!("unknown code system '{}'", inc.system.get_ref()),
+                format!(
+                    "unknown code system '{}' (ICD-10, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)",
+                    inc.system.get_ref()
+                ),
             ));
             continue;
         };
+        let system = system.name().to_string();
+        let system = system.as_str();
         if inc.codes.is_empty() && inc.prefixes.is_empty() && inc.ranges.is_empty() {
             errors.push(at(
                 inc.system.span(),
                 "include has no codes, prefixes or ranges".to_string(),
             ));
         }
-        let entry = by_system.entry(system).or_default();
+        let entry = by_system.entry(system.to_string()).or_default();
         for c in &inc.codes {
             entry.exact.insert(normalize_code(system, c).into_owned());
         }

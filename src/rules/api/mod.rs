@@ -4,6 +4,7 @@ use chrono_tz::Tz;
 use rhai::{Array, Dynamic, Engine};
 
 pub mod encounter;
+pub mod items;
 pub mod outcome;
 pub mod time;
 

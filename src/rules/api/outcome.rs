@@ -5,6 +5,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString};
 
 use super::encounter::evidence_of;
 use super::time::Time;
+use crate::encounter::Encounter;
 use crate::rules::finding::{Evidence, Status};
 
 /// What a rule's `evaluate(enc)` returns; built by the constructors, fields readable
@@ -44,7 +45,7 @@ pub struct ScriptResult {
 }
 
 /// Convert what `evaluate(enc)` returned. Errors are messages for QC staff.
-pub fn script_result(value: Dynamic, tz: Tz) -> Result<ScriptResult, String> {
+pub fn script_result(value: Dynamic, tz: Tz, enc: &Encounter) -> Result<ScriptResult, String> {
     let type_name = value.type_name();
     let Some(o) = value.try_cast::<Outcome>() else {
         return Err(format!(
@@ -54,7 +55,7 @@ pub fn script_result(value: Dynamic, tz: Tz) -> Result<ScriptResult, String> {
     };
     let mut evidence = Vec::with_capacity(o.evidence.len());
     for (i, item) in o.evidence.iter().enumerate() {
-        match evidence_of(item, tz) {
+        match evidence_of(item, tz, enc) {
             Some(e) => evidence.push(e),
             None if item.is_unit() => {} // e.g. first([]) of an empty query: nothing to cite
             None => {

@@ -53,10 +53,11 @@ fn start_of_local_day(tz: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The last second (hh:59:59 local) of calendar day `n`, where `t0`'s day is day 1.
+/// The end of calendar day `n` (where `t0`'s day is day 1) as an exclusive boundary: the
+/// first instant of day `n + 1`, 00:00 local. "By the end of day 2" is `t < end_of_hospital_day(t0, 2)`.
 pub fn end_of_hospital_day(tz: Tz, t0: DateTime<Utc>, n: i64) -> Option<DateTime<Utc>> {
     let date = local_date(tz, t0).checked_add_signed(Duration::days(n))?;
-    Some(start_of_local_day(tz, date)? - Duration::seconds(1))
+    start_of_local_day(tz, date)
 }
 
 /// "T+35 min", "T+2 h 05 min", "T-10 min".

@@ -1,0 +1,149 @@
+//! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`,
+//! `cdssd rules check|test`.
+
+mod rules;
+mod summary;
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{
+    config::{Settings, Sources, EXIT_INVALID_CONFIG},
+    encounter,
+    pipeline::Pipeline,
+    server, telemetry,
+};
+
+/// cdssd — clinical decision support daemon.
+///
+/// Evaluates hospital encounters against single-disease quality-control
+/// rules (Rhai), ONNX risk models and a drafted LLM suggestion, over gRPC
+/// (`cdss.v1.CdsService`) or in-process (`cdssd evaluate`).
+#[derive(Debug, Parser)]
+#[command(name = "cdssd", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (TOML) layered over the embedded defaults.
+    /// Environment variables CDSSD__SECTION__KEY override both.
+    #[arg(long, short, global = true, env = "CDSSD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: gRPC on server.listen, metrics on metrics.listen.
+    /// Stops gracefully on SIGTERM/SIGINT.
+    Serve,
+    /// Evaluate one encounter in-process and print the decision.
+    ///
+    /// FILE is proto3 JSON of an Encounter or of an EvaluateRequest ("-" reads stdin).
+    Evaluate {
+        /// Encounter or EvaluateRequest JSON file, or "-" for stdin.
+        file: String,
+        /// Output format; "auto" prints a summary on a terminal and JSON otherwise.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
+        /// Evaluation time (RFC 3339); default: the request's, else now.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// Do not ask the LLM.
+        #[arg(long)]
+        no_llm: bool,
+    },
+    /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
+    CheckConfig,
+    /// Quality-control rules: compile/lint (`check`) and run their test cases (`test`).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Auto,
+    Json,
+    Text,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("cdssd: {e}");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    match run(cli.command, settings) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cdssd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            telemetry::init(&settings.log);
+            runtime()?.block_on(async {
+                let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
+                let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
+                let addr = settings.grpc_addr();
+                let listener =
+                    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+                server::run(listener, pipeline, server::shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Evaluate { file, format, now, no_llm } => {
+            telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
+            };
+            let mut req = encounter::request_from_json(&text)?;
+            if let Some(now) = now {
+                let t = chrono::DateTime::parse_from_rfc3339(&now).context("--now is not an RFC 3339 time")?;
+                req.evaluation_time = Some(crate::decision::timestamp(t.with_timezone(&chrono::Utc)));
+            }
+            if no_llm {
+                req.options.get_or_insert_with(Default::default).llm = crate::proto::v1::LlmMode::Skip as i32;
+            }
+            let decision = runtime()?.block_on(async {
+                let pipeline = Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?;
+                let ctx = pipeline.prepare(&req, uuid::Uuid::new_v4().to_string(), None)?;
+                anyhow::Ok(pipeline.evaluate(&ctx).await?)
+            })?;
+            let text_out = match format {
+                Format::Text => true,
+                Format::Json => false,
+                Format::Auto => std::io::stdout().is_terminal(),
+            };
+            if text_out {
+                print!("{}", summary::render(&decision));
+            } else {
+                println!("{}", encounter::to_json(&decision));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(cmd) => {
+            telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
+            rules::run(cmd, &settings)
+        }
+        Command::CheckConfig => {
+            println!("Configuration is valid.\n{settings:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

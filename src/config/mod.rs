@@ -1,0 +1,208 @@
+//! Layered, fail-closed configuration.
+//!
+//! Layers, later wins: the embedded defaults (`defaults.toml`, compiled into
+//! the binary), an optional TOML file (`--config` / `CDSSD_CONFIG`), then
+//! `CDSSD__SECTION__KEY` environment variables. Unknown keys are errors.
+//! [`Settings::load`] validates everything and reports *all* problems at once;
+//! the CLI exits with code 64 (`EX_USAGE`) when any is found.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+#[cfg(test)]
+mod tests;
+mod validate;
+
+/// The embedded default configuration.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Exit code for an invalid configuration (sysexits `EX_USAGE`).
+pub const EXIT_INVALID_CONFIG: u8 = 64;
+
+/// Every setting of cdssd. See `defaults.toml` for documentation of each key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub metrics: MetricsSettings,
+    pub log: LogSettings,
+    pub encounter: EncounterSettings,
+    pub rules: RulesSettings,
+    pub risk: RiskSettings,
+    pub llm: LlmSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_request_bytes: usize,
+    pub default_budget_ms: u64,
+    pub drain_grace_ms: u64,
+    pub concurrency_per_connection: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncounterSettings {
+    pub hospital_timezone: String,
+    pub local_code_systems: Vec<String>,
+    pub max_items_per_list: usize,
+    pub max_text_bytes: usize,
+    pub max_note_bytes: usize,
+    pub future_tolerance_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSettings {
+    pub dir: PathBuf,
+    pub watch: bool,
+    pub debounce_ms: u64,
+    pub max_operations: u64,
+    pub max_rule_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSettings {
+    pub dir: PathBuf,
+    pub enabled: bool,
+    pub onnxruntime_lib: String,
+    pub device: String,
+    pub require_device: bool,
+    pub intra_op_threads: usize,
+    pub sessions_per_model: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    pub enabled: bool,
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: String,
+    pub api_key_file: String,
+    pub connect_timeout_ms: u64,
+    pub first_token_timeout_ms: u64,
+    pub total_timeout_ms: u64,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub max_concurrency: usize,
+}
+
+/// One invalid setting: its dotted key and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// The configuration could not be loaded; every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({} problem(s)):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl ConfigError {
+    fn one(key: &str, message: impl Into<String>) -> Self {
+        Self { problems: vec![ConfigProblem { key: key.into(), message: message.into() }] }
+    }
+}
+
+/// Where to read layers from; tests pass their own environment.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// Optional TOML file (must exist when given).
+    pub file: Option<PathBuf>,
+    /// `(name, value)` pairs; only `CDSSD__*` names are used.
+    pub env: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// The file given on the command line (or `CDSSD_CONFIG`) and the process environment.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self { file, env: std::env::vars().collect() }
+    }
+}
+
+impl Settings {
+    /// The embedded defaults alone, validated.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::load(&Sources::default())
+    }
+
+    /// Load the layers and validate the result, reporting every problem.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(ConfigError::one("--config", format!("file {} does not exist", path.display())));
+            }
+            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        }
+        let env: std::collections::HashMap<String, String> =
+            sources.env.iter().filter(|(k, _)| k.starts_with("CDSSD__")).cloned().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("CDSSD")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("encounter.local_code_systems")
+                .source(Some(env)),
+        );
+        let raw = builder.build().map_err(|e| ConfigError::one("config", e.to_string()))?;
+        let settings: Settings = raw.try_deserialize().map_err(|e| ConfigError::one("config", e.to_string()))?;
+        let problems = validate::validate(&settings);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The gRPC listen address (validated at load).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server.listen.parse().expect("validated at load")
+    }
+
+    /// The metrics listen address, if enabled (validated at load).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        (!self.metrics.listen.is_empty()).then(|| self.metrics.listen.parse().expect("validated at load"))
+    }
+
+    /// The hospital time zone (validated at load).
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.encounter.hospital_timezone.parse().expect("validated at load")
+    }
+}

@@ -1,0 +1,78 @@
+//! Semantic checks of a deserialised [`Settings`]: every problem is collected.
+
+use super::{ConfigProblem, Settings};
+
+pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
+    let mut p = Problems::default();
+    if s.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        p.add("server.listen", format!("`{}` is not a socket address like 127.0.0.1:50051", s.server.listen));
+    }
+    p.range("server.max_request_bytes", s.server.max_request_bytes as u64, 1024, 256 * 1024 * 1024);
+    p.range("server.default_budget_ms", s.server.default_budget_ms, 10, 600_000);
+    p.range("server.drain_grace_ms", s.server.drain_grace_ms, 0, 600_000);
+    p.range("server.concurrency_per_connection", s.server.concurrency_per_connection as u64, 1, 100_000);
+    if !s.metrics.listen.is_empty() && s.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+        p.add("metrics.listen", format!("`{}` is not a socket address (or \"\" to disable)", s.metrics.listen));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
+        p.add("log.level", format!("`{}` is not a valid filter directive", s.log.level));
+    }
+    if s.encounter.hospital_timezone.parse::<chrono_tz::Tz>().is_err() {
+        p.add(
+            "encounter.hospital_timezone",
+            format!("`{}` is not an IANA time zone like Asia/Shanghai", s.encounter.hospital_timezone),
+        );
+    }
+    for (i, sys) in s.encounter.local_code_systems.iter().enumerate() {
+        if sys.trim().is_empty() {
+            p.add(&format!("encounter.local_code_systems[{i}]"), "must not be empty".into());
+        }
+    }
+    p.range("encounter.max_items_per_list", s.encounter.max_items_per_list as u64, 1, 1_000_000);
+    p.range("encounter.max_text_bytes", s.encounter.max_text_bytes as u64, 16, 1 << 20);
+    p.range("encounter.max_note_bytes", s.encounter.max_note_bytes as u64, 0, 16 << 20);
+    p.range("encounter.future_tolerance_s", s.encounter.future_tolerance_s, 0, 86_400);
+    if s.rules.dir.as_os_str().is_empty() {
+        p.add("rules.dir", "must not be empty".into());
+    }
+    p.range("rules.debounce_ms", s.rules.debounce_ms, 0, 60_000);
+    p.range("rules.max_operations", s.rules.max_operations, 1_000, 100_000_000);
+    p.range("rules.max_rule_ms", s.rules.max_rule_ms, 1, 60_000);
+    if s.risk.dir.as_os_str().is_empty() {
+        p.add("risk.dir", "must not be empty".into());
+    }
+    if !matches!(s.risk.device.as_str(), "cpu" | "cuda") {
+        p.add("risk.device", format!("`{}` is not one of \"cpu\", \"cuda\"", s.risk.device));
+    }
+    p.range("risk.intra_op_threads", s.risk.intra_op_threads as u64, 1, 256);
+    p.range("risk.sessions_per_model", s.risk.sessions_per_model as u64, 1, 256);
+    if !(s.llm.base_url.starts_with("http://") || s.llm.base_url.starts_with("https://")) {
+        p.add("llm.base_url", format!("`{}` is not an http(s) URL", s.llm.base_url));
+    }
+    if s.llm.model.trim().is_empty() {
+        p.add("llm.model", "must not be empty".into());
+    }
+    p.range("llm.connect_timeout_ms", s.llm.connect_timeout_ms, 1, 600_000);
+    p.range("llm.first_token_timeout_ms", s.llm.first_token_timeout_ms, 1, 600_000);
+    p.range("llm.total_timeout_ms", s.llm.total_timeout_ms, 1, 3_600_000);
+    p.range("llm.max_tokens", u64::from(s.llm.max_tokens), 1, 65_536);
+    if !(0.0..=2.0).contains(&s.llm.temperature) {
+        p.add("llm.temperature", format!("{} is outside 0.0..=2.0", s.llm.temperature));
+    }
+    p.range("llm.max_concurrency", s.llm.max_concurrency as u64, 1, 10_000);
+    p.0
+}
+
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: String) {
+        self.0.push(ConfigProblem { key: key.into(), message });
+    }
+    fn range(&mut self, key: &str, v: u64, lo: u64, hi: u64) {
+        if v < lo || v > hi {
+            self.add(key, format!("{v} is outside {lo}..={hi}"));
+        }
+    }
+}

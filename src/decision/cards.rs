@@ -1,0 +1,187 @@
+//! One card per actionable finding, risk or draft.
+
+use chrono::{DateTime, Utc};
+
+use crate::proto::v1 as pb;
+
+/// Pending findings whose deadline is this close get their full severity.
+const NEAR_DEADLINE_MIN: i64 = 60;
+
+/// Cut a summary to under 140 characters (on a character boundary, with an ellipsis).
+pub fn truncate_summary(s: &str) -> String {
+    const MAX: usize = 139;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(MAX - 1).collect();
+    out.push('…');
+    out
+}
+
+fn indicator_for(severity: pb::Severity) -> pb::Indicator {
+    match severity {
+        pb::Severity::Critical => pb::Indicator::Critical,
+        pb::Severity::Info => pb::Indicator::Info,
+        pb::Severity::Warning | pb::Severity::Unspecified => pb::Indicator::Warning,
+    }
+}
+
+fn evidence_lines(evidence: &[pb::Evidence]) -> String {
+    evidence
+        .iter()
+        .map(|e| {
+            let mut line = format!("- `{}/{}` {}", e.item_type, e.item_id, e.label);
+            if !e.value.is_empty() {
+                line.push_str(&format!(" = {}", e.value));
+            }
+            if let Some(t) = e.time.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32)) {
+                line.push_str(&format!(" at {}", t.to_rfc3339()));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A card for a finding that needs attention: not met, pending, or failed.
+pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>) -> Option<pb::Card> {
+    let (indicator, prefix) = match f.status() {
+        pb::FindingStatus::NotMet => (indicator_for(f.severity()).max(pb::Indicator::Warning), "Not met"),
+        pb::FindingStatus::Pending => {
+            let deadline = f.deadline.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32));
+            let near = deadline.map(|d| (d - now).num_minutes() <= NEAR_DEADLINE_MIN).unwrap_or(false);
+            if near {
+                (indicator_for(f.severity()).max(pb::Indicator::Warning), "Due soon")
+            } else {
+                (pb::Indicator::Info, "Pending")
+            }
+        }
+        pb::FindingStatus::Error => (pb::Indicator::Info, "Could not check"),
+        _ => return None,
+    };
+    let mut detail = format!(
+        "**{}** — {}\n\nMeasure: {}  \nRule: `{}` v{} (pack `{}`)",
+        f.title, f.message, f.measure, f.rule_id, f.rule_version, f.pack
+    );
+    if let Some(d) = f.deadline.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32)) {
+        let mins = (d - now).num_minutes();
+        detail.push_str(&format!("\n\nDeadline: {} ({} min from evaluation time)", d.to_rfc3339(), mins));
+    }
+    if !f.missing_data.is_empty() {
+        detail.push_str(&format!("\n\nMissing data: {}", f.missing_data.join(", ")));
+    }
+    if !f.evidence.is_empty() {
+        detail.push_str("\n\nEvidence:\n");
+        detail.push_str(&evidence_lines(&f.evidence));
+    }
+    Some(pb::Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary: truncate_summary(&format!("{prefix}: {} — {}", f.title, f.message)),
+        detail,
+        indicator: indicator as i32,
+        source: Some(pb::CardSource {
+            kind: pb::SourceKind::Rule as i32,
+            id: f.rule_id.clone(),
+            version: f.rule_version.clone(),
+            label: f.measure.clone(),
+        }),
+        draft: false,
+    })
+}
+
+/// A card for a scored risk in the moderate or high band.
+pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
+    if r.status() != pb::RiskStatus::Ok {
+        return None;
+    }
+    let indicator = match r.band() {
+        pb::RiskBand::High => pb::Indicator::Warning,
+        pb::RiskBand::Moderate => pb::Indicator::Info,
+        _ => return None,
+    };
+    let band = match r.band() {
+        pb::RiskBand::High => "high",
+        _ => "moderate",
+    };
+    let mut detail = format!(
+        "Predicted risk of {} ({}): **{:.1} %** ({band} band).\n\nModel: `{}` v{} on {}  \nSource: {}",
+        r.outcome,
+        r.horizon,
+        r.probability * 100.0,
+        r.model_id,
+        r.model_version,
+        r.device,
+        r.citation
+    );
+    if !r.contributions.is_empty() {
+        detail.push_str("\n\nMain contributing features (change in risk vs. reference value):\n");
+        for c in r.contributions.iter().take(5) {
+            detail.push_str(&format!("- {}: {:+.1} points\n", c.feature, c.delta * 100.0));
+        }
+    }
+    let imputed: Vec<&str> = r.features.iter().filter(|f| f.imputed).map(|f| f.name.as_str()).collect();
+    if !imputed.is_empty() {
+        detail.push_str(&format!("\nImputed (missing in the record): {}", imputed.join(", ")));
+    }
+    if !r.message.is_empty() {
+        detail.push_str(&format!("\n\n{}", r.message));
+    }
+    Some(pb::Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary: truncate_summary(&format!(
+            "{} risk of {}: {:.1} % ({})",
+            band,
+            r.outcome,
+            r.probability * 100.0,
+            r.horizon
+        )),
+        detail,
+        indicator: indicator as i32,
+        source: Some(pb::CardSource {
+            kind: pb::SourceKind::Model as i32,
+            id: r.model_id.clone(),
+            version: r.model_version.clone(),
+            label: r.citation.clone(),
+        }),
+        draft: false,
+    })
+}
+
+/// The LLM card: always info, always a draft.
+pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
+    if s.status() != pb::SuggestionStatus::Ok {
+        return None;
+    }
+    let mut detail =
+        String::from("> **Draft generated by a language model — for clinician review, not a recommendation.**\n\n");
+    detail.push_str(&s.summary);
+    if !s.differentials.is_empty() {
+        detail.push_str("\n\nDifferential:\n");
+        for d in &s.differentials {
+            detail.push_str(&format!("- {} ({}) — likelihood {}\n", d.condition, d.icd10, d.likelihood));
+        }
+    }
+    if !s.red_flags.is_empty() {
+        detail.push_str(&format!("\nRed flags: {}\n", s.red_flags.join("; ")));
+    }
+    if !s.flags.is_empty() {
+        detail.push_str(&format!("\nChecks: {}\n", s.flags.join("; ")));
+    }
+    detail.push_str(&format!(
+        "\nModel: {} · prompt template v{} · prompt {}",
+        s.model, s.template_version, s.prompt_hash
+    ));
+    Some(pb::Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary: truncate_summary(&format!("DRAFT (AI, review required): {}", s.summary)),
+        detail,
+        indicator: pb::Indicator::Info as i32,
+        source: Some(pb::CardSource {
+            kind: pb::SourceKind::Llm as i32,
+            id: s.model.clone(),
+            version: s.template_version.clone(),
+            label: "Language-model draft".into(),
+        }),
+        draft: true,
+    })
+}

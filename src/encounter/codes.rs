@@ -1,0 +1,96 @@
+//! Code systems: normalisation of system names/URIs and code format checks.
+
+use super::model::CodeSystem;
+
+/// Map a system URI or short name to a [`CodeSystem`]; `None` when unknown.
+/// `local` lists the configured local systems (compared case-insensitively).
+pub fn parse_system(raw: &str, local: &[String]) -> Option<CodeSystem> {
+    let s = raw.trim();
+    let lower = s.to_ascii_lowercase();
+    let sys = match lower.as_str() {
+        "icd-10"
+        | "icd10"
+        | "icd-10-cm"
+        | "icd-10-cn"
+        | "icd-10-gm"
+        | "http://hl7.org/fhir/sid/icd-10"
+        | "http://hl7.org/fhir/sid/icd-10-cm"
+        | "http://hl7.org/fhir/sid/icd-10-cn" => CodeSystem::Icd10,
+        "icd-10-pcs" | "http://www.cms.gov/medicare/coding/icd10" => CodeSystem::Icd10Pcs,
+        "icd-9-cm-3" | "icd-9-cm" | "icd9cm3" | "http://hl7.org/fhir/sid/icd-9-cm" => CodeSystem::Icd9Cm3,
+        "loinc" | "http://loinc.org" => CodeSystem::Loinc,
+        "snomed-ct" | "snomed" | "sct" | "http://snomed.info/sct" => CodeSystem::SnomedCt,
+        "atc" | "http://www.whocc.no/atc" => CodeSystem::Atc,
+        "rxnorm" | "http://www.nlm.nih.gov/research/umls/rxnorm" => CodeSystem::RxNorm,
+        "cpt" | "http://www.ama-assn.org/go/cpt" => CodeSystem::Cpt,
+        "cdc-race" | "urn:oid:2.16.840.1.113883.6.238" => CodeSystem::CdcRace,
+        _ => {
+            return local
+                .iter()
+                .find(|l| l.trim().eq_ignore_ascii_case(s))
+                .map(|l| CodeSystem::Local(l.trim().to_string()))
+        }
+    };
+    Some(sys)
+}
+
+/// Normalise a code of `system` for storage and matching (ICD-10 and ATC upper-cased).
+pub fn normalise_code(system: &CodeSystem, code: &str) -> String {
+    let c = code.trim();
+    match system {
+        CodeSystem::Icd10 | CodeSystem::Atc | CodeSystem::Icd10Pcs => c.to_ascii_uppercase(),
+        _ => c.to_string(),
+    }
+}
+
+/// Check the code's format for systems that have one; `Err` explains the expected form.
+pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str> {
+    let b = code.as_bytes();
+    let ok = match system {
+        // Letter, two digits/letter, optional dot and up to 4 more (I21.0, R65.21, U07.1, I219 without dot).
+        CodeSystem::Icd10 => {
+            b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_alphanumeric() && {
+                let rest = &code[3..];
+                let rest = rest.strip_prefix('.').unwrap_or(rest);
+                rest.len() <= 4 && rest.bytes().all(|c| c.is_ascii_alphanumeric())
+            }
+        }
+        // 1 to 7 digits, a hyphen, one check digit.
+        CodeSystem::Loinc => match code.split_once('-') {
+            Some((num, check)) => {
+                (1..=7).contains(&num.len())
+                    && num.bytes().all(|c| c.is_ascii_digit())
+                    && check.len() == 1
+                    && check.bytes().all(|c| c.is_ascii_digit())
+            }
+            None => false,
+        },
+        // A, A01, A01B, A01BC, A01BC06.
+        CodeSystem::Atc => {
+            let pat = [1usize, 3, 4, 5, 7];
+            pat.contains(&b.len())
+                && b.iter().enumerate().all(|(i, c)| match i {
+                    0 | 3 | 4 => c.is_ascii_uppercase(),
+                    _ => c.is_ascii_digit(),
+                })
+        }
+        CodeSystem::Icd10Pcs => b.len() == 7 && b.iter().all(|c| c.is_ascii_alphanumeric()),
+        CodeSystem::SnomedCt | CodeSystem::RxNorm => {
+            !b.is_empty() && b.len() <= 18 && b.iter().all(|c| c.is_ascii_digit())
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(match system {
+            CodeSystem::Icd10 => "is not an ICD-10 code like I21.0",
+            CodeSystem::Loinc => "is not a LOINC code like 2524-7",
+            CodeSystem::Atc => "is not an ATC code like B01AC06",
+            CodeSystem::Icd10Pcs => "is not a 7-character ICD-10-PCS code",
+            CodeSystem::SnomedCt => "is not a SNOMED CT concept id (digits)",
+            CodeSystem::RxNorm => "is not an RxNorm concept id (digits)",
+            _ => "has an invalid format",
+        })
+    }
+}

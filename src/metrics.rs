@@ -1,0 +1,132 @@
+//! The one place where events are counted (and, where an operator needs it,
+//! logged). Names follow `cdssd_<thing>_<unit>[_total]`; label values are
+//! bounded sets (methods, codes, rule and model ids from the loaded set) and
+//! never carry encounter data. Without an installed recorder these calls are
+//! no-ops, so library users and tests pay nothing.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+
+use crate::proto::v1 as pb;
+
+/// One finished gRPC call.
+pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) {
+    counter!("cdssd_grpc_requests_total", "method" => method, "code" => code_name(code)).increment(1);
+    histogram!("cdssd_grpc_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
+}
+
+/// One evaluation started, by trigger.
+pub fn evaluation(trigger: pb::Trigger) {
+    counter!("cdssd_evaluations_total", "trigger" => trigger.as_str_name()).increment(1);
+}
+
+/// An encounter failed validation.
+pub fn validation_failed() {
+    counter!("cdssd_validation_errors_total").increment(1);
+}
+
+/// One rule evaluated.
+pub fn rule_evaluated(rule_id: &str, status: pb::FindingStatus) {
+    counter!("cdssd_rule_evaluations_total", "rule_id" => rule_id.to_string(), "status" => status.as_str_name())
+        .increment(1);
+    if status == pb::FindingStatus::Error {
+        counter!("cdssd_rule_errors_total", "rule_id" => rule_id.to_string()).increment(1);
+    }
+}
+
+/// Time spent on one pack for one encounter.
+pub fn rule_pack_duration(pack: &str, elapsed: Duration) {
+    histogram!("cdssd_rule_duration_seconds", "pack" => pack.to_string()).record(elapsed.as_secs_f64());
+}
+
+/// A rule-set reload attempt (`outcome`: "ok" or "rejected", as deploy/prometheus/alerts.yml expects).
+pub fn rule_reload(outcome: &'static str) {
+    counter!("cdssd_rule_reloads_total", "outcome" => outcome).increment(1);
+}
+
+/// A rule set went into force.
+pub fn rule_set_loaded(version: &str, rules: usize) {
+    gauge!("cdssd_rule_set_loaded_rules").set(rules as f64);
+    gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(1.0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(now.as_secs_f64());
+}
+
+/// A rule set left force (its `cdssd_rule_set_info` series drops to 0).
+pub fn rule_set_replaced(version: &str) {
+    gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(0.0);
+}
+
+/// One model inference (`outcome`: "ok", "refused" or "error").
+pub fn model_inference(model_id: &str, device: &str, outcome: &'static str, elapsed: Duration) {
+    counter!("cdssd_model_inferences_total", "model_id" => model_id.to_string(), "device" => device.to_string(), "outcome" => outcome)
+        .increment(1);
+    histogram!("cdssd_model_inference_duration_seconds", "model_id" => model_id.to_string(), "device" => device.to_string())
+        .record(elapsed.as_secs_f64());
+}
+
+/// A feature was imputed for a model (feature names come from the manifest).
+pub fn model_imputed(model_id: &str, feature: &str) {
+    counter!("cdssd_model_imputed_features_total", "model_id" => model_id.to_string(), "feature" => feature.to_string())
+        .increment(1);
+}
+
+/// A model-registry reload attempt (`outcome`: "success" or "failure").
+pub fn model_reload(outcome: &'static str) {
+    counter!("cdssd_model_reloads_total", "outcome" => outcome).increment(1);
+}
+
+/// Number of models in force.
+pub fn models_loaded(n: usize) {
+    gauge!("cdssd_models_loaded").set(n as f64);
+}
+
+/// One LLM call finished (`outcome`: ok, timeout, error, invalid, circuit_open).
+pub fn llm_request(outcome: &'static str, elapsed: Duration) {
+    counter!("cdssd_llm_requests_total", "outcome" => outcome).increment(1);
+    histogram!("cdssd_llm_request_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Time to the first token of a streamed LLM answer.
+pub fn llm_time_to_first_token(elapsed: Duration) {
+    histogram!("cdssd_llm_time_to_first_token_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Tokens sent ("in") or received ("out").
+pub fn llm_tokens(direction: &'static str, n: u64) {
+    counter!("cdssd_llm_tokens_total", "direction" => direction).increment(n);
+}
+
+/// Circuit-breaker state: 0 closed, 1 half-open, 2 open.
+pub fn llm_circuit_state(state: u8) {
+    gauge!("cdssd_llm_circuit_state").set(f64::from(state));
+}
+
+/// LLM calls in flight (+1 / -1).
+pub fn llm_in_flight(delta: f64) {
+    gauge!("cdssd_llm_in_flight").increment(delta);
+}
+
+/// The gRPC status code name used as a label.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Ok => "OK",
+        tonic::Code::Cancelled => "CANCELLED",
+        tonic::Code::Unknown => "UNKNOWN",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::OutOfRange => "OUT_OF_RANGE",
+        tonic::Code::Unimplemented => "UNIMPLEMENTED",
+        tonic::Code::Internal => "INTERNAL",
+        tonic::Code::Unavailable => "UNAVAILABLE",
+        tonic::Code::DataLoss => "DATA_LOSS",
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -1,0 +1,200 @@
+//! One evaluation, end to end: validate the request into an [`EvalContext`],
+//! run the fast part (rules + risk, off the async threads), optionally ask the
+//! LLM within the remaining budget, and assemble the decision.
+//!
+//! Invariants: the fast part never waits for the LLM; the LLM never fails the
+//! call (its status is reported in the decision); every decision names the
+//! rule-set and model versions it was computed with.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    config::Settings,
+    decision::{self, FastPart, Header},
+    encounter::{self, Encounter, Limits, Time, ValidationError},
+    llm::LlmService,
+    metrics,
+    proto::v1 as pb,
+    risk::RiskService,
+    rules::RuleService,
+};
+
+/// A validated evaluation request.
+#[derive(Debug, Clone)]
+pub struct EvalContext {
+    pub request_id: String,
+    pub encounter: Arc<Encounter>,
+    pub trigger: pb::Trigger,
+    pub options: pb::EvaluateOptions,
+    /// The "now" of the evaluation (request's `evaluation_time` or the server clock).
+    pub now: Time,
+    /// Hospital time zone for calendar-day measures.
+    pub tz: chrono_tz::Tz,
+    /// When the call must be answered.
+    pub deadline: Instant,
+    /// When validation started.
+    pub started: Instant,
+    pub validation_us: u64,
+}
+
+impl EvalContext {
+    /// The decision header for this evaluation.
+    pub fn header(&self) -> Header {
+        Header {
+            request_id: self.request_id.clone(),
+            encounter_id: self.encounter.id.clone(),
+            trigger: self.trigger,
+            evaluation_time: self.now,
+            include_not_applicable: self.options.include_not_applicable,
+        }
+    }
+}
+
+/// Why an evaluation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("`encounter` is required")]
+    MissingEncounter,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the fast part did not finish within the deadline")]
+    DeadlineExceeded,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The evaluation pipeline: shared, immutable per process (components swap their own state on reload).
+#[derive(Debug)]
+pub struct Pipeline {
+    pub settings: Arc<Settings>,
+    pub limits: Limits,
+    pub rules: Arc<RuleService>,
+    pub risk: Arc<RiskService>,
+    pub llm: Arc<LlmService>,
+}
+
+impl Pipeline {
+    /// Build every component from the settings.
+    pub fn new(settings: Arc<Settings>) -> Result<Self, String> {
+        Ok(Self {
+            limits: Limits::from_settings(&settings.encounter),
+            rules: Arc::new(RuleService::load(&settings)?),
+            risk: Arc::new(RiskService::load(&settings)?),
+            llm: Arc::new(LlmService::new(&settings)?),
+            settings,
+        })
+    }
+
+    /// Validate a request. `transport_deadline` is the caller's gRPC deadline, if any.
+    pub fn prepare(
+        &self,
+        req: &pb::EvaluateRequest,
+        request_id: String,
+        transport_deadline: Option<Duration>,
+    ) -> Result<EvalContext, EvaluateError> {
+        let started = Instant::now();
+        let pb_enc = req.encounter.as_ref().ok_or(EvaluateError::MissingEncounter)?;
+        let now = match &req.evaluation_time {
+            Some(t) => {
+                chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).ok_or_else(|| ValidationError {
+                    violations: vec![encounter::FieldViolation {
+                        field: "evaluation_time".into(),
+                        description: "is not a valid timestamp".into(),
+                    }],
+                })?
+            }
+            None => encounter::now(),
+        };
+        let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;
+        let options = req.options.clone().unwrap_or_default();
+        let mut budget = Duration::from_millis(match options.budget_ms {
+            0 => self.settings.server.default_budget_ms,
+            ms => u64::from(ms),
+        });
+        if let Some(d) = transport_deadline {
+            budget = budget.min(d);
+        }
+        Ok(EvalContext {
+            request_id,
+            encounter: Arc::new(enc),
+            trigger: req.trigger(),
+            options,
+            now,
+            tz: self.settings.timezone(),
+            deadline: started + budget,
+            started,
+            validation_us: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// Rules and risk, computed on the blocking pool.
+    pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
+        let (rules, risk, c) = (self.rules.clone(), self.risk.clone(), ctx.clone());
+        let work = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let (findings, rule_set_version) = rules.evaluate(&c);
+            let rules_us = t.elapsed().as_micros() as u64;
+            let t = Instant::now();
+            let (risks, models) = risk.evaluate(&c);
+            FastPart { findings, risks, rule_set_version, models, rules_us, risk_us: t.elapsed().as_micros() as u64 }
+        });
+        let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, work).await {
+            Ok(Ok(fast)) => Ok(fast),
+            Ok(Err(join)) => Err(EvaluateError::Internal(format!("evaluation task failed: {join}"))),
+            Err(_) => Err(EvaluateError::DeadlineExceeded),
+        }
+    }
+
+    /// Whether this request asks for the LLM draft.
+    pub fn wants_llm(&self, ctx: &EvalContext) -> bool {
+        match ctx.options.llm() {
+            pb::LlmMode::Request => true,
+            pb::LlmMode::Skip => false,
+            pb::LlmMode::Unspecified => self.settings.llm.enabled,
+        }
+    }
+
+    /// The draft, bounded by the request's remaining budget (never an error).
+    pub async fn draft_within_budget(
+        &self,
+        ctx: &EvalContext,
+        fast: &FastPart,
+        deltas: Option<tokio::sync::mpsc::Sender<String>>,
+    ) -> pb::DraftSuggestion {
+        if !self.wants_llm(ctx) {
+            return decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested");
+        }
+        let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, self.llm.draft(ctx, fast, deltas)).await {
+            Ok(s) => s,
+            Err(_) => decision::suggestion_with_status(
+                pb::SuggestionStatus::Timeout,
+                format!("no draft within the request budget ({} ms)", remaining.as_millis()),
+            ),
+        }
+    }
+
+    /// Timings of a decision so far.
+    pub fn timings(ctx: &EvalContext, llm_us: u64) -> pb::Timings {
+        pb::Timings {
+            validation_us: ctx.validation_us,
+            llm_us,
+            total_us: ctx.started.elapsed().as_micros() as u64,
+            ..Default::default()
+        }
+    }
+
+    /// The whole unary evaluation: fast part, then the draft within the budget.
+    pub async fn evaluate(&self, ctx: &EvalContext) -> Result<pb::Decision, EvaluateError> {
+        metrics::evaluation(ctx.trigger);
+        let fast = self.fast(ctx).await?;
+        let t = Instant::now();
+        let suggestion = self.draft_within_budget(ctx, &fast, None).await;
+        let llm_us = if self.wants_llm(ctx) { t.elapsed().as_micros() as u64 } else { 0 };
+        Ok(decision::assemble(&ctx.header(), &fast, suggestion, Self::timings(ctx, llm_us)))
+    }
+}

@@ -1,0 +1,121 @@
+//! gRPC transport: the `cdss.v1` services, `grpc.health.v1`, reflection, and
+//! graceful shutdown. [`run`] takes its listener and shutdown future from the
+//! caller, so tests run real servers on port 0 and stop them at will.
+
+mod error;
+mod service;
+mod stream;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+pub use service::{AdminApi, CdsApi};
+
+use crate::{
+    pipeline::Pipeline,
+    proto::{
+        v1::{admin_service_server::AdminServiceServer, cds_service_server::CdsServiceServer},
+        FILE_DESCRIPTOR_SET,
+    },
+};
+
+/// The server could not start or failed while serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot set up reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serve until `shutdown` resolves, then drain: health turns NOT_SERVING,
+/// no new connections are accepted, in-flight requests get up to
+/// `server.drain_grace_ms` to finish.
+pub async fn run(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let settings = pipeline.settings.clone();
+    let grace = Duration::from_millis(settings.server.drain_grace_ms);
+    let max = settings.server.max_request_bytes;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<CdsServiceServer<CdsApi>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let cds = CdsServiceServer::new(CdsApi::new(pipeline.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()));
+
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let drain_started = draining.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(grace_ms = grace.as_millis() as u64, "Shutdown requested; draining in-flight requests.");
+        health.set_not_serving::<CdsServiceServer<CdsApi>>().await;
+        health.set_service_status("", ServingStatus::NotServing).await;
+        drain_started.notify_one();
+    };
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "Serving gRPC.");
+    }
+    let server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(settings.server.concurrency_per_connection)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(cds)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    tokio::pin!(server);
+    tokio::select! {
+        res = &mut server => {
+            res?;
+            tracing::info!("Drained; server stopped.");
+        }
+        _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("Drain grace period elapsed; abandoning the requests still in flight.");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for SIGTERM.");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

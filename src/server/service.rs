@@ -1,0 +1,173 @@
+//! The `cdss.v1` service implementations: thin adapters from gRPC to the pipeline.
+
+use std::{pin::Pin, sync::Arc, time::Duration, time::Instant};
+
+use tokio_stream::Stream;
+use tonic::{metadata::MetadataMap, Request, Response, Status};
+use tracing::Instrument;
+
+use crate::{
+    metrics,
+    pipeline::Pipeline,
+    proto::v1::{self as pb, admin_service_server::AdminService, cds_service_server::CdsService},
+};
+
+/// The request id: a sane `x-request-id` from the caller, or a fresh UUID.
+pub(super) fn request_id(md: &MetadataMap) -> String {
+    md.get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The caller's deadline from the `grpc-timeout` header (e.g. "250m", "5S").
+pub(super) fn grpc_timeout(md: &MetadataMap) -> Option<Duration> {
+    let v = md.get("grpc-timeout")?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Count and time a finished call (the one place RPC outcomes are recorded).
+pub(super) fn observe<T>(method: &'static str, start: Instant, result: &Result<T, Status>) {
+    let code = match result {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    };
+    metrics::grpc_request(method, code, start.elapsed());
+    match result {
+        Ok(_) => tracing::debug!(code = metrics::code_name(code), "Request finished."),
+        Err(s) => tracing::info!(code = metrics::code_name(code), error = %s.message(), "Request refused."),
+    }
+}
+
+fn with_request_id<T>(mut resp: Response<T>, id: &str) -> Response<T> {
+    if let Ok(v) = id.parse() {
+        resp.metadata_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// `cdss.v1.CdsService`.
+#[derive(Debug, Clone)]
+pub struct CdsApi {
+    pub(super) pipeline: Arc<Pipeline>,
+}
+
+impl CdsApi {
+    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        Self { pipeline }
+    }
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::EvaluateUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl CdsService for CdsApi {
+    async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
+        let start = Instant::now();
+        let id = request_id(request.metadata());
+        let timeout = grpc_timeout(request.metadata());
+        let span = tracing::info_span!("rpc", method = "Evaluate", request_id = %id, trigger = tracing::field::Empty);
+        let pipeline = self.pipeline.clone();
+        let rid = id.clone();
+        let result = async move {
+            let req = request.into_inner();
+            tracing::Span::current().record("trigger", req.trigger().as_str_name());
+            let ctx = pipeline.prepare(&req, rid, timeout)?;
+            let decision = pipeline.evaluate(&ctx).await?;
+            Ok(Response::new(pb::EvaluateResponse { decision: Some(decision) }))
+        }
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| observe("Evaluate", start, &result));
+        result.map(|r| with_request_id(r, &id))
+    }
+
+    type EvaluateStreamStream = UpdateStream;
+
+    async fn evaluate_stream(
+        &self,
+        request: Request<pb::EvaluateRequest>,
+    ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
+        let start = Instant::now();
+        let id = request_id(request.metadata());
+        let timeout = grpc_timeout(request.metadata());
+        let span = tracing::info_span!("rpc", method = "EvaluateStream", request_id = %id);
+        let result =
+            super::stream::start(self.pipeline.clone(), request.into_inner(), id.clone(), timeout, span.clone())
+                .instrument(span.clone())
+                .await
+                .map(Response::new);
+        span.in_scope(|| observe("EvaluateStream", start, &result));
+        result.map(|r| with_request_id(r, &id))
+    }
+
+    async fn list_rule_packs(
+        &self,
+        _request: Request<pb::ListRulePacksRequest>,
+    ) -> Result<Response<pb::ListRulePacksResponse>, Status> {
+        let start = Instant::now();
+        let result = Ok(Response::new(self.pipeline.rules.list()));
+        observe("ListRulePacks", start, &result);
+        result
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let start = Instant::now();
+        let result = Ok(Response::new(self.pipeline.risk.list()));
+        observe("ListModels", start, &result);
+        result
+    }
+}
+
+/// `cdss.v1.AdminService`.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    pipeline: Arc<Pipeline>,
+}
+
+impl AdminApi {
+    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        Self { pipeline }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn reload_rules(
+        &self,
+        _request: Request<pb::ReloadRulesRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        let start = Instant::now();
+        let rules = self.pipeline.rules.clone();
+        let result = match tokio::task::spawn_blocking(move || rules.reload("admin RPC")).await {
+            Ok(outcome) => Ok(Response::new(crate::rules::service::reload_response(&outcome))),
+            Err(e) => Err(Status::internal(format!("rule reload task failed: {e}"))),
+        };
+        observe("ReloadRules", start, &result);
+        result
+    }
+
+    async fn reload_models(
+        &self,
+        _request: Request<pb::ReloadModelsRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        let start = Instant::now();
+        let result = Err(Status::unimplemented("model reload arrives with the model registry"));
+        observe("ReloadModels", start, &result);
+        result
+    }
+}
