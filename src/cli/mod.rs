@@ -4,14 +4,22 @@
 mod rules;
 mod summary;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::{Settings, Sources, EXIT_INVALID_CONFIG},
-    encounter,
+    encounter, metrics,
     pipeline::Pipeline,
     server, telemetry,
 };
@@ -96,12 +104,32 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             telemetry::init(&settings.log);
             runtime()?.block_on(async {
+                // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
+                let loaded = Arc::new(AtomicBool::new(false));
+                let readiness = metrics::http::Readiness::new({
+                    let loaded = loaded.clone();
+                    move || match loaded.load(Ordering::SeqCst) {
+                        true => Ok(()),
+                        false => Err("loading rules and models".into()),
+                    }
+                });
+                let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
                 let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
+                loaded.store(true, Ordering::SeqCst);
                 let addr = settings.grpc_addr();
                 let listener =
                     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-                server::run(listener, pipeline, server::shutdown_signal()).await?;
+                let shutdown = async move {
+                    server::shutdown_signal().await;
+                    readiness.set_draining();
+                };
+                let served = server::run(listener, pipeline, shutdown).await;
+                // /metrics stays up through the drain and stops with the gRPC server.
+                if let Some(m) = metrics {
+                    m.stop().await;
+                }
+                served?;
                 Ok(ExitCode::SUCCESS)
             })
         }

@@ -55,7 +55,7 @@ impl RuleStore {
             at: set.loaded_at,
         };
         publish_metrics(&set, None);
-        crate::metrics::rule_reload("ok");
+        crate::metrics::rule_reload("success");
         tracing::info!(version = %set.version, rules = set.rule_count(), dir = %dir.display(), "rule set loaded");
         Ok(Self {
             current: ArcSwap::from_pointee(set),
@@ -102,7 +102,7 @@ impl RuleStore {
                 publish_metrics(&set, Some(&old.version));
                 tracing::info!(%reason, from = %old.version, to = %version, rules = set.rule_count(), "rule set reloaded");
                 self.current.store(Arc::new(set));
-                crate::metrics::rule_reload("ok");
+                crate::metrics::rule_reload("success");
                 ReloadOutcome {
                     loaded: true,
                     version,
@@ -120,7 +120,7 @@ impl RuleStore {
                     tracing::warn!(%reason, error = %e, "rule set reload rejected");
                 }
                 tracing::warn!(%reason, kept = %old.version, errors = errors.len(), "rule set reload rejected; previous set stays in force");
-                crate::metrics::rule_reload("rejected");
+                crate::metrics::rule_reload("failure");
                 ReloadOutcome {
                     loaded: false,
                     version: old.version.clone(),
