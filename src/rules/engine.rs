@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
-    MoreStringPackage, Package,
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
 };
 use rhai::{Engine, OptimizationLevel};
 use serde::Deserialize;

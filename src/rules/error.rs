@@ -13,12 +13,7 @@ pub struct LoadError {
 
 impl LoadError {
     pub fn new(path: impl Into<String>, line: u32, column: u32, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            line,
-            column,
-            message: message.into(),
-        }
+        Self { path: path.into(), line, column, message: message.into() }
     }
 
     /// An error that concerns a whole file (no position known).
@@ -44,14 +39,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Always `path:line:col: message` so editors and CI can jump to it; an unknown
         // position is printed as 1:1 (the file).
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path,
-            self.line.max(1),
-            self.column.max(1),
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.path, self.line.max(1), self.column.max(1), self.message)
     }
 }
 
@@ -61,11 +49,7 @@ impl fmt::Display for LoadError {
 pub struct LoadErrors(pub Vec<LoadError>);
 
 fn join_errors(errors: &[LoadError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("  {e}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Errors at the rules boundary (loading, reloading, running test cases).

@@ -9,7 +9,7 @@ use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
 use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
-use super::error::pos_parts;
+use super::error::{pos_parts, LoadError};
 use super::finding::{Finding, Status};
 use super::load::{Rule, RuleSet};
 
@@ -93,15 +93,6 @@ pub struct Evaluation {
 }
 
 impl RuleSet {
-    /// Pack ids in `packs` that this set does not have.
-    pub fn unknown_packs<'a>(&self, packs: &'a [String]) -> Vec<&'a str> {
-        packs
-            .iter()
-            .filter(|p| !self.packs.iter().any(|k| &k.id == *p))
-            .map(String::as_str)
-            .collect()
-    }
-
     /// Run the selected rules on one encounter (sequentially, on this thread). Never fails:
     /// a rule that errors or exceeds its budget yields an `error` finding.
     pub fn evaluate(&self, enc: &Dynamic, opts: &EvalOptions) -> Evaluation {
@@ -130,43 +121,41 @@ impl RuleSet {
             metrics::histogram!("cdssd_rule_duration_seconds", "pack" => pack.id.clone()).record(d.as_secs_f64());
             pack_durations.push((pack.id.clone(), d));
         }
-        Evaluation {
-            rule_set_version: self.version.clone(),
-            findings,
-            pack_durations,
-            total: started.elapsed(),
-        }
+        Evaluation { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
     }
 
     /// Run one rule. `enc` is the encounter object built by
     /// [`EncounterView::dynamic`](super::api::encounter::EncounterView::dynamic).
     pub fn evaluate_rule(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>) -> Finding {
+        self.evaluate_rule_within(rule, enc, now, self.limits.time_budget())
+    }
+
+    /// [`RuleSet::evaluate_rule`] with an explicit wall-clock budget (the load-time probe
+    /// uses a generous one, so a busy machine cannot get a good rule set rejected; the
+    /// operation limit still stops endless loops).
+    pub fn evaluate_rule_within(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
         let started = Instant::now();
         let result = {
-            let _budget = Budget::start(self.limits.time_budget());
+            let _budget = Budget::start(budget);
             self.engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new()
-                    .eval_ast(false)
-                    .rewind_scope(false)
-                    .with_tag(CallState { now }),
+                CallFnOptions::new().eval_ast(false).rewind_scope(false).with_tag(CallState { now }),
                 &mut Scope::new(),
                 &rule.ast,
                 "evaluate",
                 (enc.clone(),),
             )
         };
-        let ep = pos_parts(rule.evaluate_pos);
+        let (el, ec) = pos_parts(rule.evaluate_pos);
         let outcome = match result {
             Ok(v) => match enc.read_lock::<EncounterView>() {
                 Some(view) => script_result(v, self.tz, view.encounter())
-                    .map_err(|msg| (format!("{}:{}:{}: {msg}", rule.path, ep.0.max(1), ep.1.max(1)), "bad_result")),
-                None => Err((format!("{}: the encounter object is missing", rule.path), "bad_input")),
+                    .map_err(|msg| (LoadError::new(&rule.path, el, ec, msg), "bad_result")),
+                None => Err((LoadError::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
             },
             Err(e) => {
                 let (pos, msg, kind) = describe_error_kind(&e);
                 let pos = if pos.is_none() { rule.evaluate_pos } else { pos };
-                let (l, c) = pos_parts(pos);
-                Err((format!("{}:{}:{}: {msg}", rule.path, l.max(1), c.max(1)), kind))
+                Err((LoadError::at(&rule.path, pos, msg), kind))
             }
         };
         let duration = started.elapsed();
@@ -185,6 +174,7 @@ impl RuleSet {
             exclusion_reason: String::new(),
             missing_data: Vec::new(),
             duration,
+            fault: None,
         };
         match outcome {
             Ok(r) => {
@@ -195,10 +185,11 @@ impl RuleSet {
                 f.exclusion_reason = r.exclusion_reason;
                 f.missing_data = r.missing_data;
             }
-            Err((msg, kind)) => {
+            Err((fault, kind)) => {
                 // The message may quote script values: log only where and what kind.
-                tracing::warn!(rule_id = %m.id, path = %rule.path, kind, "rule failed");
-                f.message = format!("Rule error: {msg}");
+                tracing::warn!(rule_id = %m.id, path = %rule.path, line = fault.line, kind, "rule failed");
+                f.message = format!("Rule error: {fault}");
+                f.fault = Some(fault);
             }
         }
         f

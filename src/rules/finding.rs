@@ -16,14 +16,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Met,
-        Status::NotMet,
-        Status::Excluded,
-        Status::NotApplicable,
-        Status::Pending,
-        Status::Error,
-    ];
+    pub const ALL: [Status; 6] =
+        [Status::Met, Status::NotMet, Status::Excluded, Status::NotApplicable, Status::Pending, Status::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,9 +58,7 @@ impl Severity {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Severity::Info, Severity::Warning, Severity::Critical]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [Severity::Info, Severity::Warning, Severity::Critical].into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -109,6 +101,9 @@ pub struct Finding {
     pub exclusion_reason: String,
     pub missing_data: Vec<String>,
     pub duration: Duration,
+    /// Set when the rule itself failed (script error, limit, bad result): where and why.
+    /// A deliberate `missing_data(...)` finding has status `error` but no fault.
+    pub fault: Option<super::error::LoadError>,
 }
 
 impl Finding {

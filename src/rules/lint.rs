@@ -17,9 +17,8 @@ pub struct KnownFunctions {
 }
 
 /// Functions the Rhai language handles itself (not registered anywhere).
-const LANGUAGE_FUNCTIONS: &[&str] = &[
-    "print", "debug", "type_of", "Fn", "call", "curry", "is_shared", "is_def_var", "is_def_fn",
-];
+const LANGUAGE_FUNCTIONS: &[&str] =
+    &["print", "debug", "type_of", "Fn", "call", "curry", "is_shared", "is_def_var", "is_def_fn"];
 
 impl KnownFunctions {
     pub fn of(engine: &Engine) -> Self {
@@ -47,19 +46,11 @@ impl KnownFunctions {
         if ok {
             return None;
         }
-        let mut counts: Vec<usize> = native
-            .into_iter()
-            .chain(script)
-            .flatten()
-            .copied()
-            .collect();
+        let mut counts: Vec<usize> = native.into_iter().chain(script).flatten().copied().collect();
         counts.sort_unstable();
         counts.dedup();
         let list: Vec<String> = counts.iter().map(usize::to_string).collect();
-        Some(format!(
-            "function '{name}' called with {arity} argument(s); it takes {}",
-            list.join(" or ")
-        ))
+        Some(format!("function '{name}' called with {arity} argument(s); it takes {}", list.join(" or ")))
     }
 }
 
@@ -79,12 +70,9 @@ pub fn lint(path: &str, ast: &AST, known: &KnownFunctions, value_sets: &ValueSet
                 1,
                 format!("missing required function '{name}({})'", if arity == 1 { "enc" } else { "" }),
             )),
-            Some(a) if !a.contains(&arity) => errors.push(LoadError::new(
-                path,
-                1,
-                1,
-                format!("function '{name}' must take {arity} parameter(s)"),
-            )),
+            Some(a) if !a.contains(&arity) => {
+                errors.push(LoadError::new(path, 1, 1, format!("function '{name}' must take {arity} parameter(s)")))
+            }
             _ => {}
         }
     }
@@ -100,8 +88,15 @@ pub fn lint(path: &str, ast: &AST, known: &KnownFunctions, value_sets: &ValueSet
     }
 
     ast.walk(&mut |nodes: &[ASTNode]| {
-        let Some(ASTNode::Expr(expr)) = nodes.last() else {
-            return true;
+        // A call used as a statement is a `Stmt::FnCall`; check it like an expression.
+        let stmt_call;
+        let expr = match nodes.last() {
+            Some(ASTNode::Expr(expr)) => *expr,
+            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                stmt_call = Expr::FnCall(call.clone(), *pos);
+                &stmt_call
+            }
+            _ => return true,
         };
         match expr {
             Expr::FnCall(call, pos) if !call.is_operator_call() && call.namespace.is_empty() => {
@@ -138,11 +133,7 @@ pub fn lint(path: &str, ast: &AST, known: &KnownFunctions, value_sets: &ValueSet
             Expr::Dot(bin, _, _) => {
                 if let (Expr::Variable(var, ..), Expr::Property(prop, pos)) = (&bin.lhs, &bin.rhs) {
                     if var.1 == "enc" && !ENCOUNTER_PROPERTIES.contains(&prop.2.as_str()) {
-                        errors.push(LoadError::at(
-                            path,
-                            *pos,
-                            format!("unknown encounter property 'enc.{}'", prop.2),
-                        ));
+                        errors.push(LoadError::at(path, *pos, format!("unknown encounter property 'enc.{}'", prop.2)));
                     }
                 }
             }

@@ -18,6 +18,7 @@ use super::lint::{lint, KnownFunctions};
 use super::meta::{parse_meta, RuleMeta};
 use super::testcase::{parse_test_file, TestFile};
 use super::valueset::{parse_value_set, ValueSets};
+use crate::encounter::Limits as EncounterLimits;
 
 /// One compiled rule.
 #[derive(Debug)]
@@ -101,12 +102,13 @@ pub struct Compiler {
     known: Arc<KnownFunctions>,
     limits: RuleLimits,
     tz: Tz,
-    local_systems: Arc<Vec<String>>,
+    encounter_limits: Arc<EncounterLimits>,
 }
 
 impl Compiler {
-    /// `local_systems`: the configured local code systems value sets may use.
-    pub fn new(limits: RuleLimits, tz: Tz, local_systems: Vec<String>) -> Self {
+    /// `encounter_limits`: validation of test-case encounters; its local code systems are
+    /// the ones value sets may use.
+    pub fn new(limits: RuleLimits, tz: Tz, encounter_limits: EncounterLimits) -> Self {
         let engine = build_engine(&limits, tz);
         let known = KnownFunctions::of(&engine);
         Self {
@@ -114,7 +116,7 @@ impl Compiler {
             known: Arc::new(known),
             limits,
             tz,
-            local_systems: Arc::new(local_systems),
+            encounter_limits: Arc::new(encounter_limits),
         }
     }
 
@@ -137,7 +139,7 @@ impl Compiler {
         // 1. Value sets.
         let mut value_sets = ValueSets::default();
         for (path, src) in files.iter().filter(|(p, _)| p.starts_with("valuesets/") && p.ends_with(".toml")) {
-            match parse_value_set(path, src, &self.local_systems) {
+            match parse_value_set(path, src, &self.encounter_limits.local_code_systems) {
                 Ok(vs) => {
                     if let Err(e) = value_sets.insert(vs) {
                         errors.push(e);
@@ -211,25 +213,10 @@ impl Compiler {
                     Err(es) => errors.extend(es),
                 }
             }
-            packs.push(Pack {
-                id: dir,
-                title: pack_file.title,
-                description: pack_file.description,
-                rules,
-            });
+            packs.push(Pack { id: dir, title: pack_file.title, description: pack_file.description, rules });
         }
 
-        if !errors.is_empty() {
-            errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
-            return Err(LoadErrors(errors));
-        }
-        tracing::debug!(
-            version = %version,
-            rules = packs.iter().map(|p| p.rules.len()).sum::<usize>(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "rule set compiled"
-        );
-        Ok(RuleSet {
+        let set = RuleSet {
             version,
             loaded_at: Utc::now(),
             root: root.to_path_buf(),
@@ -239,25 +226,48 @@ impl Compiler {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
             tz: self.tz,
-        })
+        };
+        // Run every rule once on a synthetic encounter and on its test-case encounters:
+        // an endless loop, runaway recursion, huge data or a type error found here rejects
+        // the whole set, like a syntax error.
+        // Probe what compiled even when other files failed, so one pass reports everything.
+        errors.extend(super::probe::probe(&set, &self.encounter_limits));
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+            errors.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.column == b.column);
+            return Err(LoadErrors(errors));
+        }
+        tracing::debug!(
+            version = %set.version,
+            rules = set.rule_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "rule set compiled"
+        );
+        Ok(set)
     }
 
     fn compile_rule(&self, pack: &str, path: &str, src: &str, value_sets: &ValueSets) -> Result<Rule, Vec<LoadError>> {
-        let mut ast = self
-            .engine
-            .compile(src)
-            .map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
+        let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
         ast.set_source(path);
-        let errors = lint(path, &ast, &self.known, value_sets);
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let mut errors = lint(path, &ast, &self.known, value_sets);
         let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        let meta_value = self.call_meta(&ast).map_err(|e| {
-            let (pos, msg) = super::eval::describe_error(&e);
-            vec![LoadError::at(path, pos, format!("meta() failed: {msg}"))]
-        })?;
-        let meta = parse_meta(path, src, meta_value, &format!("{pack}.{stem}"))?;
+        let has_meta = ast.iter_functions().any(|f| f.name == "meta" && f.params.is_empty());
+        let meta = match self.call_meta(&ast) {
+            Ok(v) => parse_meta(path, src, v, &format!("{pack}.{stem}")).map_err(|e| errors.extend(e)).ok(),
+            Err(_) if !has_meta => None, // reported by lint
+            Err(e) => {
+                let (pos, msg) = super::eval::describe_error(&e);
+                errors.push(LoadError::at(path, pos, format!("meta() failed: {msg}")));
+                None
+            }
+        };
+        let meta = match meta {
+            Some(m) if errors.is_empty() => m,
+            _ => {
+                errors.sort_by_key(|e| (e.line, e.column));
+                return Err(errors);
+            }
+        };
         Ok(Rule {
             meta,
             pack: pack.to_string(),
@@ -300,10 +310,7 @@ pub fn content_hash(files: &BTreeMap<String, String>) -> String {
 /// and the `..data` / `..2026_...` entries of a Kubernetes ConfigMap volume, whose
 /// visible names are symlinks into the current `..data` (followed here).
 pub fn read_tree(root: &Path) -> Result<BTreeMap<String, String>, RulesError> {
-    let io = |path: &Path, source| RulesError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |path: &Path, source| RulesError::Io { path: path.display().to_string(), source };
     let mut files = BTreeMap::new();
     let mut stack = vec![(root.to_path_buf(), String::new(), 0usize)];
     while let Some((dir, prefix, depth)) = stack.pop() {

@@ -6,15 +6,8 @@ use super::finding::Severity;
 use super::lint::find_position;
 
 /// Workflow moments a rule can run on (the `Trigger` enum of the proto, lower case).
-pub const TRIGGERS: &[&str] = &[
-    "arrival",
-    "admission",
-    "order_sign",
-    "patient_view",
-    "periodic_review",
-    "discharge",
-    "retrospective",
-];
+pub const TRIGGERS: &[&str] =
+    &["arrival", "admission", "order_sign", "patient_view", "periodic_review", "discharge", "retrospective"];
 
 const FIELDS: &[&str] = &["id", "title", "measure", "version", "severity", "triggers", "requires"];
 
@@ -128,15 +121,7 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(RuleMeta {
-        id,
-        title,
-        measure,
-        version,
-        severity,
-        triggers,
-        requires,
-    })
+    Ok(RuleMeta { id, title, measure, version, severity, triggers, requires })
 }
 
 fn string_list(map: &Map, field: &str, required: bool, err: &mut dyn FnMut(&str, String)) -> Vec<String> {
@@ -165,8 +150,5 @@ fn string_list(map: &Map, field: &str, required: bool, err: &mut dyn FnMut(&str,
 
 fn valid_version(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
-    (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod lint;
 pub mod load;
 pub mod meta;
+pub mod probe;
 pub mod runner;
 pub mod service;
 pub mod store;

@@ -12,6 +12,7 @@ use super::watch::{self, RulesWatcher};
 use super::RuleLimits;
 use crate::config::Settings;
 use crate::decision::timestamp;
+use crate::encounter::Limits as EncounterLimits;
 use crate::pipeline::EvalContext;
 use crate::proto::v1 as pb;
 
@@ -48,7 +49,7 @@ pub fn limits_from(settings: &Settings) -> RuleLimits {
 
 /// The compiler configured by `settings` (limits, hospital time zone, local code systems).
 pub fn compiler_from(settings: &Settings) -> Compiler {
-    Compiler::new(limits_from(settings), settings.timezone(), settings.encounter.local_code_systems.clone())
+    Compiler::new(limits_from(settings), settings.timezone(), EncounterLimits::from_settings(&settings.encounter))
 }
 
 impl RuleService {

@@ -103,13 +103,7 @@ impl RuleStore {
                 tracing::info!(%reason, from = %old.version, to = %version, rules = set.rule_count(), "rule set reloaded");
                 self.current.store(Arc::new(set));
                 crate::metrics::rule_reload("success");
-                ReloadOutcome {
-                    loaded: true,
-                    version,
-                    changed: true,
-                    errors: Vec::new(),
-                    at: Utc::now(),
-                }
+                ReloadOutcome { loaded: true, version, changed: true, errors: Vec::new(), at: Utc::now() }
             }
             Err(err) => {
                 let errors = match err {
@@ -121,13 +115,7 @@ impl RuleStore {
                 }
                 tracing::warn!(%reason, kept = %old.version, errors = errors.len(), "rule set reload rejected; previous set stays in force");
                 crate::metrics::rule_reload("failure");
-                ReloadOutcome {
-                    loaded: false,
-                    version: old.version.clone(),
-                    changed: false,
-                    errors,
-                    at: Utc::now(),
-                }
+                ReloadOutcome { loaded: false, version: old.version.clone(), changed: false, errors, at: Utc::now() }
             }
         };
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = outcome.clone();

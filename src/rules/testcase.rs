@@ -119,11 +119,7 @@ pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile,
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(TestFile {
-        path: path.to_string(),
-        rule_id: rule_id.to_string(),
-        cases,
-    })
+    Ok(TestFile { path: path.to_string(), rule_id: rule_id.to_string(), cases })
 }
 
 /// Apply a case's edits to a base encounter in proto3 JSON form (lowerCamelCase).
@@ -172,14 +168,8 @@ fn remove_path(enc: &mut Value, spec: &str) -> Result<(), String> {
     let last = parts.pop().unwrap_or_default();
     let mut cur = enc;
     for p in parts {
-        cur = cur
-            .get_mut(p)
-            .ok_or_else(|| format!("remove '{spec}': no field '{p}'"))?;
+        cur = cur.get_mut(p).ok_or_else(|| format!("remove '{spec}': no field '{p}'"))?;
     }
-    let obj = cur
-        .as_object_mut()
-        .ok_or_else(|| format!("remove '{spec}': not an object"))?;
-    obj.remove(last)
-        .map(|_| ())
-        .ok_or_else(|| format!("remove '{spec}': no field '{last}'"))
+    let obj = cur.as_object_mut().ok_or_else(|| format!("remove '{spec}': not an object"))?;
+    obj.remove(last).map(|_| ()).ok_or_else(|| format!("remove '{spec}': no field '{last}'"))
 }

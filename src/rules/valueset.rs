@@ -80,10 +80,7 @@ impl ValueSet {
 
     /// Number of exact codes, prefixes and ranges (for listings).
     pub fn size(&self) -> usize {
-        self.by_system
-            .values()
-            .map(|c| c.exact.len() + c.prefixes.len() + c.ranges.len())
-            .sum()
+        self.by_system.values().map(|c| c.exact.len() + c.prefixes.len() + c.ranges.len()).sum()
     }
 }
 
@@ -91,18 +88,11 @@ impl ValueSet {
 pub fn normalize_code<'a>(system: &str, code: &'a str) -> Cow<'a, str> {
     let strip_dots = system.starts_with("ICD-");
     let code = code.trim();
-    let clean = code
-        .chars()
-        .all(|c| !c.is_ascii_lowercase() && !(strip_dots && c == '.'));
+    let clean = code.chars().all(|c| !(c.is_ascii_lowercase() || strip_dots && c == '.'));
     if clean {
         Cow::Borrowed(code)
     } else {
-        Cow::Owned(
-            code.chars()
-                .filter(|&c| !(strip_dots && c == '.'))
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
-        )
+        Cow::Owned(code.chars().filter(|&c| !(strip_dots && c == '.')).map(|c| c.to_ascii_uppercase()).collect())
     }
 }
 
@@ -152,10 +142,7 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
         LoadError::new(path, l, c, msg)
     };
 
-    let stem = std::path::Path::new(path)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
+    let stem = std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let name = file.name.get_ref().trim().to_string();
     if !valid_name(&name) {
         errors.push(at(
@@ -163,10 +150,7 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
             format!("value set name '{name}' must be lower_snake_case (letters, digits, _)"),
         ));
     } else if name != stem {
-        errors.push(at(
-            file.name.span(),
-            format!("value set name '{name}' must match the file name '{stem}.toml'"),
-        ));
+        errors.push(at(file.name.span(), format!("value set name '{name}' must match the file name '{stem}.toml'")));
     }
     if file.include.is_empty() {
         errors.push(LoadError::new(path, 1, 1, "value set has no [[include]] section"));
@@ -187,10 +171,7 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
         let system = system.name().to_string();
         let system = system.as_str();
         if inc.codes.is_empty() && inc.prefixes.is_empty() && inc.ranges.is_empty() {
-            errors.push(at(
-                inc.system.span(),
-                "include has no codes, prefixes or ranges".to_string(),
-            ));
+            errors.push(at(inc.system.span(), "include has no codes, prefixes or ranges".to_string()));
         }
         let entry = by_system.entry(system.to_string()).or_default();
         for c in &inc.codes {
@@ -215,28 +196,16 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
                         entry.ranges.push((lo, hi));
                     }
                 }
-                _ => errors.push(at(
-                    r.span(),
-                    format!("range '{}' must look like \"I21.0-I21.3\"", r.get_ref()),
-                )),
+                _ => errors.push(at(r.span(), format!("range '{}' must look like \"I21.0-I21.3\"", r.get_ref()))),
             }
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ValueSet {
-        name,
-        description: file.description,
-        source: file.source,
-        path: path.to_string(),
-        by_system,
-    })
+    Ok(ValueSet { name, description: file.description, source: file.source, path: path.to_string(), by_system })
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }

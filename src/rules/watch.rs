@@ -77,10 +77,7 @@ pub fn watch(store: Arc<RuleStore>, debounce: Duration) -> Result<RulesWatcher, 
             reload_blocking(store.clone(), "file change").await;
         }
     });
-    Ok(RulesWatcher {
-        _watcher: watcher,
-        task,
-    })
+    Ok(RulesWatcher { _watcher: watcher, task })
 }
 
 /// Reload on every SIGHUP. Must be called inside a Tokio runtime.

@@ -6,5 +6,7 @@ mod e2e;
 mod examples;
 mod logging;
 mod metrics;
+mod rules;
+mod rules_reload;
 mod support;
 mod validation;

@@ -68,10 +68,13 @@ enum Query {
     Notes,
 }
 
+/// Matching item indices per (query, value set), for one request.
+type Memo = HashMap<(Query, ImmutableString), Arc<Vec<usize>>>;
+
 struct Inner {
     enc: Arc<Encounter>,
     value_sets: Arc<ValueSets>,
-    memo: Mutex<HashMap<(Query, ImmutableString), Arc<Vec<usize>>>>,
+    memo: Mutex<Memo>,
 }
 
 /// The `enc` object. Cloning is an `Arc` clone.
@@ -150,9 +153,9 @@ impl EncounterView {
                 .collect(),
             Query::Procedures => (0..e.procedures.len()).filter(|&i| one_code(&e.procedures[i].code, vs)).collect(),
             Query::Allergies => (0..e.allergies.len()).filter(|&i| one_code(&e.allergies[i].substance, vs)).collect(),
-            Query::Notes => (0..e.notes.len())
-                .filter(|&i| e.notes[i].kind.as_ref().is_some_and(|c| one_code(c, vs)))
-                .collect(),
+            Query::Notes => {
+                (0..e.notes.len()).filter(|&i| e.notes[i].kind.as_ref().is_some_and(|c| one_code(c, vs))).collect()
+            }
         };
         let idx = Arc::new(idx);
         self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, idx.clone());

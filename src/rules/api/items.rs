@@ -277,7 +277,8 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
     }
     if let Some(r) = d.read_lock::<OrderRef>() {
         let x = r.get();
-        let mut label = format!("{} {} {}", x.name, dose_text(&x.dose), x.route).split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut label =
+            format!("{} {} {}", x.name, dose_text(&x.dose), x.route).split_whitespace().collect::<Vec<_>>().join(" ");
         label.push_str(if x.discharge { " (discharge prescription)" } else { " ordered" });
         return Some(Evidence {
             item_type: "medication_orders".into(),
@@ -291,7 +292,10 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
     if let Some(r) = d.read_lock::<AdministrationRef>() {
         let x = r.get();
         let what = if x.was_given() { "given" } else { "not given" };
-        let label = format!("{} {} {} {what}", x.name, dose_text(&x.dose), x.route).split_whitespace().collect::<Vec<_>>().join(" ");
+        let label = format!("{} {} {} {what}", x.name, dose_text(&x.dose), x.route)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         return Some(Evidence {
             item_type: "medication_administrations".into(),
             item_id: x.id.clone(),
@@ -342,7 +346,9 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
 }
 
 fn field_evidence(e: &Encounter, field: &str, tz: Tz) -> Evidence {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| (t.map(|t| display(tz, t)).unwrap_or_else(|| "not recorded".into()), t);
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        (t.map(|t| display(tz, t)).unwrap_or_else(|| "not recorded".into()), t)
+    };
     let (value, t) = match field {
         "arrival_time" => time(Some(e.arrival)),
         "admission_time" => time(e.admission),

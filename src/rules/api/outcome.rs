@@ -22,14 +22,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(status: Status, message: ImmutableString, evidence: Array) -> Self {
-        Self {
-            status,
-            message,
-            evidence,
-            deadline: None,
-            reason: ImmutableString::new(),
-            missing: Array::new(),
-        }
+        Self { status, message, evidence, deadline: None, reason: ImmutableString::new(), missing: Array::new() }
     }
 }
 
@@ -106,12 +99,8 @@ pub fn register(engine: &mut Engine) {
 
     engine.register_fn("met", |m: ImmutableString, ev: Array| Outcome::new(Status::Met, m, ev));
     engine.register_fn("met", |m: ImmutableString| Outcome::new(Status::Met, m, Array::new()));
-    engine.register_fn("not_met", |m: ImmutableString, ev: Array| {
-        Outcome::new(Status::NotMet, m, ev)
-    });
-    engine.register_fn("not_met", |m: ImmutableString| {
-        Outcome::new(Status::NotMet, m, Array::new())
-    });
+    engine.register_fn("not_met", |m: ImmutableString, ev: Array| Outcome::new(Status::NotMet, m, ev));
+    engine.register_fn("not_met", |m: ImmutableString| Outcome::new(Status::NotMet, m, Array::new()));
     let excluded = |r: ImmutableString, ev: Array| {
         let mut o = Outcome::new(Status::Excluded, r.clone(), ev);
         o.reason = r;
@@ -119,9 +108,7 @@ pub fn register(engine: &mut Engine) {
     };
     engine.register_fn("excluded", excluded);
     engine.register_fn("excluded", move |r: ImmutableString| excluded(r, Array::new()));
-    engine.register_fn("not_applicable", |r: ImmutableString| {
-        Outcome::new(Status::NotApplicable, r, Array::new())
-    });
+    engine.register_fn("not_applicable", |r: ImmutableString| Outcome::new(Status::NotApplicable, r, Array::new()));
     engine.register_fn(
         "pending",
         |m: ImmutableString, deadline: Dynamic, ev: Array| -> Result<Outcome, Box<EvalAltResult>> {
@@ -141,9 +128,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_set("message", |o: &mut Outcome, m: ImmutableString| o.message = m);
     engine.register_get("evidence", |o: &mut Outcome| o.evidence.clone());
     engine.register_set("evidence", |o: &mut Outcome, ev: Array| o.evidence = ev);
-    engine.register_get("deadline", |o: &mut Outcome| {
-        o.deadline.map_or(Dynamic::UNIT, Dynamic::from)
-    });
+    engine.register_get("deadline", |o: &mut Outcome| o.deadline.map_or(Dynamic::UNIT, Dynamic::from));
     engine.register_get("reason", |o: &mut Outcome| o.reason.clone());
     engine.register_get("missing", |o: &mut Outcome| o.missing.clone());
     engine.register_set("missing", |o: &mut Outcome, m: Array| o.missing = m);

@@ -25,9 +25,7 @@ fn millis(minutes: FLOAT) -> Result<Duration, Box<EvalAltResult>> {
 
 fn shift(t: Time, minutes: FLOAT) -> Result<Time, Box<EvalAltResult>> {
     let d = millis(minutes)?;
-    t.0.checked_add_signed(d)
-        .map(Time)
-        .ok_or_else(|| "time out of range".into())
+    t.0.checked_add_signed(d).map(Time).ok_or_else(|| "time out of range".into())
 }
 
 /// Local calendar date of an instant in the hospital zone.
@@ -48,9 +46,7 @@ fn start_of_local_day(tz: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
     }
     // Midnight does not exist in this zone on that date (DST gap): take 01:00.
     let one = date.and_time(NaiveTime::from_hms_opt(1, 0, 0)?);
-    tz.from_local_datetime(&one)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&one).earliest().map(|t| t.with_timezone(&Utc))
 }
 
 /// The end of calendar day `n` (where `t0`'s day is day 1) as an exclusive boundary: the
@@ -100,17 +96,10 @@ pub fn register(engine: &mut Engine, tz: Tz) {
     engine.register_fn("plus_hours", |t: Time, n: FLOAT| shift(t, n * 60.0));
     engine.register_fn("plus_days", |t: Time, n: INT| shift(t, n as FLOAT * 1440.0));
     engine.register_fn("plus_days", |t: Time, n: FLOAT| shift(t, n * 1440.0));
-    engine.register_fn("hospital_day", move |t0: Time, t: Time| -> INT {
-        hospital_day(tz, t0.0, t.0)
+    engine.register_fn("hospital_day", move |t0: Time, t: Time| -> INT { hospital_day(tz, t0.0, t.0) });
+    engine.register_fn("end_of_hospital_day", move |t0: Time, n: INT| -> Result<Time, Box<EvalAltResult>> {
+        end_of_hospital_day(tz, t0.0, n).map(Time).ok_or_else(|| format!("hospital day {n} is out of range").into())
     });
-    engine.register_fn(
-        "end_of_hospital_day",
-        move |t0: Time, n: INT| -> Result<Time, Box<EvalAltResult>> {
-            end_of_hospital_day(tz, t0.0, n)
-                .map(Time)
-                .ok_or_else(|| format!("hospital day {n} is out of range").into())
-        },
-    );
     engine.register_fn("rel", |t0: Time, t: Time| rel_label(t0.0, t.0));
     engine.register_fn("is_time", |x: Dynamic| x.is::<Time>());
 
