@@ -28,3 +28,7 @@ fi
 if ! command -v promtool >/dev/null; then
   echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y prometheus)" >&2
 fi
+
+# --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
+# Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
+scripts/setup-onnxruntime.sh >/dev/null

@@ -29,8 +29,9 @@ use crate::proto::v1 as pb;
 /// `git rev-parse`, else "unknown").
 pub const GIT_SHA: &str = env!("CDSSD_GIT_SHA");
 
-/// The values of `cdssd_llm_requests_total{outcome}`.
-pub const LLM_OUTCOMES: &[&str] = &["ok", "timeout", "error", "invalid", "circuit_open"];
+/// The values of `cdssd_llm_requests_total{outcome}` (`cache_hit`: answered
+/// from the draft cache without calling the LLM).
+pub const LLM_OUTCOMES: &[&str] = &["ok", "cache_hit", "timeout", "error", "invalid", "circuit_open"];
 
 /// One finished gRPC call.
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) {
@@ -134,8 +135,12 @@ pub fn llm_time_to_first_token(elapsed: Duration) {
     histogram!("cdssd_llm_time_to_first_token_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Tokens sent ("in") or received ("out").
+/// Tokens sent ("in", also accepted: "prompt") or received ("out", also "completion").
 pub fn llm_tokens(direction: &'static str, n: u64) {
+    let direction = match direction {
+        "in" | "prompt" => "in",
+        _ => "out",
+    };
     counter!("cdssd_llm_tokens_total", "direction" => direction).increment(n);
 }
 

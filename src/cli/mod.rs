@@ -67,6 +67,21 @@ pub enum Command {
     /// Quality-control rules: compile/lint (`check`) and run their test cases (`test`).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Risk models: offline checks.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Validate model directories exactly as the daemon loads them (manifest, card,
+    /// digest, ONNX session, inputs/outputs, warm-up run); exit 1 if any fails.
+    Check {
+        /// A models directory or one model directory (default: risk.dir).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,6 +183,16 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Rules(cmd) => {
             telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
             rules::run(cmd, &settings)
+        }
+        Command::Models { command: ModelsCommand::Check { path } } => {
+            telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
+            let path = path.unwrap_or_else(|| settings.risk.dir.clone());
+            let report = crate::risk::check::check(&path, &settings.risk).map_err(anyhow::Error::msg)?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!("{} loaded, {} failed", report.loaded, report.failed);
+            Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::CheckConfig => {
             println!("Configuration is valid.\n{settings:#?}");

@@ -100,8 +100,9 @@ fn a_new_rule_set_version_replaces_the_old_info_series() {
 fn llm_metrics_have_their_fixed_label_values() {
     let out = render_with(|| {
         llm_request("timeout", Duration::from_secs(3));
-        llm_tokens("in", 120);
-        llm_tokens("out", 40);
+        llm_tokens("in", 100);
+        llm_tokens("prompt", 20);
+        llm_tokens("completion", 40);
         llm_circuit_state(2);
         llm_in_flight(1.0);
         llm_in_flight(1.0);

@@ -6,6 +6,7 @@ mod e2e;
 mod examples;
 mod logging;
 mod metrics;
+mod risk;
 mod rules;
 mod rules_reload;
 mod support;

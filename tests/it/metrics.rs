@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use cdssd::proto::v1::{self as pb, cds_service_client::CdsServiceClient};
+use cdssd::proto::v1::{self as pb, admin_service_client::AdminServiceClient, cds_service_client::CdsServiceClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn root() -> PathBuf {
@@ -30,7 +30,9 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(env: &[(&str, &Path)]) -> Self {
+    /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
+    /// so that reloads happen only when a test asks for one).
+    fn start(env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
         cmd.arg("serve")
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
@@ -39,6 +41,8 @@ impl Daemon {
             .env("CDSSD__LOG__LEVEL", "info,ort=warn")
             .env("CDSSD__RULES__DIR", root().join("rules"))
             .env("CDSSD__RISK__DIR", root().join("models"))
+            .env("CDSSD__RULES__WATCH", "false")
+            .env("CDSSD__RISK__WATCH", "false")
             .env("CDSSD__LLM__ENABLED", "false")
             .env_remove("RUST_LOG")
             .env_remove("CDSSD_CONFIG")
@@ -75,6 +79,10 @@ impl Daemon {
 
     async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
+    }
+
+    async fn admin(&self) -> AdminServiceClient<tonic::transport::Channel> {
+        AdminServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
     }
 
     async fn get(&self, path: &str) -> (u16, String, String) {
@@ -258,6 +266,8 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         (r#"cdssd_evaluations_total{trigger="discharge"}"#, 1.0),
         ("cdssd_validation_errors_total", 1.0),
         (r#"cdssd_llm_requests_total{outcome="ok"}"#, 0.0),
+        // The STEMI admission is scored by the AMI mortality model; no other model applies.
+        (r#"cdssd_model_inferences_total{model_id="ami-1y-mortality",device="cpu",outcome="ok"}"#, 1.0),
     ];
     for (series, want) in expect {
         assert_eq!(delta(series), want, "{series}: before {} after {}", before.get(series), after.get(series));
@@ -297,7 +307,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         assert!(scrape.text.contains(&format!("# TYPE {family} {kind}")), "{family} is not a {kind}");
         assert!(scrape.text.contains(&format!("# HELP {family} ")), "{family} has no HELP text");
     }
-    // Families that exist before any rule, model or LLM traffic.
+    // Families that exist after one STEMI evaluation (before any rule or LLM traffic).
     for family in [
         "cdssd_grpc_requests_total",
         "cdssd_grpc_request_duration_seconds",
@@ -309,6 +319,9 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_llm_circuit_state",
         "cdssd_llm_in_flight",
         "cdssd_validation_errors_total",
+        "cdssd_models_loaded",
+        "cdssd_model_inferences_total",
+        "cdssd_model_inference_duration_seconds",
         "cdssd_build_info",
         "cdssd_process_resident_memory_bytes",
         "cdssd_process_cpu_seconds_total",
@@ -441,4 +454,87 @@ async fn disabled_metrics_listener_still_serves_grpc() {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { kill(child.id() as i32, 15) };
     assert!(child.wait().unwrap().success());
+}
+
+/// A copy of a directory tree (the shipped rules or models), to change under a running daemon.
+fn copy_tree(from: &Path) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    copy(from, tmp.path());
+    tmp
+}
+
+#[tokio::test]
+async fn model_metrics_follow_inferences_imputations_and_reloads() {
+    let models = copy_tree(&root().join("models"));
+    let dir = models.path().display().to_string();
+    let daemon = Daemon::start(&[("CDSSD__RISK__DIR", &dir)]);
+    let before = daemon.scrape().await;
+    assert_eq!(before.get("cdssd_models_loaded"), 2.0, "both shipped models are in force");
+
+    // A STEMI without any heart rate: the AMI model imputes it (and says so).
+    let mut req = request("stemi_primary_pci.json", pb::Trigger::Admission);
+    req.encounter.as_mut().unwrap().vitals.retain(|v| v.code.as_ref().is_none_or(|c| c.code != "8867-4"));
+    let mut client = daemon.client().await;
+    client.evaluate(req.clone()).await.expect("valid request");
+    let mut admin = daemon.admin().await;
+    let ok = admin.reload_models(pb::ReloadModelsRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(ok.status(), pb::LoadStatus::Loaded, "{ok:?}");
+    // A corrupt model file: the reload is rejected and the old models keep answering.
+    std::fs::write(models.path().join("ami-1y-mortality/model.onnx"), b"not an onnx model").unwrap();
+    let bad = admin.reload_models(pb::ReloadModelsRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(bad.status(), pb::LoadStatus::Failed, "{bad:?}");
+    client.evaluate(req).await.expect("valid request with the old models");
+    let after = daemon.scrape().await;
+
+    let delta = |s: &str| after.get(s) - before.get(s);
+    let ami = r#"model_id="ami-1y-mortality",device="cpu""#;
+    for (series, want) in [
+        (format!(r#"cdssd_model_inferences_total{{{ami},outcome="ok"}}"#), 2.0),
+        (format!(r#"cdssd_model_inference_duration_seconds_count{{{ami}}}"#), 2.0),
+        (r#"cdssd_model_imputed_features_total{model_id="ami-1y-mortality",feature="heart_rate"}"#.into(), 2.0),
+        (r#"cdssd_model_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_model_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_grpc_requests_total{method="ReloadModels",code="OK"}"#.into(), 2.0),
+    ] {
+        assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
+    }
+    assert_eq!(after.get("cdssd_models_loaded"), 2.0, "the rejected reload changed nothing");
+    let pce = after.series.keys().filter(|k| k.contains(r#"model_id="ascvd-pce-10y""#)).count();
+    assert_eq!(pce, 0, "the outpatient model does not apply to a STEMI admission");
+}
+
+#[tokio::test]
+async fn request_logs_carry_the_callers_w3c_trace_id() {
+    let daemon = Daemon::start(&[]);
+    let mut client = daemon.client().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let mut req = tonic::Request::new(invalid(request("stemi_primary_pci.json", pb::Trigger::Admission)));
+    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01").parse().unwrap());
+    client.evaluate(req).await.expect_err("invalid request");
+    // A malformed traceparent is ignored, not an error.
+    let mut req = tonic::Request::new(request("stemi_primary_pci.json", pb::Trigger::Admission));
+    req.metadata_mut().insert("traceparent", "00-not-a-trace-01".parse().unwrap());
+    client.evaluate(req).await.expect("a bad traceparent does not fail the call");
+
+    let refused = loop {
+        let line = daemon.logs.recv_timeout(Duration::from_secs(30)).expect("the refusal is logged");
+        if line.contains("Request refused") {
+            break line;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(v.pointer("/span/trace_id").and_then(|t| t.as_str()), Some(trace_id), "{refused}");
+    assert_eq!(v.pointer("/span/parent_span_id").and_then(|t| t.as_str()), Some("b7ad6b7169203331"), "{refused}");
 }
