@@ -110,16 +110,9 @@ impl RuleSet {
                         continue;
                     }
                 }
-                let f = self.evaluate_rule(rule, enc, opts.now);
-                metrics::counter!("cdssd_rule_evaluations_total", "rule_id" => rule.meta.id.clone(), "status" => f.status.as_str()).increment(1);
-                if f.status == Status::Error {
-                    metrics::counter!("cdssd_rule_errors_total", "rule_id" => rule.meta.id.clone()).increment(1);
-                }
-                findings.push(f);
+                findings.push(self.evaluate_rule(rule, enc, opts.now));
             }
-            let d = pack_started.elapsed();
-            metrics::histogram!("cdssd_rule_duration_seconds", "pack" => pack.id.clone()).record(d.as_secs_f64());
-            pack_durations.push((pack.id.clone(), d));
+            pack_durations.push((pack.id.clone(), pack_started.elapsed()));
         }
         Evaluation { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
     }
