@@ -8,4 +8,5 @@ mod logging;
 mod metrics;
 mod risk;
 mod support;
+mod tracing;
 mod validation;
