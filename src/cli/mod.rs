@@ -117,8 +117,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
-            telemetry::init(&settings.log);
             runtime()?.block_on(async {
+                let tracing = telemetry::init_daemon(&settings.log)?;
                 // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
                 let loaded = Arc::new(AtomicBool::new(false));
                 let readiness = metrics::http::Readiness::new({
@@ -144,6 +144,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 if let Some(m) = metrics {
                     m.stop().await;
                 }
+                tracing.shutdown().await;
                 served?;
                 Ok(ExitCode::SUCCESS)
             })

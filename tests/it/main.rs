@@ -10,4 +10,5 @@ mod risk;
 mod rules;
 mod rules_reload;
 mod support;
+mod tracing;
 mod validation;
