@@ -111,6 +111,23 @@ impl Pipeline {
         };
         let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
+        let rule_set = self.rules.current();
+        let unknown: Vec<encounter::FieldViolation> = options
+            .rule_packs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !rule_set.packs.iter().any(|k| &k.id == *p))
+            .map(|(i, p)| encounter::FieldViolation {
+                field: format!("options.rule_packs[{i}]"),
+                description: format!(
+                    "unknown rule pack `{p}` (in force: {})",
+                    rule_set.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ValidationError { violations: unknown }.into());
+        }
         let mut budget = Duration::from_millis(match options.budget_ms {
             0 => self.settings.server.default_budget_ms,
             ms => u64::from(ms),

@@ -259,8 +259,20 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .expect("stream starts")
         .into_inner();
     while stream.message().await.expect("stream message").is_some() {}
-    client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs");
+    let packs =
+        client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs").into_inner();
     let after = daemon.scrape().await;
+    // Each valid evaluation counts one finding per rule that runs on its trigger.
+    let runs_on =
+        |t: &str| packs.packs.iter().flat_map(|p| &p.rules).filter(|r| r.triggers.iter().any(|x| x == t)).count();
+    let rules_run = (runs_on("TRIGGER_ADMISSION") + runs_on("TRIGGER_DISCHARGE")) as f64;
+    let rule_findings: f64 = after
+        .series
+        .keys()
+        .filter(|k| k.starts_with("cdssd_rule_evaluations_total{"))
+        .map(|k| after.get(k) - before.get(k))
+        .sum();
+    assert_eq!(rule_findings, rules_run, "one cdssd_rule_evaluations_total count per rule run");
 
     let delta = |s: &str| after.get(s) - before.get(s);
     let expect = [
@@ -291,6 +303,7 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .filter(|k| after.text.contains(&format!("# TYPE {} counter", k.split('{').next().unwrap())))
         .filter(|k| delta(k) != 0.0)
         .filter(|k| !expect.iter().any(|(s, _)| s == k))
+        .filter(|k| !k.starts_with("cdssd_rule_evaluations_total{"))
         .collect();
     assert!(changed.is_empty(), "unexpected counter changes: {changed:?}");
 
