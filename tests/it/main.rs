@@ -10,5 +10,8 @@ mod llm_support;
 mod logging;
 mod metrics;
 mod risk;
+mod rules;
+mod rules_reload;
 mod support;
+mod tracing;
 mod validation;

@@ -22,17 +22,17 @@ fn root() -> PathBuf {
 }
 
 /// A `cdssd serve` process with gRPC and metrics on free loopback ports.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     grpc: SocketAddr,
     metrics: SocketAddr,
-    logs: mpsc::Receiver<String>,
+    pub(crate) logs: mpsc::Receiver<String>,
 }
 
 impl Daemon {
     /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
     /// so that reloads happen only when a test asks for one).
-    fn start(env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
         cmd.arg("serve")
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
@@ -77,7 +77,7 @@ impl Daemon {
         Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
     }
 
-    async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
+    pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
     }
 
@@ -97,10 +97,20 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(self) -> std::process::ExitStatus {
+        self.stop_with_logs().0
+    }
+
+    /// SIGTERM, then the exit status and everything logged after start-up.
+    pub(crate) fn stop_with_logs(mut self) -> (std::process::ExitStatus, Vec<String>) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { kill(self.child.id() as i32, 15) };
-        self.child.wait().expect("cdssd exits")
+        let status = self.child.wait().expect("cdssd exits");
+        let mut lines = Vec::new();
+        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        (status, lines)
     }
 }
 
@@ -209,7 +219,7 @@ fn example(name: &str) -> pb::Encounter {
     cdssd::encounter::encounter_from_json(&text).expect("example parses")
 }
 
-fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
+pub(crate) fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
     pb::EvaluateRequest {
         encounter: Some(example(name)),
         trigger: trigger as i32,
@@ -249,8 +259,20 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .expect("stream starts")
         .into_inner();
     while stream.message().await.expect("stream message").is_some() {}
-    client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs");
+    let packs =
+        client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs").into_inner();
     let after = daemon.scrape().await;
+    // Each valid evaluation counts one finding per rule that runs on its trigger.
+    let runs_on =
+        |t: &str| packs.packs.iter().flat_map(|p| &p.rules).filter(|r| r.triggers.iter().any(|x| x == t)).count();
+    let rules_run = (runs_on("TRIGGER_ADMISSION") + runs_on("TRIGGER_DISCHARGE")) as f64;
+    let rule_findings: f64 = after
+        .series
+        .keys()
+        .filter(|k| k.starts_with("cdssd_rule_evaluations_total{"))
+        .map(|k| after.get(k) - before.get(k))
+        .sum();
+    assert_eq!(rule_findings, rules_run, "one cdssd_rule_evaluations_total count per rule run");
 
     let delta = |s: &str| after.get(s) - before.get(s);
     let expect = [
@@ -281,6 +303,7 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .filter(|k| after.text.contains(&format!("# TYPE {} counter", k.split('{').next().unwrap())))
         .filter(|k| delta(k) != 0.0)
         .filter(|k| !expect.iter().any(|(s, _)| s == k))
+        .filter(|k| !k.starts_with("cdssd_rule_evaluations_total{"))
         .collect();
     assert!(changed.is_empty(), "unexpected counter changes: {changed:?}");
 
@@ -291,7 +314,11 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
     assert!(after.get("cdssd_process_open_fds") >= 3.0);
     assert!(after.series.contains_key("cdssd_process_cpu_seconds_total"));
 
-    assert!(daemon.stop().success(), "SIGTERM ends cdssd cleanly");
+    // An open channel would hold the drain until its grace period ends: drop it, and
+    // wait off the runtime so that the connection can close meanwhile.
+    drop((client, stream));
+    let status = tokio::task::spawn_blocking(move || daemon.stop()).await.unwrap();
+    assert!(status.success(), "SIGTERM ends cdssd cleanly");
 }
 
 #[tokio::test]
@@ -307,7 +334,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         assert!(scrape.text.contains(&format!("# TYPE {family} {kind}")), "{family} is not a {kind}");
         assert!(scrape.text.contains(&format!("# HELP {family} ")), "{family} has no HELP text");
     }
-    // Families that exist after one STEMI evaluation (before any rule or LLM traffic).
+    // Families that exist after one STEMI evaluation (before any rule error or LLM traffic).
     for family in [
         "cdssd_grpc_requests_total",
         "cdssd_grpc_request_duration_seconds",
@@ -319,6 +346,11 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_llm_circuit_state",
         "cdssd_llm_in_flight",
         "cdssd_validation_errors_total",
+        "cdssd_rule_evaluations_total",
+        "cdssd_rule_duration_seconds",
+        "cdssd_rule_set_loaded_rules",
+        "cdssd_rule_set_info",
+        "cdssd_rule_set_last_reload_success_timestamp_seconds",
         "cdssd_models_loaded",
         "cdssd_model_inferences_total",
         "cdssd_model_inference_duration_seconds",
@@ -451,9 +483,10 @@ async fn disabled_metrics_listener_still_serves_grpc() {
     assert!(!saw_metrics, "no metrics listener when metrics.listen is empty");
     let mut client = CdsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
     client.evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission)).await.expect("valid request");
+    drop(client);
     // SAFETY: kill(2) on our own child's pid.
     unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap().success());
 }
 
 /// A copy of a directory tree (the shipped rules or models), to change under a running daemon.
@@ -537,4 +570,103 @@ async fn request_logs_carry_the_callers_w3c_trace_id() {
     let v: serde_json::Value = serde_json::from_str(&refused).unwrap();
     assert_eq!(v.pointer("/span/trace_id").and_then(|t| t.as_str()), Some(trace_id), "{refused}");
     assert_eq!(v.pointer("/span/parent_span_id").and_then(|t| t.as_str()), Some("b7ad6b7169203331"), "{refused}");
+}
+
+const PROBE_PACK: &str = r#"id = "ops_probe"
+title = "Metrics probe"
+description = "A rule that fails at run time on STEMI encounters (tests/it/metrics.rs)."
+"#;
+
+/// Passes the load-time probe (empty encounter: not applicable), fails on a STEMI.
+const PROBE_RULE: &str = r#"// Fails at run time on a STEMI encounter, to test the rule-error metrics.
+fn meta() {
+    #{
+        id: "ops_probe.fails_on_stemi",
+        title: "Fails on STEMI",
+        measure: "none (test probe)",
+        version: "1.0.0",
+        severity: "info",
+        triggers: ["admission"],
+    }
+}
+
+fn evaluate(enc) {
+    if enc.has_diagnosis("stemi") {
+        throw "probe failure";
+    }
+    not_applicable("No STEMI diagnosis")
+}
+"#;
+
+#[tokio::test]
+async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
+    let rules = copy_tree(&root().join("rules"));
+    std::fs::create_dir_all(rules.path().join("ops_probe")).unwrap();
+    std::fs::write(rules.path().join("ops_probe/pack.toml"), PROBE_PACK).unwrap();
+    let probe = rules.path().join("ops_probe/fails_on_stemi.rhai");
+    std::fs::write(&probe, PROBE_RULE).unwrap();
+    let dir = rules.path().display().to_string();
+    let daemon = Daemon::start(&[("CDSSD__RULES__DIR", &dir)]);
+    let mut client = daemon.client().await;
+    let mut admin = daemon.admin().await;
+    let list = |c: &mut CdsServiceClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move { c.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list").into_inner() }
+    };
+    let v0 = list(&mut client).await.rule_set_version;
+    let before = daemon.scrape().await;
+    let loaded = before.get("cdssd_rule_set_loaded_rules");
+    assert!(loaded > 35.0, "the shipped measures plus the probe are in force: {loaded}");
+    assert_eq!(before.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "{}", before.text);
+
+    // 1. A rule error on a real request: that rule says `error`, the request succeeds.
+    let decision = client
+        .evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission))
+        .await
+        .expect("a failing rule does not fail the request")
+        .into_inner()
+        .decision
+        .unwrap();
+    let probe_finding = decision.findings.iter().find(|f| f.rule_id == "ops_probe.fails_on_stemi").expect("probe ran");
+    assert_eq!(probe_finding.status(), pb::FindingStatus::Error);
+
+    // 2. A broken edit: the reload is rejected, the old set stays in force.
+    std::fs::write(&probe, PROBE_RULE.replace("fn evaluate(enc) {", "fn evaluate(enc) {\n    let = ;")).unwrap();
+    let rejected = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(rejected.status(), pb::LoadStatus::Failed, "{rejected:?}");
+    let mid = daemon.scrape().await;
+    assert_eq!(mid.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "old set still in force");
+    assert_eq!(mid.get("cdssd_rule_set_loaded_rules"), loaded);
+
+    // 3. The probe removed: the reload is accepted and the new version replaces the old one.
+    std::fs::remove_dir_all(rules.path().join("ops_probe")).unwrap();
+    let accepted = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(accepted.status(), pb::LoadStatus::Loaded, "{accepted:?}");
+    let v1 = list(&mut client).await.rule_set_version;
+    assert_ne!(v0, v1);
+    let after = daemon.scrape().await;
+
+    let delta = |s: &str| after.get(s) - before.get(s);
+    for (series, want) in [
+        (r#"cdssd_rule_evaluations_total{rule_id="ops_probe.fails_on_stemi",status="error"}"#.to_string(), 1.0),
+        (r#"cdssd_rule_errors_total{rule_id="ops_probe.fails_on_stemi"}"#.into(), 1.0),
+        (r#"cdssd_rule_duration_seconds_count{pack="ops_probe"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_grpc_requests_total{method="ReloadRules",code="OK"}"#.into(), 2.0),
+        (r#"cdssd_grpc_requests_total{method="Evaluate",code="OK"}"#.into(), 1.0),
+    ] {
+        assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
+    }
+    // Only the probe errored.
+    let errors: Vec<&String> =
+        after.series.keys().filter(|k| k.starts_with("cdssd_rule_errors_total{") && delta(k) != 0.0).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v1}"}}"#)), 1.0);
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 0.0, "the replaced version drops to 0");
+    assert_eq!(after.get("cdssd_rule_set_loaded_rules"), loaded - 1.0);
+    assert!(
+        after.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+            >= before.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+    );
 }
