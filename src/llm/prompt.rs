@@ -170,8 +170,22 @@ fn drug(name: &str, codes: &[enc::Code]) -> String {
     }
 }
 
+/// `NotGiven` / `not_given` → `not given`.
 fn lower(s: &str) -> String {
-    s.to_lowercase().replace('_', " ")
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, c) in s.chars().enumerate() {
+        if c == '_' {
+            out.push(' ');
+        } else if c.is_uppercase() {
+            if i > 0 && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Render the patient line, the items, the findings, the risks and the notes.

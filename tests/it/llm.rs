@@ -17,10 +17,12 @@ use super::{
     support::{example, TestServer},
 };
 
-/// Generous limits: CI machines are small and the first call warms the server up.
+/// Generous limits: CI machines are small (2 cores, shared with the other tests) and the
+/// demo server reads prompts at 25-300 tokens/s depending on the load. On an idle
+/// machine both tests finish within a minute; the limits only matter under contention.
 const REAL: &[(&str, &str)] = &[
-    ("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "120000"),
-    ("CDSSD__LLM__TOTAL_TIMEOUT_MS", "240000"),
+    ("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "300000"),
+    ("CDSSD__LLM__TOTAL_TIMEOUT_MS", "420000"),
     ("CDSSD__LLM__MAX_TOKENS", "1500"),
     ("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "3"),
     ("CDSSD__LLM__TEMPERATURE", "0"),
@@ -74,7 +76,7 @@ async fn real_llm_stream_sends_fast_deltas_suggestion_final_with_provenance() {
     let refs = encounter_refs(req.encounter.as_ref().unwrap());
     let mut stream = client.evaluate_stream(req).await.expect("stream starts").into_inner();
     let mut updates = Vec::new();
-    while let Some(u) = tokio::time::timeout(Duration::from_secs(300), stream.next()).await.expect("stream progresses")
+    while let Some(u) = tokio::time::timeout(Duration::from_secs(450), stream.next()).await.expect("stream progresses")
     {
         updates.push(u.expect("update"));
     }
@@ -119,9 +121,9 @@ async fn real_llm_non_streaming_structured_output_is_parsed_and_validated() {
     let mut extra = REAL.to_vec();
     extra.push(("CDSSD__LLM__STREAM", "false"));
     let svc = LlmService::new(&llm_settings(&base, &extra)).expect("service");
-    let enc = encounter("pneumonia_cap.json");
-    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let enc = encounter("outpatient_visit.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(420);
     let s = svc.draft_for(&enc, &FastPart::default(), deadline, None).await;
-    let refs = encounter_refs(&example("pneumonia_cap.json"));
+    let refs = encounter_refs(&example("outpatient_visit.json"));
     assert_valid_draft(&s, &refs, &pb::Decision::default());
 }

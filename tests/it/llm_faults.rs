@@ -301,3 +301,35 @@ async fn no_seeded_identifier_reaches_the_llm_endpoint() {
     assert!(sent.contains("age 90+"));
     ts.shutdown().await;
 }
+
+#[tokio::test]
+async fn edited_prompt_template_is_reloaded_and_a_broken_edit_keeps_the_old_one() {
+    let server = FaultServer::start(vec![Fault::Ok]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("draft.toml");
+    let original = std::fs::read_to_string(super::support::root().join("prompts/draft.toml")).unwrap();
+    std::fs::write(&path, &original).unwrap();
+    let path_s = path.display().to_string();
+    let mut extra = QUICK.to_vec();
+    extra.push(("CDSSD__LLM__PROMPT_TEMPLATE", path_s.as_str()));
+    let svc = service(&server.base, &extra);
+    let v1 = draft(&svc, Duration::from_secs(5)).await.0.template_version;
+    assert!(v1.starts_with("1.0.0+"));
+
+    // A new version with new wording: picked up without a restart (checked at most once a second).
+    let edited = original
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace("Write the draft JSON now.", "Write the draft JSON.");
+    std::fs::write(&path, &edited).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = draft(&svc, Duration::from_secs(5)).await.0;
+    assert!(s.template_version.starts_with("1.1.0+"), "{}", s.template_version);
+    assert!(server.bodies.lock().unwrap().last().unwrap().contains("Write the draft JSON.\""));
+
+    // A broken edit is reported and the template in force stays.
+    std::fs::write(&path, "version = \"2\"\nsystem = \"{{unknown}}\"\nuser = \"x\"\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = draft(&svc, Duration::from_secs(5)).await.0;
+    assert_eq!(s.status(), S::Ok);
+    assert!(s.template_version.starts_with("1.1.0+"), "{}", s.template_version);
+}
