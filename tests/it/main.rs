@@ -2,6 +2,7 @@
 //! covers one area; shared helpers live in `support`.
 
 mod config;
+mod daemon;
 mod e2e;
 mod examples;
 mod llm;
