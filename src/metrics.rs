@@ -29,8 +29,9 @@ use crate::proto::v1 as pb;
 /// `git rev-parse`, else "unknown").
 pub const GIT_SHA: &str = env!("CDSSD_GIT_SHA");
 
-/// The values of `cdssd_llm_requests_total{outcome}`.
-pub const LLM_OUTCOMES: &[&str] = &["ok", "timeout", "error", "invalid", "circuit_open"];
+/// The values of `cdssd_llm_requests_total{outcome}` (`cache_hit`: answered
+/// from the draft cache without calling the LLM).
+pub const LLM_OUTCOMES: &[&str] = &["ok", "cache_hit", "timeout", "error", "invalid", "circuit_open"];
 
 /// One finished gRPC call.
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) {
@@ -123,8 +124,10 @@ pub fn models_loaded(n: usize) {
     gauge!("cdssd_models_loaded").set(n as f64);
 }
 
-/// One LLM call finished (`outcome`: ok, timeout, error, invalid, circuit_open).
+/// One LLM call finished. `outcome` is one of [`LLM_OUTCOMES`]; anything else
+/// (e.g. "unavailable": connection refused, HTTP 5xx) is counted as "error".
 pub fn llm_request(outcome: &'static str, elapsed: Duration) {
+    let outcome = LLM_OUTCOMES.iter().copied().find(|o| *o == outcome).unwrap_or("error");
     counter!("cdssd_llm_requests_total", "outcome" => outcome).increment(1);
     histogram!("cdssd_llm_request_duration_seconds").record(elapsed.as_secs_f64());
 }
@@ -134,8 +137,12 @@ pub fn llm_time_to_first_token(elapsed: Duration) {
     histogram!("cdssd_llm_time_to_first_token_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Tokens sent ("in") or received ("out").
+/// Tokens sent ("in", also accepted: "prompt") or received ("out", also "completion").
 pub fn llm_tokens(direction: &'static str, n: u64) {
+    let direction = match direction {
+        "in" | "prompt" => "in",
+        _ => "out",
+    };
     counter!("cdssd_llm_tokens_total", "direction" => direction).increment(n);
 }
 

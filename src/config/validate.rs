@@ -17,6 +17,16 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         p.add("log.level", format!("`{}` is not a valid filter directive", s.log.level));
     }
+    let otlp = &s.log.otlp_endpoint;
+    if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+        p.add(
+            "log.otlp_endpoint",
+            format!("`{otlp}` is not an http(s) URL like http://127.0.0.1:4317 (or \"\" for off)"),
+        );
+    }
+    if !(0.0..=1.0).contains(&s.log.otlp_sample_ratio) {
+        p.add("log.otlp_sample_ratio", format!("{} is not between 0 and 1", s.log.otlp_sample_ratio));
+    }
     if s.encounter.hospital_timezone.parse::<chrono_tz::Tz>().is_err() {
         p.add(
             "encounter.hospital_timezone",
@@ -61,6 +71,12 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
         p.add("llm.temperature", format!("{} is outside 0.0..=2.0", s.llm.temperature));
     }
     p.range("llm.max_concurrency", s.llm.max_concurrency as u64, 1, 10_000);
+    p.range("llm.retries", u64::from(s.llm.retries), 0, 10);
+    p.range("llm.retry_backoff_ms", s.llm.retry_backoff_ms, 1, 60_000);
+    p.range("llm.breaker_failures", u64::from(s.llm.breaker_failures), 1, 1_000);
+    p.range("llm.breaker_open_ms", s.llm.breaker_open_ms, 1, 3_600_000);
+    p.range("llm.cache_max_entries", s.llm.cache_max_entries as u64, 0, 1_000_000);
+    p.range("llm.max_prompt_items_per_list", s.llm.max_prompt_items_per_list as u64, 1, 10_000);
     p.0
 }
 

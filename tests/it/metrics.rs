@@ -5,219 +5,15 @@
 //! match `deploy/metrics.txt`, and that `promtool check metrics` accepts it.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
     io::{BufRead, BufReader},
     net::SocketAddr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use cdssd::proto::v1::{self as pb, cds_service_client::CdsServiceClient};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A `cdssd serve` process with gRPC and metrics on free loopback ports.
-struct Daemon {
-    child: Child,
-    grpc: SocketAddr,
-    metrics: SocketAddr,
-    logs: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(env: &[(&str, &Path)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
-        cmd.arg("serve")
-            .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
-            .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
-            .env("CDSSD__LOG__FORMAT", "json")
-            .env("CDSSD__LOG__LEVEL", "info,ort=warn")
-            .env("CDSSD__RULES__DIR", root().join("rules"))
-            .env("CDSSD__RISK__DIR", root().join("models"))
-            .env("CDSSD__LLM__ENABLED", "false")
-            .env_remove("RUST_LOG")
-            .env_remove("CDSSD_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("cdssd starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, logs) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut grpc, mut metrics) = (None, None);
-        let mut seen = Vec::new();
-        while grpc.is_none() || metrics.is_none() {
-            let line = logs
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("cdssd logs both listen addresses; it printed:\n{}", seen.join("\n")));
-            seen.push(line.clone());
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            let addr = v.pointer("/fields/addr").and_then(|a| a.as_str()).and_then(|a| a.parse().ok());
-            match v.pointer("/fields/message").and_then(|m| m.as_str()) {
-                Some(m) if m.starts_with("Serving gRPC") => grpc = addr,
-                Some(m) if m.starts_with("Serving metrics") => metrics = addr,
-                _ => {}
-            }
-        }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
-    }
-
-    async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
-        CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        http_get(self.metrics, path).await
-    }
-
-    async fn scrape(&self) -> Scrape {
-        let (status, headers, body) = self.get("/metrics").await;
-        assert_eq!(status, 200, "{body}");
-        assert!(headers.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{headers}");
-        Scrape::parse(&body)
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { kill(self.child.id() as i32, 15) };
-        self.child.wait().expect("cdssd exits")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        while self.logs.try_recv().is_ok() {}
-    }
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-/// A plain HTTP/1.0 GET: status, header block, body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics port connects");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
-    (status, head.to_string(), body.to_string())
-}
-
-/// The exposition, as series -> value ("name{labels}" exactly as rendered).
-struct Scrape {
-    text: String,
-    series: BTreeMap<String, f64>,
-}
-
-impl Scrape {
-    fn parse(text: &str) -> Self {
-        let mut series = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed line {line:?}"));
-            let value: f64 = value.parse().unwrap_or_else(|_| panic!("malformed value in {line:?}"));
-            assert!(series.insert(name.to_string(), value).is_none(), "duplicate series {name}");
-        }
-        Self { text: text.to_string(), series }
-    }
-
-    fn get(&self, series: &str) -> f64 {
-        self.series.get(series).copied().unwrap_or(0.0)
-    }
-
-    /// Family name -> label names, for every `cdssd_` series.
-    fn families(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for key in self.series.keys().filter(|k| k.starts_with("cdssd_")) {
-            let (name, labels) = match key.split_once('{') {
-                Some((n, l)) => (n, l.trim_end_matches('}')),
-                None => (key.as_str(), ""),
-            };
-            let family = ["_bucket", "_sum", "_count"]
-                .iter()
-                .filter_map(|suffix| name.strip_suffix(suffix))
-                .find(|base| self.text.contains(&format!("# TYPE {base} histogram")))
-                .unwrap_or(name);
-            let names = out.entry(family.to_string()).or_default();
-            for pair in split_labels(labels) {
-                let (k, _) = pair.split_once('=').unwrap();
-                if k != "le" {
-                    names.insert(k.to_string());
-                }
-            }
-        }
-        out
-    }
-
-    /// Every label value of every series.
-    fn label_values(&self) -> Vec<String> {
-        self.series
-            .keys()
-            .filter_map(|k| k.split_once('{'))
-            .flat_map(|(_, l)| split_labels(l.trim_end_matches('}')))
-            .map(|pair| pair.split_once('=').unwrap().1.trim_matches('"').to_string())
-            .collect()
-    }
-}
-
-/// `a="x",b="y"` -> [`a="x"`, `b="y"`] (values here never contain `",`).
-fn split_labels(labels: &str) -> Vec<String> {
-    if labels.is_empty() {
-        return Vec::new();
-    }
-    labels.split("\",").map(|p| if p.ends_with('"') { p.to_string() } else { format!("{p}\"") }).collect()
-}
-
-/// deploy/metrics.txt: family -> (type, label names).
-fn binding_families() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let text = std::fs::read_to_string(root().join("deploy/metrics.txt")).expect("deploy/metrics.txt");
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let labels = if f[2] == "-" { BTreeSet::new() } else { f[2].split(',').map(String::from).collect() };
-            (f[0].to_string(), (f[1].to_string(), labels))
-        })
-        .collect()
-}
-
-fn example(name: &str) -> pb::Encounter {
-    let text = std::fs::read_to_string(root().join("examples/encounters").join(name)).expect("example exists");
-    cdssd::encounter::encounter_from_json(&text).expect("example parses")
-}
-
-fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
-    pb::EvaluateRequest {
-        encounter: Some(example(name)),
-        trigger: trigger as i32,
-        options: Some(pb::EvaluateOptions { llm: pb::LlmMode::Skip as i32, ..Default::default() }),
-        // 2026-09-21: after every time in the examples (the outpatient prescriptions run into June).
-        evaluation_time: Some(pbjson_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
-    }
-}
-
-/// An encounter that fails validation: discharged before arrival.
-fn invalid(mut req: pb::EvaluateRequest) -> pb::EvaluateRequest {
-    let enc = req.encounter.as_mut().unwrap();
-    let arrival = enc.arrival_time.expect("examples have an arrival time");
-    enc.discharge_time = Some(pbjson_types::Timestamp { seconds: arrival.seconds - 3600, nanos: 0 });
-    req
-}
+use crate::daemon::{binding_families, copy_tree, invalid, kill, request, root, Daemon};
 
 #[tokio::test]
 async fn known_traffic_moves_the_counters_by_exactly_that_much() {
@@ -241,8 +37,20 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .expect("stream starts")
         .into_inner();
     while stream.message().await.expect("stream message").is_some() {}
-    client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs");
+    let packs =
+        client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs").into_inner();
     let after = daemon.scrape().await;
+    // Each valid evaluation counts one finding per rule that runs on its trigger.
+    let runs_on =
+        |t: &str| packs.packs.iter().flat_map(|p| &p.rules).filter(|r| r.triggers.iter().any(|x| x == t)).count();
+    let rules_run = (runs_on("TRIGGER_ADMISSION") + runs_on("TRIGGER_DISCHARGE")) as f64;
+    let rule_findings: f64 = after
+        .series
+        .keys()
+        .filter(|k| k.starts_with("cdssd_rule_evaluations_total{"))
+        .map(|k| after.get(k) - before.get(k))
+        .sum();
+    assert_eq!(rule_findings, rules_run, "one cdssd_rule_evaluations_total count per rule run");
 
     let delta = |s: &str| after.get(s) - before.get(s);
     let expect = [
@@ -273,6 +81,7 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .filter(|k| after.text.contains(&format!("# TYPE {} counter", k.split('{').next().unwrap())))
         .filter(|k| delta(k) != 0.0)
         .filter(|k| !expect.iter().any(|(s, _)| s == k))
+        .filter(|k| !k.starts_with("cdssd_rule_evaluations_total{"))
         .collect();
     assert!(changed.is_empty(), "unexpected counter changes: {changed:?}");
 
@@ -283,7 +92,11 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
     assert!(after.get("cdssd_process_open_fds") >= 3.0);
     assert!(after.series.contains_key("cdssd_process_cpu_seconds_total"));
 
-    assert!(daemon.stop().success(), "SIGTERM ends cdssd cleanly");
+    // An open channel would hold the drain until its grace period ends: drop it, and
+    // wait off the runtime so that the connection can close meanwhile.
+    drop((client, stream));
+    let status = tokio::task::spawn_blocking(move || daemon.stop()).await.unwrap();
+    assert!(status.success(), "SIGTERM ends cdssd cleanly");
 }
 
 #[tokio::test]
@@ -299,7 +112,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         assert!(scrape.text.contains(&format!("# TYPE {family} {kind}")), "{family} is not a {kind}");
         assert!(scrape.text.contains(&format!("# HELP {family} ")), "{family} has no HELP text");
     }
-    // Families that exist before any rule, model or LLM traffic.
+    // Families that exist after one STEMI evaluation (before any rule error or LLM traffic).
     for family in [
         "cdssd_grpc_requests_total",
         "cdssd_grpc_request_duration_seconds",
@@ -311,6 +124,14 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_llm_circuit_state",
         "cdssd_llm_in_flight",
         "cdssd_validation_errors_total",
+        "cdssd_rule_evaluations_total",
+        "cdssd_rule_duration_seconds",
+        "cdssd_rule_set_loaded_rules",
+        "cdssd_rule_set_info",
+        "cdssd_rule_set_last_reload_success_timestamp_seconds",
+        "cdssd_models_loaded",
+        "cdssd_model_inferences_total",
+        "cdssd_model_inference_duration_seconds",
         "cdssd_build_info",
         "cdssd_process_resident_memory_bytes",
         "cdssd_process_cpu_seconds_total",
@@ -440,7 +261,171 @@ async fn disabled_metrics_listener_still_serves_grpc() {
     assert!(!saw_metrics, "no metrics listener when metrics.listen is empty");
     let mut client = CdsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
     client.evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission)).await.expect("valid request");
+    drop(client);
     // SAFETY: kill(2) on our own child's pid.
     unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap().success());
+}
+
+#[tokio::test]
+async fn model_metrics_follow_inferences_imputations_and_reloads() {
+    let models = copy_tree(&root().join("models"));
+    let dir = models.path().display().to_string();
+    let daemon = Daemon::start(&[("CDSSD__RISK__DIR", &dir)]);
+    let before = daemon.scrape().await;
+    assert_eq!(before.get("cdssd_models_loaded"), 2.0, "both shipped models are in force");
+
+    // A STEMI without any heart rate: the AMI model imputes it (and says so).
+    let mut req = request("stemi_primary_pci.json", pb::Trigger::Admission);
+    req.encounter.as_mut().unwrap().vitals.retain(|v| v.code.as_ref().is_none_or(|c| c.code != "8867-4"));
+    let mut client = daemon.client().await;
+    client.evaluate(req.clone()).await.expect("valid request");
+    let mut admin = daemon.admin().await;
+    let ok = admin.reload_models(pb::ReloadModelsRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(ok.status(), pb::LoadStatus::Loaded, "{ok:?}");
+    // A corrupt model file: the reload is rejected and the old models keep answering.
+    std::fs::write(models.path().join("ami-1y-mortality/model.onnx"), b"not an onnx model").unwrap();
+    let bad = admin.reload_models(pb::ReloadModelsRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(bad.status(), pb::LoadStatus::Failed, "{bad:?}");
+    client.evaluate(req).await.expect("valid request with the old models");
+    let after = daemon.scrape().await;
+
+    let delta = |s: &str| after.get(s) - before.get(s);
+    let ami = r#"model_id="ami-1y-mortality",device="cpu""#;
+    for (series, want) in [
+        (format!(r#"cdssd_model_inferences_total{{{ami},outcome="ok"}}"#), 2.0),
+        (format!(r#"cdssd_model_inference_duration_seconds_count{{{ami}}}"#), 2.0),
+        (r#"cdssd_model_imputed_features_total{model_id="ami-1y-mortality",feature="heart_rate"}"#.into(), 2.0),
+        (r#"cdssd_model_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_model_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_grpc_requests_total{method="ReloadModels",code="OK"}"#.into(), 2.0),
+    ] {
+        assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
+    }
+    assert_eq!(after.get("cdssd_models_loaded"), 2.0, "the rejected reload changed nothing");
+    let pce = after.series.keys().filter(|k| k.contains(r#"model_id="ascvd-pce-10y""#)).count();
+    assert_eq!(pce, 0, "the outpatient model does not apply to a STEMI admission");
+}
+
+#[tokio::test]
+async fn request_logs_carry_the_callers_w3c_trace_id() {
+    let daemon = Daemon::start(&[]);
+    let mut client = daemon.client().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let mut req = tonic::Request::new(invalid(request("stemi_primary_pci.json", pb::Trigger::Admission)));
+    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01").parse().unwrap());
+    client.evaluate(req).await.expect_err("invalid request");
+    // A malformed traceparent is ignored, not an error.
+    let mut req = tonic::Request::new(request("stemi_primary_pci.json", pb::Trigger::Admission));
+    req.metadata_mut().insert("traceparent", "00-not-a-trace-01".parse().unwrap());
+    client.evaluate(req).await.expect("a bad traceparent does not fail the call");
+
+    let refused = loop {
+        let line = daemon.logs.recv_timeout(Duration::from_secs(30)).expect("the refusal is logged");
+        if line.contains("Request refused") {
+            break line;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(v.pointer("/span/trace_id").and_then(|t| t.as_str()), Some(trace_id), "{refused}");
+    assert_eq!(v.pointer("/span/parent_span_id").and_then(|t| t.as_str()), Some("b7ad6b7169203331"), "{refused}");
+}
+
+const PROBE_PACK: &str = r#"id = "ops_probe"
+title = "Metrics probe"
+description = "A rule that fails at run time on STEMI encounters (tests/it/metrics.rs)."
+"#;
+
+/// Passes the load-time probe (empty encounter: not applicable), fails on a STEMI.
+const PROBE_RULE: &str = r#"// Fails at run time on a STEMI encounter, to test the rule-error metrics.
+fn meta() {
+    #{
+        id: "ops_probe.fails_on_stemi",
+        title: "Fails on STEMI",
+        measure: "none (test probe)",
+        version: "1.0.0",
+        severity: "info",
+        triggers: ["admission"],
+    }
+}
+
+fn evaluate(enc) {
+    if enc.has_diagnosis("stemi") {
+        throw "probe failure";
+    }
+    not_applicable("No STEMI diagnosis")
+}
+"#;
+
+#[tokio::test]
+async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
+    let rules = copy_tree(&root().join("rules"));
+    std::fs::create_dir_all(rules.path().join("ops_probe")).unwrap();
+    std::fs::write(rules.path().join("ops_probe/pack.toml"), PROBE_PACK).unwrap();
+    let probe = rules.path().join("ops_probe/fails_on_stemi.rhai");
+    std::fs::write(&probe, PROBE_RULE).unwrap();
+    let dir = rules.path().display().to_string();
+    let daemon = Daemon::start(&[("CDSSD__RULES__DIR", &dir)]);
+    let mut client = daemon.client().await;
+    let mut admin = daemon.admin().await;
+    let list = |c: &mut CdsServiceClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move { c.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list").into_inner() }
+    };
+    let v0 = list(&mut client).await.rule_set_version;
+    let before = daemon.scrape().await;
+    let loaded = before.get("cdssd_rule_set_loaded_rules");
+    assert!(loaded > 35.0, "the shipped measures plus the probe are in force: {loaded}");
+    assert_eq!(before.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "{}", before.text);
+
+    // 1. A rule error on a real request: that rule says `error`, the request succeeds.
+    let decision = client
+        .evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission))
+        .await
+        .expect("a failing rule does not fail the request")
+        .into_inner()
+        .decision
+        .unwrap();
+    let probe_finding = decision.findings.iter().find(|f| f.rule_id == "ops_probe.fails_on_stemi").expect("probe ran");
+    assert_eq!(probe_finding.status(), pb::FindingStatus::Error);
+
+    // 2. A broken edit: the reload is rejected, the old set stays in force.
+    std::fs::write(&probe, PROBE_RULE.replace("fn evaluate(enc) {", "fn evaluate(enc) {\n    let = ;")).unwrap();
+    let rejected = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(rejected.status(), pb::LoadStatus::Failed, "{rejected:?}");
+    let mid = daemon.scrape().await;
+    assert_eq!(mid.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "old set still in force");
+    assert_eq!(mid.get("cdssd_rule_set_loaded_rules"), loaded);
+
+    // 3. The probe removed: the reload is accepted and the new version replaces the old one.
+    std::fs::remove_dir_all(rules.path().join("ops_probe")).unwrap();
+    let accepted = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(accepted.status(), pb::LoadStatus::Loaded, "{accepted:?}");
+    let v1 = list(&mut client).await.rule_set_version;
+    assert_ne!(v0, v1);
+    let after = daemon.scrape().await;
+
+    let delta = |s: &str| after.get(s) - before.get(s);
+    for (series, want) in [
+        (r#"cdssd_rule_evaluations_total{rule_id="ops_probe.fails_on_stemi",status="error"}"#.to_string(), 1.0),
+        (r#"cdssd_rule_errors_total{rule_id="ops_probe.fails_on_stemi"}"#.into(), 1.0),
+        (r#"cdssd_rule_duration_seconds_count{pack="ops_probe"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_grpc_requests_total{method="ReloadRules",code="OK"}"#.into(), 2.0),
+        (r#"cdssd_grpc_requests_total{method="Evaluate",code="OK"}"#.into(), 1.0),
+    ] {
+        assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
+    }
+    // Only the probe errored.
+    let errors: Vec<&String> =
+        after.series.keys().filter(|k| k.starts_with("cdssd_rule_errors_total{") && delta(k) != 0.0).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v1}"}}"#)), 1.0);
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 0.0, "the replaced version drops to 0");
+    assert_eq!(after.get("cdssd_rule_set_loaded_rules"), loaded - 1.0);
+    assert!(
+        after.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+            >= before.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+    );
 }
