@@ -2,8 +2,12 @@
 //! covers one area; shared helpers live in `support`.
 
 mod config;
+mod daemon;
 mod e2e;
 mod examples;
+mod llm;
+mod llm_faults;
+mod llm_support;
 mod logging;
 mod metrics;
 mod risk;
