@@ -210,13 +210,15 @@ impl ChatClient {
                 Ok(Some(Ok(c))) => c,
             };
             for event in sse.push(&chunk) {
-                if apply_event(&event, &mut out, deltas)? {
+                let done = apply_event(&event, &mut out, deltas)?;
+                // Before `done`: a whole answer can arrive in one read and still has a first token.
+                if !got_token && !out.content.is_empty() {
+                    got_token = true;
+                    out.first_token = Some(sent.elapsed());
+                }
+                if done {
                     return finish(out);
                 }
-            }
-            if !got_token && !out.content.is_empty() {
-                got_token = true;
-                out.first_token = Some(sent.elapsed());
             }
             if out.content.len() + sse.pending_bytes() > MAX_RESPONSE_BYTES {
                 return Err(CallError::Protocol(format!("streamed response exceeds {MAX_RESPONSE_BYTES} bytes")));

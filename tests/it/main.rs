@@ -10,6 +10,7 @@ mod llm_faults;
 mod llm_support;
 mod logging;
 mod metrics;
+mod metrics_llm;
 mod risk;
 mod rules;
 mod rules_reload;
