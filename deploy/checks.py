@@ -104,6 +104,9 @@ def compose():
     check("ALL" in cd.get("cap_drop", []), "compose.yaml: cdssd keeps capabilities")
     env = cd.get("environment", {})
     check(env.get("CDSSD__LLM__BASE_URL", "").startswith("http://llm:"), "compose.yaml: cdssd does not point at the llm service")
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in cd.get("volumes", []) if ":" in v}
+    cfg = env.get("CDSSD_CONFIG")
+    check(cfg is None or cfg in mounted, f"compose.yaml: CDSSD_CONFIG {cfg} is not mounted")
     prom = yaml.safe_load(open(os.path.join(HERE, "prometheus/prometheus.yml"), encoding="utf-8"))
     targets = [t for j in prom["scrape_configs"] if j["job_name"] == "cdssd"
                for sc in j["static_configs"] for t in sc["targets"]]
