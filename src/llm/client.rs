@@ -52,10 +52,13 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Worth retrying within the deadline (the next attempt may well succeed).
+    /// Worth retrying within the deadline (the next attempt may well succeed). A refused or
+    /// timed-out connect is not: nobody is listening, and waiting would only delay the
+    /// answer (the breaker takes over after repeated failures).
     pub fn is_transient(&self) -> bool {
         match self {
-            CallError::Connect(_) | CallError::Broken(_) => true,
+            CallError::Broken(_) => true,
+            CallError::Connect(_) => false,
             CallError::Http { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
             CallError::Timeout(_) | CallError::Protocol(_) => false,
         }

@@ -91,6 +91,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
+/// Compile the patterns now (at start-up) rather than on the first request.
+pub fn warm_up() {
+    LazyLock::force(&SET);
+}
+
 /// Remove identifiers from `text`.
 pub fn scrub(text: &str) -> String {
     let hits = SET.matches(text);

@@ -76,6 +76,7 @@ impl LlmService {
         let templates = TemplateStore::load((!path.is_empty()).then(|| PathBuf::from(path)))
             .map_err(|e| format!("llm.prompt_template: {e}"))?;
         metrics::llm_circuit_state(0);
+        super::scrub::warm_up();
         Ok(Self {
             client,
             breaker: Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_open_ms)),

@@ -177,7 +177,7 @@ async fn stopped_server_is_unavailable_at_once() {
     let base = format!("http://127.0.0.1:{port}/v1");
     let (s, took) = draft(&service(&base, QUICK), Duration::from_secs(5)).await;
     assert_eq!(s.status(), S::Unavailable, "{}", s.message);
-    assert!(took < Duration::from_millis(1000), "took {took:?}");
+    assert!(took < Duration::from_millis(300), "not retried, answered at once: took {took:?}");
 }
 
 #[tokio::test]
