@@ -25,5 +25,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    git_sha();
     Ok(())
+}
+
+/// `CDSSD_GIT_SHA` for `cdssd_build_info{git_sha}`: the environment variable
+/// of that name (container builds have no .git), else `git rev-parse`, else
+/// "unknown". Reruns when HEAD or the branch it points to moves.
+fn git_sha() {
+    println!("cargo:rerun-if-env-changed=CDSSD_GIT_SHA");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let sha = env::var("CDSSD_GIT_SHA")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=CDSSD_GIT_SHA={sha}");
+    // Watch only files that exist: a missing path would rerun the script on every build.
+    for path in [git(&["rev-parse", "--git-path", "HEAD"]), git(&["rev-parse", "--git-path", "packed-refs"])]
+        .into_iter()
+        .chain(std::iter::once(
+            git(&["symbolic-ref", "-q", "HEAD"]).and_then(|r| git(&["rev-parse", "--git-path", &r])),
+        ))
+        .flatten()
+    {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

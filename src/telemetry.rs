@@ -2,7 +2,13 @@
 //! Log lines never carry patient identifiers or clinical values: request spans
 //! record only the request id, method and trigger; errors are fields.
 
+#[cfg(test)]
+mod tests;
+pub mod trace_context;
+
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+pub use trace_context::TraceParent;
 
 use crate::config::{LogFormat, LogSettings};
 

@@ -106,7 +106,7 @@ def build():
         stat("Requests/s", [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}}}[$__rate_interval]))')],
              unit="reqps", x=4),
         stat("Server error ratio",
-             [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}, code=~"Unknown|Internal|Unavailable|DataLoss|DeadlineExceeded"}}[$__rate_interval])) '
+             [target(f'sum(rate(cdssd_grpc_requests_total{{{SEL}, code=~"UNKNOWN|INTERNAL|UNAVAILABLE|DATA_LOSS|DEADLINE_EXCEEDED"}}[$__rate_interval])) '
                      f'/ sum(rate(cdssd_grpc_requests_total{{{SEL}}}[$__rate_interval]))')],
              unit="percentunit", x=8, thresholds=red_green(0.01),
              desc="Alert CdssdHighErrorRatio at 5%, CdssdElevatedErrorRatio at 1%."),
@@ -128,7 +128,7 @@ def build():
     advance(4)
     panels += [
         table("Versions in force",
-              [target(f'max by (instance, version) (cdssd_rule_set_info{{{SEL}}})', "", "A", instant=True),
+              [target(f'max by (instance, version) (cdssd_rule_set_info{{{SEL}}} == 1)', "", "A", instant=True),
                target(f'max by (instance, version, git_sha) (cdssd_build_info{{{SEL}}})', "", "B", instant=True)],
               x=0, w=12, h=6,
               desc="Rule-set version and build per instance: all instances should agree (alert CdssdRuleSetVersionSkew)."),

@@ -21,8 +21,9 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY_OK = re.compile(r"^[-._a-zA-Z0-9]+$")
-# Files of a rule set that cdssd reads; anything else (editor backups, caches) is left out.
-RULE_SUFFIXES = (".rhai", ".toml", ".json", ".yaml", ".yml", ".csv", ".txt", ".md")
+# Files of a rule set that cdssd reads (src/rules/load.rs: scripts, value sets, test
+# cases, pack metadata); anything else (README.md, editor backups) is left out.
+RULE_SUFFIXES = (".rhai", ".toml")
 
 
 class Literal(str):

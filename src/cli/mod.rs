@@ -2,14 +2,22 @@
 
 mod summary;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::{Settings, Sources, EXIT_INVALID_CONFIG},
-    encounter,
+    encounter, metrics,
     pipeline::Pipeline,
     server, telemetry,
 };
@@ -54,6 +62,21 @@ pub enum Command {
     },
     /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
     CheckConfig,
+    /// Risk models: offline checks.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Validate model directories exactly as the daemon loads them (manifest, card,
+    /// digest, ONNX session, inputs/outputs, warm-up run); exit 1 if any fails.
+    Check {
+        /// A models directory or one model directory (default: risk.dir).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,11 +114,31 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             telemetry::init(&settings.log);
             runtime()?.block_on(async {
+                // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
+                let loaded = Arc::new(AtomicBool::new(false));
+                let readiness = metrics::http::Readiness::new({
+                    let loaded = loaded.clone();
+                    move || match loaded.load(Ordering::SeqCst) {
+                        true => Ok(()),
+                        false => Err("loading rules and models".into()),
+                    }
+                });
+                let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
+                loaded.store(true, Ordering::SeqCst);
                 let addr = settings.grpc_addr();
                 let listener =
                     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-                server::run(listener, pipeline, server::shutdown_signal()).await?;
+                let shutdown = async move {
+                    server::shutdown_signal().await;
+                    readiness.set_draining();
+                };
+                let served = server::run(listener, pipeline, shutdown).await;
+                // /metrics stays up through the drain and stops with the gRPC server.
+                if let Some(m) = metrics {
+                    m.stop().await;
+                }
+                served?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -130,6 +173,16 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 println!("{}", encounter::to_json(&decision));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { command: ModelsCommand::Check { path } } => {
+            telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
+            let path = path.unwrap_or_else(|| settings.risk.dir.clone());
+            let report = crate::risk::check::check(&path, &settings.risk).map_err(anyhow::Error::msg)?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!("{} loaded, {} failed", report.loaded, report.failed);
+            Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::CheckConfig => {
             println!("Configuration is valid.\n{settings:#?}");

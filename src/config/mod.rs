@@ -94,6 +94,10 @@ pub struct RiskSettings {
     pub require_device: bool,
     pub intra_op_threads: usize,
     pub sessions_per_model: usize,
+    /// Reload the models when files under `dir` change (all or nothing).
+    pub watch: bool,
+    /// Quiet time after the last change before reloading.
+    pub debounce_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

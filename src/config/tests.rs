@@ -1,1 +1,98 @@
+use super::*;
 
+fn env(pairs: &[(&str, &str)]) -> Sources {
+    Sources { file: None, env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+}
+
+#[test]
+fn embedded_defaults_load_and_validate() {
+    let s = Settings::embedded().expect("embedded defaults are valid");
+    assert_eq!(s.grpc_addr().port(), 50051);
+    assert_eq!(s.metrics_addr().unwrap().port(), 9464);
+    assert_eq!(s.timezone(), chrono_tz::Asia::Shanghai);
+    assert_eq!(s.log.format, LogFormat::Pretty);
+}
+
+#[test]
+fn environment_overrides_apply() {
+    let s = Settings::load(&env(&[
+        ("CDSSD__SERVER__LISTEN", "0.0.0.0:6000"),
+        ("CDSSD__RULES__MAX_OPERATIONS", "5000"),
+        ("CDSSD__LOG__FORMAT", "json"),
+        ("CDSSD__ENCOUNTER__LOCAL_CODE_SYSTEMS", "LOCAL,HIS"),
+        ("CDSSD__METRICS__LISTEN", ""),
+        ("UNRELATED", "ignored"),
+    ]))
+    .unwrap();
+    assert_eq!(s.server.listen, "0.0.0.0:6000");
+    assert_eq!(s.rules.max_operations, 5000);
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.encounter.local_code_systems, vec!["LOCAL".to_string(), "HIS".to_string()]);
+    assert!(s.metrics_addr().is_none());
+}
+
+#[test]
+fn a_file_layer_overrides_defaults_and_env_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdssd.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:7000\"\n[encounter]\nhospital_timezone = \"Europe/Berlin\"\n",
+    )
+    .unwrap();
+    let s = Settings::load(&Sources {
+        file: Some(path),
+        env: vec![("CDSSD__SERVER__LISTEN".into(), "127.0.0.1:7001".into())],
+    })
+    .unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:7001");
+    assert_eq!(s.timezone(), chrono_tz::Europe::Berlin);
+    assert_eq!(s.rules.dir, std::path::PathBuf::from("rules"), "untouched keys keep their defaults");
+}
+
+#[test]
+fn every_invalid_setting_is_reported_at_once() {
+    let err = Settings::load(&env(&[
+        ("CDSSD__SERVER__LISTEN", "not-an-address"),
+        ("CDSSD__ENCOUNTER__HOSPITAL_TIMEZONE", "Mars/Olympus"),
+        ("CDSSD__RISK__DEVICE", "tpu"),
+        ("CDSSD__LLM__BASE_URL", "ftp://x"),
+        ("CDSSD__LLM__TEMPERATURE", "3.5"),
+        ("CDSSD__RULES__MAX_OPERATIONS", "1"),
+        ("CDSSD__METRICS__LISTEN", "nope"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "server.listen",
+            "metrics.listen",
+            "encounter.hospital_timezone",
+            "rules.max_operations",
+            "risk.device",
+            "llm.base_url",
+            "llm.temperature"
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("7 problem(s)") && text.contains("Mars/Olympus"), "{text}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    std::fs::write(&path, "[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap();
+    let err = Settings::load(&Sources { file: Some(path), env: vec![] }).unwrap_err();
+    assert!(err.to_string().contains("listen_addr"), "{err}");
+
+    let err = Settings::load(&env(&[("CDSSD__SERVER__DRAIN_GRACE_MS", "soon")])).unwrap_err();
+    assert!(err.to_string().contains("drain_grace_ms"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let err = Settings::load(&Sources { file: Some("/nonexistent/cdssd.toml".into()), env: vec![] }).unwrap_err();
+    assert_eq!(err.problems[0].key, "--config");
+}

@@ -46,6 +46,7 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     }
     p.range("risk.intra_op_threads", s.risk.intra_op_threads as u64, 1, 256);
     p.range("risk.sessions_per_model", s.risk.sessions_per_model as u64, 1, 256);
+    p.range("risk.debounce_ms", s.risk.debounce_ms, 10, 60_000);
     if !(s.llm.base_url.starts_with("http://") || s.llm.base_url.starts_with("https://")) {
         p.add("llm.base_url", format!("`{}` is not an http(s) URL", s.llm.base_url));
     }

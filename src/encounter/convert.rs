@@ -45,6 +45,15 @@ impl Validator<'_> {
     }
 
     fn time(&mut self, path: &str, ts: Option<&pbjson_types::Timestamp>) -> Option<Time> {
+        let t = self.any_time(path, ts)?;
+        if t > self.now + self.limits.future_tolerance {
+            self.err(path, format!("is in the future (after the evaluation time {})", self.now.to_rfc3339()));
+        }
+        Some(t)
+    }
+
+    /// A time that may lie in the future (a scheduled stop).
+    fn any_time(&mut self, path: &str, ts: Option<&pbjson_types::Timestamp>) -> Option<Time> {
         let ts = ts?;
         let Some(t) = (0..1_000_000_000)
             .contains(&ts.nanos)
@@ -57,9 +66,6 @@ impl Validator<'_> {
         if t.year() < 1900 {
             self.err(path, "is before 1900");
             return None;
-        }
-        if t > self.now + self.limits.future_tolerance {
-            self.err(path, format!("is in the future (after the evaluation time {})", self.now.to_rfc3339()));
         }
         Some(t)
     }
@@ -329,7 +335,17 @@ impl Validator<'_> {
                 self.err(format!("{path}.value"), "is required (quantity or text)");
                 None
             }
-            Some(pb::observation::Value::Text(t)) => Some(ObsValue::Text(self.text(&format!("{path}.text"), t))),
+            Some(pb::observation::Value::Text(t)) => {
+                let known = code.filter(|c| c.system == CodeSystem::Loinc).and_then(|c| units::known(&c.code));
+                if let Some(k) = known {
+                    self.err(
+                        format!("{path}.text"),
+                        format!("{} requires a numeric quantity in {}, not text", k.name, k.canonical),
+                    );
+                    return None;
+                }
+                Some(ObsValue::Text(self.text(&format!("{path}.text"), t)))
+            }
             Some(pb::observation::Value::Quantity(q)) => {
                 let qpath = format!("{path}.quantity");
                 if !q.value.is_finite() {
@@ -390,7 +406,8 @@ impl Validator<'_> {
             let route = self.text(&format!("{path}.route"), &o.route);
             let frequency = self.text(&format!("{path}.frequency"), &o.frequency);
             let time = self.required_time(&format!("{path}.order_time"), o.order_time.as_ref());
-            let end = self.time(&format!("{path}.end_time"), o.end_time.as_ref());
+            // An order may be due to stop in the future.
+            let end = self.any_time(&format!("{path}.end_time"), o.end_time.as_ref());
             let status = match pb::OrderStatus::try_from(o.status) {
                 Ok(pb::OrderStatus::Active) => OrderStatus::Active,
                 Ok(pb::OrderStatus::Completed) => OrderStatus::Completed,

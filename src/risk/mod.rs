@@ -1,25 +1,247 @@
-//! Risk scoring with ONNX models. The registry lands with the risk issue;
-//! until then no model is loaded.
+//! Risk scoring with ONNX models run by ONNX Runtime (`ort`).
+//!
+//! `models/<id>/` holds an ONNX graph, a manifest ([`manifest`]) and a model card.
+//! [`RiskService`] keeps the [`Registry`] in force behind an `ArcSwap`: a reload builds
+//! a complete new registry and swaps it in only when every model loaded (all or
+//! nothing); at start-up a broken model is listed as FAILED while the others serve.
+//! Scoring ([`score`]) is synchronous and runs on the caller's blocking thread (the
+//! pipeline calls it from `spawn_blocking`); each model has a small pool of sessions
+//! because `Session::run` needs `&mut`.
 
-use crate::{config::Settings, pipeline::EvalContext, proto::v1 as pb};
+pub mod check;
+pub mod error;
+pub mod manifest;
+pub mod model;
+pub mod registry;
+pub mod runtime;
+pub mod score;
+pub mod source;
+#[cfg(test)]
+mod tests;
+mod watch;
 
-/// The models in force.
-#[derive(Debug, Default)]
-pub struct RiskService {}
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+pub use error::{LoadProblem, RuntimeError};
+pub use registry::Registry;
+pub use runtime::{Device, Runtime};
+
+use crate::{config::RiskSettings, config::Settings, metrics, pipeline::EvalContext, proto::v1 as pb};
+
+/// The risk models in force.
+pub struct RiskService {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    settings: RiskSettings,
+    runtime: Runtime,
+    registry: ArcSwap<Registry>,
+    reload_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for RiskService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            None => f.write_str("RiskService(disabled)"),
+            Some(i) => f
+                .debug_struct("RiskService")
+                .field("runtime", &i.runtime)
+                .field("registry", &i.registry.load().version)
+                .finish(),
+        }
+    }
+}
+
+fn load_problem(p: &LoadProblem) -> pb::LoadError {
+    pb::LoadError { path: p.path.clone(), line: p.line, column: p.column, message: p.message.clone() }
+}
+
+fn load_options(s: &RiskSettings) -> registry::LoadOptions {
+    registry::LoadOptions { sessions_per_model: s.sessions_per_model, require_device: s.require_device }
+}
 
 impl RiskService {
-    /// Load the models configured in `settings.risk`.
-    pub fn load(_settings: &Settings) -> Result<Self, String> {
-        Ok(Self {})
+    /// Loads ONNX Runtime and the models of `settings.risk.dir`. Fails (the daemon does
+    /// not start) when the runtime library is missing or too old, when CUDA is required
+    /// but unavailable, or when the models directory cannot be read; a broken model is
+    /// only reported (FAILED in ListModels).
+    pub fn load(settings: &Settings) -> Result<Self, String> {
+        Self::from_risk_settings(&settings.risk)
     }
 
-    /// Score every applicable model (blocking: call off the async threads).
-    pub fn evaluate(&self, _ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
-        (Vec::new(), Vec::new())
+    /// Same as [`RiskService::load`] from the `[risk]` section alone.
+    pub fn from_risk_settings(settings: &RiskSettings) -> Result<Self, String> {
+        if !settings.enabled {
+            return Ok(Self { inner: None });
+        }
+        let runtime = Runtime::init(settings).map_err(|e| e.to_string())?;
+        let reg = Registry::load(&settings.dir, &runtime, load_options(settings)).map_err(|e| e.to_string())?;
+        for f in &reg.failed {
+            for p in &f.problems {
+                tracing::error!(model = %f.id, problem = %p, "model failed to load");
+            }
+        }
+        for m in &reg.models {
+            tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.as_str(), "model loaded");
+        }
+        metrics::models_loaded(reg.models.len());
+        let inner = Arc::new(Inner {
+            settings: settings.clone(),
+            runtime,
+            registry: ArcSwap::from_pointee(reg),
+            reload_lock: Mutex::new(()),
+        });
+        if settings.watch {
+            watch::spawn(Arc::downgrade(&inner), settings.dir.clone(), settings.debounce_ms);
+        }
+        Ok(Self { inner: Some(inner) })
     }
 
-    /// Models in force for `ListModels`.
+    /// The registry in force (empty when risk scoring is disabled).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner.as_ref().map_or_else(|| Arc::new(Registry::default()), |i| i.registry.load_full())
+    }
+
+    /// The device models were configured to run on after the start-up checks.
+    pub fn device(&self) -> Option<Device> {
+        self.inner.as_ref().map(|i| i.runtime.device)
+    }
+
+    /// Score every applicable model (or those named in the request's options).
+    /// Blocking: call off the async threads.
+    pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
+        let reg = self.registry();
+        let versions = reg
+            .models
+            .iter()
+            .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
+            .collect();
+        let requested = &ctx.options.models;
+        let mut scores = Vec::new();
+        for model in &reg.models {
+            let named = requested.iter().any(|id| *id == model.manifest.id);
+            if !requested.is_empty() && !named {
+                continue;
+            }
+            if let Some(why) = score::not_applicable(&model.manifest, &ctx.encounter) {
+                if named {
+                    let mut s = score::base(model);
+                    s.set_status(pb::RiskStatus::Refused);
+                    s.message = format!("not applicable: {why}");
+                    scores.push(s);
+                }
+                continue;
+            }
+            if Instant::now() >= ctx.deadline {
+                let mut s = score::base(model);
+                s.set_status(pb::RiskStatus::Error);
+                s.message = "not scored: the request's time budget was spent".into();
+                scores.push(s);
+                continue;
+            }
+            let t = Instant::now();
+            let s = score::score(model, &ctx.encounter, true);
+            let outcome = match s.status() {
+                pb::RiskStatus::Ok => "ok",
+                pb::RiskStatus::Refused => "refused",
+                _ => "error",
+            };
+            metrics::model_inference(&model.manifest.id, model.device.as_str(), outcome, t.elapsed());
+            for f in s.features.iter().filter(|f| f.imputed) {
+                metrics::model_imputed(&model.manifest.id, &f.name);
+            }
+            scores.push(s);
+        }
+        for id in requested.iter().filter(|id| reg.get(id).is_none()) {
+            let failed = reg.failed.iter().any(|f| f.id == *id);
+            scores.push(pb::RiskScore {
+                model_id: id.clone(),
+                status: pb::RiskStatus::Error as i32,
+                message: if failed {
+                    "the model failed to load (see ListModels)".into()
+                } else {
+                    "no such model".into()
+                },
+                ..Default::default()
+            });
+        }
+        (scores, versions)
+    }
+
+    /// Models in force and models that failed to load, for `ListModels`.
     pub fn list(&self) -> pb::ListModelsResponse {
-        pb::ListModelsResponse::default()
+        let reg = self.registry();
+        let mut models: Vec<pb::ModelInfo> = reg
+            .models
+            .iter()
+            .map(|m| pb::ModelInfo {
+                id: m.manifest.id.clone(),
+                version: m.manifest.version.clone(),
+                outcome: m.manifest.outcome.clone(),
+                device: m.device.as_str().to_string(),
+                status: pb::LoadStatus::Loaded as i32,
+                errors: Vec::new(),
+                features: m.manifest.feature_names(),
+            })
+            .collect();
+        models.extend(reg.failed.iter().map(|f| pb::ModelInfo {
+            id: f.id.clone(),
+            status: pb::LoadStatus::Failed as i32,
+            errors: f.problems.iter().map(load_problem).collect(),
+            ..Default::default()
+        }));
+        models.sort_by(|a, b| a.id.cmp(&b.id));
+        pb::ListModelsResponse { models }
+    }
+
+    /// Reloads every model from disk; swaps the registry only when all loaded.
+    pub fn reload(&self) -> pb::ReloadResponse {
+        match &self.inner {
+            None => pb::ReloadResponse {
+                status: pb::LoadStatus::Failed as i32,
+                version: String::new(),
+                errors: vec![pb::LoadError {
+                    message: "risk scoring is disabled (risk.enabled = false)".into(),
+                    ..Default::default()
+                }],
+            },
+            Some(inner) => inner.reload(),
+        }
+    }
+}
+
+impl Inner {
+    fn reload(&self) -> pb::ReloadResponse {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = Registry::load(&self.settings.dir, &self.runtime, load_options(&self.settings));
+        let problems = match &result {
+            Err(p) => vec![p.clone()],
+            Ok(reg) => reg.problems(),
+        };
+        match result {
+            Ok(reg) if problems.is_empty() => {
+                let version = reg.version.clone();
+                metrics::models_loaded(reg.models.len());
+                metrics::model_reload("success");
+                tracing::info!(version = %version, models = reg.models.len(), "model registry reloaded");
+                self.registry.store(Arc::new(reg));
+                pb::ReloadResponse { status: pb::LoadStatus::Loaded as i32, version, errors: Vec::new() }
+            }
+            _ => {
+                metrics::model_reload("failure");
+                for p in &problems {
+                    tracing::error!(problem = %p, "model reload failed; the previous models stay in force");
+                }
+                pb::ReloadResponse {
+                    status: pb::LoadStatus::Failed as i32,
+                    version: self.registry.load().version.clone(),
+                    errors: problems.iter().map(load_problem).collect(),
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     metrics,
     pipeline::Pipeline,
     proto::v1::{self as pb, admin_service_server::AdminService, cds_service_server::CdsService},
+    telemetry::TraceParent,
 };
 
 /// The request id: a sane `x-request-id` from the caller, or a fresh UUID.
@@ -77,7 +78,11 @@ impl CdsService for CdsApi {
         let start = Instant::now();
         let id = request_id(request.metadata());
         let timeout = grpc_timeout(request.metadata());
-        let span = tracing::info_span!("rpc", method = "Evaluate", request_id = %id, trigger = tracing::field::Empty);
+        let span = tracing::info_span!("rpc", method = "Evaluate", request_id = %id, trigger = tracing::field::Empty,
+            trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
+        if let Some(tp) = TraceParent::from_metadata(request.metadata()) {
+            tp.record(&span);
+        }
         let pipeline = self.pipeline.clone();
         let rid = id.clone();
         let result = async move {
@@ -102,7 +107,11 @@ impl CdsService for CdsApi {
         let start = Instant::now();
         let id = request_id(request.metadata());
         let timeout = grpc_timeout(request.metadata());
-        let span = tracing::info_span!("rpc", method = "EvaluateStream", request_id = %id);
+        let span = tracing::info_span!("rpc", method = "EvaluateStream", request_id = %id,
+            trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
+        if let Some(tp) = TraceParent::from_metadata(request.metadata()) {
+            tp.record(&span);
+        }
         let result =
             super::stream::start(self.pipeline.clone(), request.into_inner(), id.clone(), timeout, span.clone())
                 .instrument(span.clone())
@@ -163,7 +172,12 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        let result = Err(Status::unimplemented("model reload arrives with the model registry"));
+        // Loading sessions blocks: off the async threads.
+        let risk = self.pipeline.risk.clone();
+        let result = tokio::task::spawn_blocking(move || risk.reload())
+            .await
+            .map(Response::new)
+            .map_err(|e| Status::internal(format!("model reload task failed: {e}")));
         observe("ReloadModels", start, &result);
         result
     }

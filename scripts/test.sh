@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, formatting, lints (Rust and proto), then every
+# unit and integration test. This is the command README.md and .ci/run give.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== buf lint"
+.cache/buf/node_modules/.bin/buf lint
+echo "== deploy/validate.sh"
+bash deploy/validate.sh
+echo "== cargo test"
+cargo test --locked

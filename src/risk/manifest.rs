@@ -1,0 +1,286 @@
+//! The model manifest (`models/<id>/manifest.toml`): parsing and the checks that need
+//! no ONNX session. The format is documented in `models/README.md`.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::LoadProblem;
+use super::source::FeatureSource;
+
+/// File name of the manifest inside a model directory.
+pub const MANIFEST_FILE: &str = "manifest.toml";
+
+/// Element type of a model input or output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementType {
+    Float32,
+    Float64,
+}
+
+impl ElementType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElementType::Float32 => "float32",
+            ElementType::Float64 => "float64",
+        }
+    }
+}
+
+/// What to do with a value outside the valid range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RangePolicy {
+    /// Score, and mark the feature out of range.
+    Flag,
+    /// Do not score.
+    Refuse,
+}
+
+/// What to do when the encounter lacks the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// Use the stated `impute` value and mark the feature imputed.
+    Impute,
+    /// Do not score.
+    Refuse,
+}
+
+/// Encounter classes a model applies to (names as in the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassName {
+    Inpatient,
+    Emergency,
+    Outpatient,
+    Observation,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicability {
+    #[serde(default)]
+    pub encounter_classes: Vec<ClassName>,
+    #[serde(default)]
+    pub diagnosis_prefixes: Vec<String>,
+    #[serde(default)]
+    pub exclude_diagnosis_prefixes: Vec<String>,
+    pub age_min: Option<f64>,
+    pub age_max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    pub name: String,
+    pub element_type: ElementType,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub name: String,
+    pub element_type: ElementType,
+    /// Column of the probability in a `[batch, columns]` output (0 for `[batch]`).
+    #[serde(default)]
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bands {
+    pub moderate: f64,
+    pub high: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    pub source: Spanned<String>,
+    /// For `assessment_text:` sources: the answers that mean 1.
+    #[serde(default, rename = "match")]
+    pub match_values: Vec<String>,
+    pub unit: String,
+    pub valid_min: f64,
+    pub valid_max: f64,
+    pub out_of_range: RangePolicy,
+    pub missing: MissingPolicy,
+    pub impute: Option<f64>,
+    pub reference: Option<f64>,
+}
+
+/// The manifest as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub title: String,
+    pub outcome: String,
+    pub horizon: String,
+    pub model_file: String,
+    pub model_sha256: Option<String>,
+    pub card: String,
+    pub citation: String,
+    pub applicability: Applicability,
+    pub input: TensorSpec,
+    pub output: OutputSpec,
+    pub bands: Bands,
+    #[serde(rename = "features")]
+    pub features: Vec<Spanned<FeatureSpec>>,
+}
+
+/// One validated feature: the spec plus its parsed source.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub spec: FeatureSpec,
+    pub source: FeatureSource,
+}
+
+/// A validated manifest (still unchecked against the ONNX session).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    pub outcome: String,
+    pub horizon: String,
+    pub model_file: String,
+    pub model_sha256: Option<String>,
+    pub card: String,
+    pub citation: String,
+    pub applicability: Applicability,
+    pub input: TensorSpec,
+    pub output: OutputSpec,
+    pub bands: Bands,
+    pub features: Vec<Feature>,
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u32, col as u32)
+}
+
+fn at(text: &str, span: Range<usize>, message: String) -> LoadProblem {
+    let (line, column) = line_col(text, span.start);
+    LoadProblem::at(MANIFEST_FILE, line, column, message)
+}
+
+/// Parses and checks a manifest. `dir_name` is the model directory's name (the id must equal it).
+/// Every problem found is returned, not only the first.
+pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
+    let raw: RawManifest = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+        vec![LoadProblem::at(MANIFEST_FILE, line, column, e.message().trim().to_string())]
+    })?;
+    let mut problems = Vec::new();
+    let whole = |m: String| LoadProblem::at(MANIFEST_FILE, 0, 0, m);
+
+    if raw.id != dir_name {
+        problems.push(whole(format!("id \"{}\" differs from the directory name \"{dir_name}\"", raw.id)));
+    }
+    if raw.version.trim().is_empty() {
+        problems.push(whole("version is empty".into()));
+    }
+    if raw.model_file.contains('/') || raw.model_file.contains("..") || raw.model_file.is_empty() {
+        problems.push(whole(format!("model_file \"{}\" must be a file name in the model directory", raw.model_file)));
+    }
+    if raw.card.contains('/') || raw.card.contains("..") || raw.card.is_empty() {
+        problems.push(whole(format!("card \"{}\" must be a file name in the model directory", raw.card)));
+    }
+    if let Some(sha) = &raw.model_sha256 {
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            problems.push(whole("model_sha256 must be 64 hexadecimal digits".into()));
+        }
+    }
+    let b = raw.bands;
+    if !(b.moderate.is_finite() && b.high.is_finite() && 0.0 < b.moderate && b.moderate <= b.high && b.high <= 1.0) {
+        problems.push(whole(format!(
+            "bands must satisfy 0 < moderate <= high <= 1 (moderate {}, high {})",
+            b.moderate, b.high
+        )));
+    }
+    let a = &raw.applicability;
+    if let (Some(lo), Some(hi)) = (a.age_min, a.age_max) {
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            problems.push(whole(format!("applicability: age_min {lo} > age_max {hi}")));
+        }
+    }
+    if raw.features.is_empty() {
+        problems.push(whole("no [[features]]".into()));
+    }
+
+    let mut features = Vec::with_capacity(raw.features.len());
+    let mut seen = std::collections::HashSet::new();
+    for spanned in &raw.features {
+        let span = spanned.span();
+        let f = spanned.get_ref();
+        let mut bad = |m: String| problems.push(at(text, span.clone(), format!("feature \"{}\": {m}", f.name)));
+        if f.name.is_empty() {
+            bad("name is empty".into());
+        }
+        if !seen.insert(f.name.clone()) {
+            bad("duplicate feature name".into());
+        }
+        if !(f.valid_min.is_finite() && f.valid_max.is_finite() && f.valid_min <= f.valid_max) {
+            bad(format!("valid_min {} must be <= valid_max {}", f.valid_min, f.valid_max));
+        }
+        let in_range = |v: f64| v.is_finite() && v >= f.valid_min && v <= f.valid_max;
+        match (f.missing, f.impute) {
+            (MissingPolicy::Impute, None) => bad("missing = \"impute\" needs an `impute` value".into()),
+            (MissingPolicy::Impute, Some(v)) if !in_range(v) => {
+                bad(format!("impute value {v} is outside the valid range"))
+            }
+            (MissingPolicy::Refuse, Some(_)) => bad("`impute` is only allowed with missing = \"impute\"".into()),
+            _ => {}
+        }
+        if let Some(r) = f.reference {
+            if !in_range(r) {
+                bad(format!("reference value {r} is outside the valid range"));
+            }
+        }
+        let source_span = f.source.span();
+        match FeatureSource::parse(f.source.get_ref(), &f.match_values, &f.unit) {
+            Ok(source) => features.push(Feature { spec: f.clone(), source }),
+            Err(m) => problems.push(at(text, source_span, format!("feature \"{}\": source: {m}", f.name))),
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Manifest {
+        id: raw.id,
+        version: raw.version,
+        title: raw.title,
+        outcome: raw.outcome,
+        horizon: raw.horizon,
+        model_file: raw.model_file,
+        model_sha256: raw.model_sha256.map(|s| s.to_ascii_lowercase()),
+        card: raw.card,
+        citation: raw.citation,
+        applicability: raw.applicability,
+        input: raw.input,
+        output: raw.output,
+        bands: raw.bands,
+        features,
+    })
+}
+
+impl Manifest {
+    /// Feature names in input-column order.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.spec.name.clone()).collect()
+    }
+}

@@ -1,0 +1,216 @@
+//! Scoring one encounter with one model: applicability, feature extraction with
+//! missing/range policies, one batched run (patient + one row per explained
+//! feature), band, explanations.
+
+use std::time::Instant;
+
+use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
+use super::model::LoadedModel;
+use super::source::{icd_matches, Extracted};
+use crate::encounter::{CodeSystem, Encounter, EncounterClass};
+use crate::proto::v1 as pb;
+
+/// Why a model does not apply to an encounter, or `None` when it does.
+pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
+    let a = &m.applicability;
+    let class = match enc.class {
+        EncounterClass::Inpatient => ClassName::Inpatient,
+        EncounterClass::Emergency => ClassName::Emergency,
+        EncounterClass::Outpatient => ClassName::Outpatient,
+        EncounterClass::Observation => ClassName::Observation,
+    };
+    if !a.encounter_classes.is_empty() && !a.encounter_classes.contains(&class) {
+        return Some(format!("encounter class {} is not one the model applies to", enc.class.as_str()));
+    }
+    let icd = || enc.diagnoses.iter().filter(|d| d.code.system == CodeSystem::Icd10);
+    if !a.diagnosis_prefixes.is_empty() && !icd().any(|d| icd_matches(&d.code.code, &a.diagnosis_prefixes)) {
+        return Some(format!("no diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
+    }
+    if let Some(d) = icd().find(|d| icd_matches(&d.code.code, &a.exclude_diagnosis_prefixes)) {
+        return Some(format!("diagnosis {} excludes the model", d.code.code));
+    }
+    let age = enc.patient.age_years;
+    if a.age_min.is_some_and(|lo| age < lo) || a.age_max.is_some_and(|hi| age > hi) {
+        return Some(format!(
+            "age outside {}-{} years",
+            a.age_min.map_or("-".into(), |v| v.to_string()),
+            a.age_max.map_or("-".into(), |v| v.to_string())
+        ));
+    }
+    None
+}
+
+/// The features of one encounter as the model will see them.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Model input row (finite values; meaningless when `refusals` is not empty).
+    pub row: Vec<f64>,
+    pub features: Vec<pb::FeatureValue>,
+    /// Reasons not to score.
+    pub refusals: Vec<String>,
+    /// Caveats of a score (imputed, out of range but flagged, unusable items).
+    pub notes: Vec<String>,
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Extracts and checks every feature.
+pub fn prepare(m: &Manifest, enc: &Encounter) -> Prepared {
+    apply_policies(m, m.features.iter().map(|f| f.source.extract(enc)).collect())
+}
+
+/// Applies the manifest's missing-value and range policies to extracted values
+/// (one per feature, in order): non-finite values count as missing.
+pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
+    let mut p = Prepared::default();
+    for (f, x) in m.features.iter().zip(extracted) {
+        let s = &f.spec;
+        if let Some(note) = &x.note {
+            p.notes.push(format!("{}: {note}", s.name));
+        }
+        let mut value = x.value;
+        if let Some(v) = value.filter(|v| !v.is_finite()) {
+            p.notes.push(format!("{}: non-finite value {v} treated as missing", s.name));
+            value = None;
+        }
+        let mut imputed = false;
+        let v = match (value, s.missing, s.impute) {
+            (Some(v), _, _) => v,
+            (None, MissingPolicy::Impute, Some(i)) => {
+                imputed = true;
+                p.notes.push(format!("{} missing: imputed {} {}", s.name, fmt_value(i), s.unit));
+                i
+            }
+            (None, _, _) => {
+                p.refusals.push(format!("{} missing ({})", s.name, s.source.get_ref()));
+                p.row.push(f64::NAN);
+                continue;
+            }
+        };
+        let out_of_range = v < s.valid_min || v > s.valid_max;
+        if out_of_range {
+            let what = format!(
+                "{} = {} {} is outside the valid range {}-{}",
+                s.name,
+                fmt_value(v),
+                s.unit,
+                fmt_value(s.valid_min),
+                fmt_value(s.valid_max)
+            );
+            match s.out_of_range {
+                RangePolicy::Refuse => p.refusals.push(what),
+                RangePolicy::Flag => p.notes.push(format!("{what}: scored by extrapolation")),
+            }
+        }
+        p.row.push(v);
+        p.features.push(pb::FeatureValue {
+            name: s.name.clone(),
+            value: v,
+            unit: s.unit.clone(),
+            imputed,
+            out_of_range,
+            source: x.evidence,
+        });
+    }
+    p
+}
+
+/// The band of a probability.
+pub fn band(m: &Manifest, p: f64) -> pb::RiskBand {
+    if p >= m.bands.high {
+        pb::RiskBand::High
+    } else if p >= m.bands.moderate {
+        pb::RiskBand::Moderate
+    } else {
+        pb::RiskBand::Low
+    }
+}
+
+/// A RiskScore with the model's identity filled in.
+pub fn base(model: &LoadedModel) -> pb::RiskScore {
+    let m = &model.manifest;
+    pb::RiskScore {
+        model_id: m.id.clone(),
+        model_version: m.version.clone(),
+        outcome: m.outcome.clone(),
+        horizon: m.horizon.clone(),
+        device: model.device.as_str().to_string(),
+        citation: m.citation.clone(),
+        ..Default::default()
+    }
+}
+
+/// Scores the encounter: always returns a RiskScore (OK, REFUSED or ERROR).
+/// `explain` adds per-feature contributions from the same batched run.
+pub fn score(model: &LoadedModel, enc: &Encounter, explain: bool) -> pb::RiskScore {
+    let started = Instant::now();
+    let prepared = prepare(&model.manifest, enc);
+    score_prepared(model, prepared, explain, started)
+}
+
+/// Scores already prepared features (`started`: when the work for this score began).
+pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, started: Instant) -> pb::RiskScore {
+    let m = &model.manifest;
+    let mut out = base(model);
+    out.features = prepared.features;
+    if !prepared.refusals.is_empty() {
+        out.set_status(pb::RiskStatus::Refused);
+        out.message = format!("not scored: {}", prepared.refusals.join("; "));
+        out.duration_us = started.elapsed().as_micros() as u64;
+        return out;
+    }
+    // Row 0 is the patient; row k+1 replaces feature `explained[k]` by its reference value.
+    let mut rows = vec![prepared.row.clone()];
+    let mut explained = Vec::new();
+    if explain {
+        for (i, f) in m.features.iter().enumerate() {
+            // A feature already at its reference value contributes nothing: no row.
+            if let Some(r) = f.spec.reference.filter(|r| *r != prepared.row[i]) {
+                let mut row = prepared.row.clone();
+                row[i] = r;
+                rows.push(row);
+                explained.push((i, r));
+            }
+        }
+    }
+    let probs = match model.run(&rows) {
+        Ok(p) => p,
+        Err(e) => {
+            out.set_status(pb::RiskStatus::Error);
+            out.message = e.to_string();
+            out.duration_us = started.elapsed().as_micros() as u64;
+            return out;
+        }
+    };
+    let p0 = probs[0];
+    if !(p0.is_finite() && (0.0..=1.0).contains(&p0)) {
+        out.set_status(pb::RiskStatus::Error);
+        out.message = format!("the model returned an invalid probability ({p0})");
+        out.duration_us = started.elapsed().as_micros() as u64;
+        return out;
+    }
+    out.set_status(pb::RiskStatus::Ok);
+    out.probability = p0;
+    out.set_band(band(m, p0));
+    let mut contributions: Vec<pb::Contribution> = explained
+        .iter()
+        .zip(&probs[1..])
+        .filter(|(_, p)| p.is_finite())
+        .map(|(&(i, r), p)| pb::Contribution {
+            feature: m.features[i].spec.name.clone(),
+            delta: p0 - p,
+            reference_value: r,
+        })
+        .collect();
+    contributions.sort_by(|a, b| b.delta.abs().total_cmp(&a.delta.abs()).then_with(|| a.feature.cmp(&b.feature)));
+    out.contributions = contributions;
+    out.message = prepared.notes.join("; ");
+    out.duration_us = started.elapsed().as_micros() as u64;
+    out
+}

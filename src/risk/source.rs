@@ -1,0 +1,366 @@
+//! Feature sources: where in the validated encounter a model feature comes from
+//! (the `source` of a manifest feature; the syntax is in `models/README.md`).
+
+use crate::encounter::{self, CodeSystem, Encounter, ObsValue, Observation, OrderStatus, Sex};
+use crate::proto::v1 as pb;
+
+/// Which observation of a code to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The first at or after arrival.
+    First,
+    /// The latest.
+    Last,
+}
+
+/// Which list of observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObsList {
+    Vitals,
+    Labs,
+}
+
+/// Conversion from the encounter's unit to the manifest's unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitRule {
+    /// The code is a known quantity: the value arrives in its canonical unit and is
+    /// converted with `manifest = (canonical - offset) / factor`.
+    Known { factor: f64, offset: f64 },
+    /// Unknown quantity: the observation's unit must equal the manifest's.
+    Exact(String),
+}
+
+impl UnitRule {
+    fn new(loinc: &str, unit: &str) -> Result<Self, String> {
+        match encounter::units::known(loinc) {
+            None => Ok(UnitRule::Exact(unit.to_string())),
+            Some(q) => q
+                .accepts
+                .iter()
+                .find(|(u, _, _)| *u == unit)
+                .map(|&(_, factor, offset)| UnitRule::Known { factor, offset })
+                .ok_or_else(|| {
+                    let units: Vec<&str> = q.accepts.iter().map(|(u, _, _)| *u).collect();
+                    format!(
+                        "unit \"{unit}\" is not a unit of {} (LOINC {loinc}): use one of {}",
+                        q.name,
+                        units.join(", ")
+                    )
+                }),
+        }
+    }
+
+    fn convert(&self, value: f64, unit: &str) -> Option<f64> {
+        match self {
+            UnitRule::Known { factor, offset } => Some((value - offset) / factor),
+            UnitRule::Exact(want) => (want == unit).then_some(value),
+        }
+    }
+}
+
+/// A parsed feature source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureSource {
+    /// Age in years at arrival.
+    Age,
+    /// 1 female, 0 male; missing otherwise.
+    SexFemale,
+    /// 1 when the patient's race code is one of these.
+    Race(Vec<String>),
+    /// A numeric vital sign or lab result.
+    Observation { list: ObsList, which: Which, code: String, unit: UnitRule },
+    /// Body mass index: the first recorded BMI after arrival, else first weight / height².
+    Bmi,
+    /// 1 when an ICD-10 diagnosis starts with one of the prefixes (dots removed).
+    HasDiagnosis(Vec<String>),
+    /// 1 when an active medication order has a code of `system` starting with a prefix.
+    HasActiveMed { system: String, prefixes: Vec<String> },
+    /// 1 when the latest assessment of `code` has one of the text answers (lower case).
+    AssessmentText { code: String, matches: Vec<String> },
+}
+
+fn list(arg: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = arg.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        return Err("needs at least one code".into());
+    }
+    Ok(items)
+}
+
+fn icd_key(code: &str) -> String {
+    code.chars().filter(|c| *c != '.').collect::<String>().to_ascii_uppercase()
+}
+
+/// True when a diagnosis code starts with one of the (normalised) prefixes.
+pub fn icd_matches(code: &str, prefixes: &[String]) -> bool {
+    let key = icd_key(code);
+    prefixes.iter().any(|p| key.starts_with(&icd_key(p)))
+}
+
+impl FeatureSource {
+    /// Parses `source` (with the feature's `match` list and `unit`).
+    pub fn parse(source: &str, match_values: &[String], unit: &str) -> Result<Self, String> {
+        let (kind, arg) = match source.split_once(':') {
+            Some((k, a)) => (k.trim(), Some(a.trim())),
+            None => (source.trim(), None),
+        };
+        let want_unit = |u: &str| {
+            if unit == u {
+                Ok(())
+            } else {
+                Err(format!("`{kind}` gives values in unit \"{u}\", not \"{unit}\""))
+            }
+        };
+        let parsed = match (kind, arg) {
+            ("age", None) => {
+                want_unit("a")?;
+                FeatureSource::Age
+            }
+            ("sex_female", None) => {
+                want_unit("1")?;
+                FeatureSource::SexFemale
+            }
+            ("race", Some(a)) => {
+                want_unit("1")?;
+                FeatureSource::Race(list(a)?)
+            }
+            ("bmi", None) => {
+                want_unit("kg/m2")?;
+                FeatureSource::Bmi
+            }
+            ("first_vital" | "last_vital" | "first_lab" | "last_lab", Some(code)) => {
+                if code.is_empty() || code.contains(',') {
+                    return Err("needs exactly one LOINC code".into());
+                }
+                let which = if kind.starts_with("first") { Which::First } else { Which::Last };
+                let list = if kind.ends_with("vital") { ObsList::Vitals } else { ObsList::Labs };
+                FeatureSource::Observation { list, which, code: code.to_string(), unit: UnitRule::new(code, unit)? }
+            }
+            ("has_diagnosis", Some(a)) => {
+                want_unit("1")?;
+                FeatureSource::HasDiagnosis(list(a)?)
+            }
+            ("has_active_med", Some(a)) => {
+                want_unit("1")?;
+                let (system, codes) =
+                    a.split_once(':').ok_or("needs SYSTEM:PREFIX[,PREFIX...], e.g. has_active_med:ATC:C07")?;
+                let system = encounter::codes::parse_system(system.trim(), &[])
+                    .map(|s| s.name().to_string())
+                    .ok_or_else(|| format!("unknown code system \"{}\"", system.trim()))?;
+                FeatureSource::HasActiveMed { system, prefixes: list(codes)? }
+            }
+            ("assessment_text", Some(code)) => {
+                want_unit("1")?;
+                if match_values.is_empty() {
+                    return Err("assessment_text needs a `match` list of answers that mean 1".into());
+                }
+                FeatureSource::AssessmentText {
+                    code: code.to_string(),
+                    matches: match_values.iter().map(|m| m.trim().to_lowercase()).collect(),
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown source \"{source}\" (expected age, sex_female, race:CODES, bmi, first_vital:LOINC, \
+                     last_vital:LOINC, first_lab:LOINC, last_lab:LOINC, has_diagnosis:PREFIXES, \
+                     has_active_med:SYSTEM:PREFIXES or assessment_text:LOINC)"
+                ))
+            }
+        };
+        if !match_values.is_empty() && !matches!(parsed, FeatureSource::AssessmentText { .. }) {
+            return Err("`match` is only allowed with assessment_text sources".into());
+        }
+        Ok(parsed)
+    }
+}
+
+/// A value taken from the encounter, with where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    /// `None` when the encounter lacks it.
+    pub value: Option<f64>,
+    pub evidence: Option<pb::Evidence>,
+    /// Why the value is missing although an item exists (e.g. a unit mismatch).
+    pub note: Option<String>,
+}
+
+fn coding(c: &encounter::Code) -> pb::Coding {
+    pb::Coding { system: c.system.name().to_string(), code: c.code.clone(), display: c.display.clone() }
+}
+
+fn timestamp(t: encounter::Time) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+fn obs_evidence(list: &str, o: &Observation) -> pb::Evidence {
+    let value = match &o.value {
+        ObsValue::Quantity { value, unit } => format!("{value} {unit}"),
+        ObsValue::Text(t) => t.clone(),
+    };
+    pb::Evidence {
+        item_type: list.to_string(),
+        item_id: o.id.clone(),
+        label: o.code.display.clone(),
+        code: Some(coding(&o.code)),
+        value,
+        time: Some(timestamp(o.time)),
+    }
+}
+
+fn encounter_evidence(field: &str, value: String) -> pb::Evidence {
+    pb::Evidence {
+        item_type: "encounter".into(),
+        item_id: field.into(),
+        label: field.into(),
+        value,
+        ..Default::default()
+    }
+}
+
+fn is_loinc(o: &Observation, code: &str) -> bool {
+    o.code.system == CodeSystem::Loinc && o.code.code == code
+}
+
+fn pick<'a>(obs: &'a [Observation], code: &str, which: Which, arrival: encounter::Time) -> Option<&'a Observation> {
+    let mut it = obs.iter().filter(|o| is_loinc(o, code));
+    match which {
+        Which::First => it.find(|o| o.time >= arrival),
+        Which::Last => it.next_back(),
+    }
+}
+
+fn found(value: f64, evidence: pb::Evidence) -> Extracted {
+    Extracted { value: Some(value), evidence: Some(evidence), note: None }
+}
+
+fn flag(present: Option<pb::Evidence>) -> Extracted {
+    match present {
+        Some(e) => found(1.0, e),
+        None => Extracted { value: Some(0.0), ..Default::default() },
+    }
+}
+
+impl FeatureSource {
+    /// Reads the value from the encounter.
+    pub fn extract(&self, enc: &Encounter) -> Extracted {
+        match self {
+            FeatureSource::Age => {
+                let age = enc.patient.age_years;
+                found(age, encounter_evidence("patient.age", format!("{age:.1} a")))
+            }
+            FeatureSource::SexFemale => match enc.patient.sex {
+                Sex::Female => found(1.0, encounter_evidence("patient.sex", "female".into())),
+                Sex::Male => found(0.0, encounter_evidence("patient.sex", "male".into())),
+                other => Extracted { note: Some(format!("sex is {}", other.as_str())), ..Default::default() },
+            },
+            FeatureSource::Race(codes) => match &enc.patient.race {
+                Some(r) => {
+                    let e = pb::Evidence {
+                        item_type: "encounter".into(),
+                        item_id: "patient.race".into(),
+                        label: "race".into(),
+                        code: Some(coding(r)),
+                        value: r.display.clone(),
+                        time: None,
+                    };
+                    found(if codes.contains(&r.code) { 1.0 } else { 0.0 }, e)
+                }
+                None => Extracted::default(),
+            },
+            FeatureSource::Observation { list, which, code, unit } => {
+                let (obs, name) = match list {
+                    ObsList::Vitals => (&enc.vitals, "vitals"),
+                    ObsList::Labs => (&enc.labs, "labs"),
+                };
+                let Some(o) = pick(obs, code, *which, enc.arrival) else {
+                    return Extracted::default();
+                };
+                let e = obs_evidence(name, o);
+                match &o.value {
+                    ObsValue::Quantity { value, unit: u } => match unit.convert(*value, u) {
+                        Some(v) => found(v, e),
+                        None => Extracted {
+                            value: None,
+                            evidence: Some(e),
+                            note: Some(format!("{name}/{} has unit \"{u}\", which cannot be converted", o.id)),
+                        },
+                    },
+                    ObsValue::Text(_) => Extracted {
+                        value: None,
+                        evidence: Some(e),
+                        note: Some(format!("{name}/{} is text, not a number", o.id)),
+                    },
+                }
+            }
+            FeatureSource::Bmi => bmi(enc),
+            FeatureSource::HasDiagnosis(prefixes) => flag(
+                enc.diagnoses
+                    .iter()
+                    .find(|d| d.code.system == CodeSystem::Icd10 && icd_matches(&d.code.code, prefixes))
+                    .map(|d| pb::Evidence {
+                        item_type: "diagnoses".into(),
+                        item_id: d.id.clone(),
+                        label: d.code.display.clone(),
+                        code: Some(coding(&d.code)),
+                        value: d.code.code.clone(),
+                        time: d.time.map(timestamp),
+                    }),
+            ),
+            FeatureSource::HasActiveMed { system, prefixes } => {
+                flag(enc.medication_orders.iter().filter(|m| m.status == OrderStatus::Active).find_map(|m| {
+                    m.codes
+                        .iter()
+                        .find(|c| c.system.name() == system && prefixes.iter().any(|p| c.code.starts_with(p.as_str())))
+                        .map(|c| pb::Evidence {
+                            item_type: "medication_orders".into(),
+                            item_id: m.id.clone(),
+                            label: m.name.clone(),
+                            code: Some(coding(c)),
+                            value: "active".into(),
+                            time: Some(timestamp(m.time)),
+                        })
+                }))
+            }
+            FeatureSource::AssessmentText { code, matches } => {
+                let Some(o) = enc.assessments.iter().rfind(|o| is_loinc(o, code)) else {
+                    return Extracted::default();
+                };
+                let e = obs_evidence("assessments", o);
+                match &o.value {
+                    ObsValue::Text(t) => found(if matches.contains(&t.trim().to_lowercase()) { 1.0 } else { 0.0 }, e),
+                    ObsValue::Quantity { .. } => Extracted {
+                        value: None,
+                        evidence: Some(e),
+                        note: Some(format!("assessments/{} is a number, not a text answer", o.id)),
+                    },
+                }
+            }
+        }
+    }
+}
+
+const BMI: &str = "39156-5";
+const WEIGHT: &str = "29463-7";
+const HEIGHT: &str = "8302-2";
+
+/// First recorded BMI after arrival; else the first weight after arrival over the latest
+/// height squared (canonical units kg and cm).
+fn bmi(enc: &Encounter) -> Extracted {
+    if let Some(o) = pick(&enc.vitals, BMI, Which::First, enc.arrival) {
+        if let Some(v) = o.number() {
+            return found(v, obs_evidence("vitals", o));
+        }
+    }
+    let weight = pick(&enc.vitals, WEIGHT, Which::First, enc.arrival);
+    let height = pick(&enc.vitals, HEIGHT, Which::Last, enc.arrival);
+    match (weight.and_then(|w| w.number().map(|v| (w, v))), height.and_then(Observation::number)) {
+        (Some((w, kg)), Some(cm)) if cm > 0.0 => {
+            let mut e = obs_evidence("vitals", w);
+            let value = kg / (cm / 100.0).powi(2);
+            e.label = format!("BMI from weight {kg} kg and height {cm} cm");
+            e.value = format!("{value:.1} kg/m2");
+            found(value, e)
+        }
+        _ => Extracted::default(),
+    }
+}

@@ -1,0 +1,156 @@
+//! End to end over a real socket: Evaluate, EvaluateStream, introspection,
+//! health, reflection and graceful shutdown, with a real tonic client.
+
+use cdssd::proto::v1::{self as pb, cds_service_client::CdsServiceClient};
+use tokio_stream::StreamExt;
+use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+use tonic_reflection::pb::v1::{
+    server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+    server_reflection_response::MessageResponse, ServerReflectionRequest,
+};
+use tonic_types::StatusExt;
+
+use crate::support::{request, settings_with, TestServer};
+
+#[tokio::test]
+async fn evaluate_returns_a_decision_with_provenance() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let mut req = tonic::Request::new(request("stemi_primary_pci.json"));
+    req.metadata_mut().insert("x-request-id", "req-e2e-1".parse().unwrap());
+    let resp = client.evaluate(req).await.expect("evaluate succeeds");
+    assert_eq!(resp.metadata().get("x-request-id").unwrap(), "req-e2e-1");
+    let d = resp.into_inner().decision.expect("decision present");
+    assert_eq!(d.request_id, "req-e2e-1");
+    assert_eq!(d.encounter_id, "enc-stemi-001");
+    assert_eq!(d.trigger(), pb::Trigger::Discharge);
+    assert_eq!(d.evaluation_time.unwrap().seconds, 1_780_000_000);
+    let v = d.versions.expect("versions present");
+    assert_eq!(v.cdssd, cdssd::VERSION);
+    assert!(!v.rule_set.is_empty(), "the rule-set version is always named");
+    let s = d.suggestion.expect("suggestion always present");
+    assert_eq!(s.status(), pb::SuggestionStatus::Disabled, "LLM was skipped");
+    assert!(s.draft, "suggestions are always drafts");
+    let t = d.timings.expect("timings present");
+    assert!(t.total_us >= t.validation_us);
+    for f in &d.findings {
+        assert!(!f.rule_id.is_empty() && !f.rule_version.is_empty() && !f.measure.is_empty(), "{f:?}");
+    }
+    for c in &d.cards {
+        let src = c.source.as_ref().expect("every card names its source");
+        assert!(!src.id.is_empty() && !src.version.is_empty(), "{c:?}");
+        assert!(c.summary.chars().count() < 140);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn evaluate_stream_sends_fast_then_final() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let mut stream = client.evaluate_stream(request("septic_shock.json")).await.expect("stream opens").into_inner();
+    let mut kinds = Vec::new();
+    let mut seqs = Vec::new();
+    while let Some(msg) = stream.next().await {
+        let msg = msg.expect("no stream error");
+        seqs.push(msg.sequence);
+        kinds.push(msg.kind());
+        if matches!(msg.kind(), pb::UpdateKind::Fast | pb::UpdateKind::Final) {
+            let d = msg.decision.expect("FAST and FINAL carry the decision");
+            assert_eq!(d.encounter_id, "enc-sepsis-001");
+        }
+    }
+    assert_eq!(kinds, vec![pb::UpdateKind::Fast, pb::UpdateKind::Final]);
+    assert_eq!(seqs, vec![0, 1]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_encounter_gets_invalid_argument_with_field_violations() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let mut req = request("pneumonia_cap.json");
+    let enc = req.encounter.as_mut().unwrap();
+    enc.id.clear();
+    enc.labs[0].code.as_mut().unwrap().system = "NOT-A-SYSTEM".into();
+    let status = client.evaluate(req).await.expect_err("invalid encounter is refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let bad = status.get_details_bad_request().expect("BadRequest details present");
+    let fields: Vec<&str> = bad.field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert!(fields.contains(&"encounter.id"), "{fields:?}");
+    assert!(fields.contains(&"encounter.labs[0].code.system"), "{fields:?}");
+
+    let status = client.evaluate(pb::EvaluateRequest::default()).await.expect_err("no encounter");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "encounter");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_request_is_refused_and_server_keeps_serving() {
+    let server = TestServer::start(settings_with(&[("CDSSD__SERVER__MAX_REQUEST_BYTES", "20000")])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let mut req = request("stemi_primary_pci.json");
+    let enc = req.encounter.as_mut().unwrap();
+    let authored_time = enc.arrival_time;
+    enc.notes.push(pb::Note { id: "note-big".into(), text: "x".repeat(30_000), authored_time, ..Default::default() });
+    let status = client.evaluate(req).await.expect_err("too large");
+    assert!(
+        matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange),
+        "unexpected code {:?}",
+        status.code()
+    );
+    client.evaluate(request("stemi_primary_pci.json")).await.expect("still serving");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn introspection_lists_rule_packs_and_models() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let packs = client.list_rule_packs(pb::ListRulePacksRequest {}).await.expect("list packs").into_inner();
+    assert!(!packs.rule_set_version.is_empty());
+    client.list_models(pb::ListModelsRequest {}).await.expect("list models");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_and_reflection_work() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let channel = server.channel().await;
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "cdss.v1.CdsService"] {
+        let r = health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers");
+        assert_eq!(r.into_inner().status(), ServingStatus::Serving, "service {service:?}");
+    }
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp =
+        reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("reflection").into_inner();
+    let msg = resp.next().await.expect("one answer").expect("ok");
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("unexpected {msg:?}") };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["cdss.v1.CdsService", "cdss.v1.AdminService", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_turns_not_serving_when_draining() {
+    let server = TestServer::start(settings_with(&[("CDSSD__SERVER__DRAIN_GRACE_MS", "500")])).await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.expect("watch").into_inner();
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+    // The watch stream is itself an in-flight request: shutdown must report
+    // NOT_SERVING on it, then give up on it after the grace period.
+    let stop = tokio::spawn(server.shutdown());
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), watch.next()).await.expect("update in time");
+    assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
+    stop.await.expect("server stopped after the grace period");
+}
