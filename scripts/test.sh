@@ -14,3 +14,6 @@ echo "== deploy/validate.sh"
 bash deploy/validate.sh
 echo "== cargo test"
 cargo test --locked
+echo "== cdssd rules check / rules test (the shipped rule packs)"
+cargo run --locked --quiet -- rules check rules
+cargo run --locked --quiet -- rules test rules

@@ -10,6 +10,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+use tracing::Instrument;
 
 use crate::{
     config::Settings,
@@ -110,6 +111,23 @@ impl Pipeline {
         };
         let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
+        let rule_set = self.rules.current();
+        let unknown: Vec<encounter::FieldViolation> = options
+            .rule_packs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !rule_set.packs.iter().any(|k| &k.id == *p))
+            .map(|(i, p)| encounter::FieldViolation {
+                field: format!("options.rule_packs[{i}]"),
+                description: format!(
+                    "unknown rule pack `{p}` (in force: {})",
+                    rule_set.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ValidationError { violations: unknown }.into());
+        }
         let mut budget = Duration::from_millis(match options.budget_ms {
             0 => self.settings.server.default_budget_ms,
             ms => u64::from(ms),
@@ -133,12 +151,15 @@ impl Pipeline {
     /// Rules and risk, computed on the blocking pool.
     pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
         let (rules, risk, c) = (self.rules.clone(), self.risk.clone(), ctx.clone());
+        // The request span follows the work onto the blocking pool (child spans for export).
+        let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
+            let _request = span.enter();
             let t = Instant::now();
-            let (findings, rule_set_version) = rules.evaluate(&c);
+            let (findings, rule_set_version) = tracing::debug_span!("rules").in_scope(|| rules.evaluate(&c));
             let rules_us = t.elapsed().as_micros() as u64;
             let t = Instant::now();
-            let (risks, models) = risk.evaluate(&c);
+            let (risks, models) = tracing::debug_span!("risk").in_scope(|| risk.evaluate(&c));
             FastPart { findings, risks, rule_set_version, models, rules_us, risk_us: t.elapsed().as_micros() as u64 }
         });
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
@@ -169,7 +190,8 @@ impl Pipeline {
             return decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested");
         }
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, self.llm.draft(ctx, fast, deltas)).await {
+        let draft = self.llm.draft(ctx, fast, deltas).instrument(tracing::debug_span!("llm"));
+        match tokio::time::timeout(remaining, draft).await {
             Ok(s) => s,
             Err(_) => decision::suggestion_with_status(
                 pb::SuggestionStatus::Timeout,

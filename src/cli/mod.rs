@@ -1,5 +1,7 @@
-//! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`.
+//! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`,
+//! `cdssd rules check|test`.
 
+mod rules;
 mod summary;
 
 use std::{
@@ -62,6 +64,9 @@ pub enum Command {
     },
     /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
     CheckConfig,
+    /// Quality-control rules: compile/lint (`check`) and run their test cases (`test`).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Risk models: offline checks.
     Models {
         #[command(subcommand)]
@@ -112,8 +117,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
-            telemetry::init(&settings.log);
             runtime()?.block_on(async {
+                let tracing = telemetry::init_daemon(&settings.log)?;
                 // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
                 let loaded = Arc::new(AtomicBool::new(false));
                 let readiness = metrics::http::Readiness::new({
@@ -125,6 +130,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 });
                 let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
+                let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
                 loaded.store(true, Ordering::SeqCst);
                 let addr = settings.grpc_addr();
                 let listener =
@@ -138,6 +144,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 if let Some(m) = metrics {
                     m.stop().await;
                 }
+                tracing.shutdown().await;
                 served?;
                 Ok(ExitCode::SUCCESS)
             })
@@ -173,6 +180,10 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 println!("{}", encounter::to_json(&decision));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(cmd) => {
+            telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
+            rules::run(cmd, &settings)
         }
         Command::Models { command: ModelsCommand::Check { path } } => {
             telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });

@@ -61,6 +61,10 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// OTLP/gRPC collector for request spans, e.g. `http://otel-collector:4317`; "" = off.
+    pub otlp_endpoint: String,
+    /// Share of new traces (no sampled caller) exported; callers' decisions are kept.
+    pub otlp_sample_ratio: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

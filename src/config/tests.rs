@@ -96,3 +96,18 @@ fn a_missing_config_file_is_an_error() {
     let err = Settings::load(&Sources { file: Some("/nonexistent/cdssd.toml".into()), env: vec![] }).unwrap_err();
     assert_eq!(err.problems[0].key, "--config");
 }
+
+#[test]
+fn otlp_export_settings_are_checked() {
+    let s = Settings::embedded().unwrap();
+    assert_eq!(s.log.otlp_endpoint, "", "span export is off by default");
+    let ok = Settings::load(&env(&[("CDSSD__LOG__OTLP_ENDPOINT", "http://otel-collector:4317")])).unwrap();
+    assert_eq!(ok.log.otlp_endpoint, "http://otel-collector:4317");
+    let err = Settings::load(&env(&[
+        ("CDSSD__LOG__OTLP_ENDPOINT", "otel-collector:4317"),
+        ("CDSSD__LOG__OTLP_SAMPLE_RATIO", "1.5"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["log.otlp_endpoint", "log.otlp_sample_ratio"]);
+}

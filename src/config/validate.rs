@@ -17,6 +17,16 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         p.add("log.level", format!("`{}` is not a valid filter directive", s.log.level));
     }
+    let otlp = &s.log.otlp_endpoint;
+    if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+        p.add(
+            "log.otlp_endpoint",
+            format!("`{otlp}` is not an http(s) URL like http://127.0.0.1:4317 (or \"\" for off)"),
+        );
+    }
+    if !(0.0..=1.0).contains(&s.log.otlp_sample_ratio) {
+        p.add("log.otlp_sample_ratio", format!("{} is not between 0 and 1", s.log.otlp_sample_ratio));
+    }
     if s.encounter.hospital_timezone.parse::<chrono_tz::Tz>().is_err() {
         p.add(
             "encounter.hospital_timezone",

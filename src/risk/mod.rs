@@ -143,6 +143,8 @@ impl RiskService {
                 scores.push(s);
                 continue;
             }
+            let _span =
+                tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
             let t = Instant::now();
             let s = score::score(model, &ctx.encounter, true);
             let outcome = match s.status() {

@@ -1,26 +1,32 @@
-//! Single-disease quality-control rules (Rhai). The engine lands with the
-//! rules issue; until then the rule set is empty and every decision names the
-//! empty set's version.
+//! Single-disease quality-control rules written in Rhai by QC staff.
+//!
+//! `rules/` on disk → [`load::Compiler`] (one hardened engine, [`engine`]) → immutable
+//! [`load::RuleSet`] with a content-hash version → held by [`store::RuleStore`]
+//! (arc-swap; reloaded all-or-nothing by [`watch`], SIGHUP and the admin RPC) →
+//! evaluated per request by [`eval`] through the script API in [`api`].
+//! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
+//! [`runner`] back `cdssd rules check` / `cdssd rules test`.
+pub mod api;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod finding;
+pub mod lint;
+pub mod load;
+pub mod meta;
+pub mod probe;
+pub mod runner;
+pub mod service;
+pub mod store;
+pub mod testcase;
+pub mod valueset;
+pub mod watch;
 
-use crate::{config::Settings, pipeline::EvalContext, proto::v1 as pb};
+#[cfg(test)]
+mod tests;
 
-/// The rules in force.
-#[derive(Debug, Default)]
-pub struct RuleService {}
-
-impl RuleService {
-    /// Load the rule set configured in `settings.rules`.
-    pub fn load(_settings: &Settings) -> Result<Self, String> {
-        Ok(Self {})
-    }
-
-    /// Evaluate every applicable rule; returns findings and the rule-set version used.
-    pub fn evaluate(&self, _ctx: &EvalContext) -> (Vec<pb::Finding>, String) {
-        (Vec::new(), "empty".into())
-    }
-
-    /// Rule packs in force for `ListRulePacks`.
-    pub fn list(&self) -> pb::ListRulePacksResponse {
-        pb::ListRulePacksResponse { rule_set_version: "empty".into(), ..Default::default() }
-    }
-}
+pub use engine::RuleLimits;
+pub use error::{LoadError, LoadErrors, RulesError};
+pub use finding::{Evidence, Finding, Severity, Status};
+pub use load::{Compiler, RuleSet};
+pub use service::RuleService;

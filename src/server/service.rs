@@ -145,7 +145,6 @@ impl CdsService for CdsApi {
 /// `cdss.v1.AdminService`.
 #[derive(Debug, Clone)]
 pub struct AdminApi {
-    #[allow(dead_code)]
     pipeline: Arc<Pipeline>,
 }
 
@@ -162,7 +161,11 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadRulesRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        let result = Err(Status::unimplemented("rule reload arrives with the rules engine"));
+        let rules = self.pipeline.rules.clone();
+        let result = match tokio::task::spawn_blocking(move || rules.reload("admin RPC")).await {
+            Ok(outcome) => Ok(Response::new(crate::rules::service::reload_response(&outcome))),
+            Err(e) => Err(Status::internal(format!("rule reload task failed: {e}"))),
+        };
         observe("ReloadRules", start, &result);
         result
     }

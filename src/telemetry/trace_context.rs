@@ -60,10 +60,18 @@ impl TraceParent {
         self.flags & 1 == 1
     }
 
-    /// Record `trace_id` and `parent_span_id` on `span` (which must declare both fields).
+    /// Make `span` a child of the caller's span: record `trace_id` and
+    /// `parent_span_id` (which `span` must declare) for the logs, and set its
+    /// OpenTelemetry parent for export (a no-op when export is off).
     pub fn record(&self, span: &tracing::Span) {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
         span.record("trace_id", self.trace_id.as_str());
         span.record("parent_span_id", self.parent_id.as_str());
+        if let (Ok(trace_id), Ok(span_id)) = (TraceId::from_hex(&self.trace_id), SpanId::from_hex(&self.parent_id)) {
+            let remote = SpanContext::new(trace_id, span_id, TraceFlags::new(self.flags), true, TraceState::default());
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
     }
 }
 

@@ -7,5 +7,8 @@ mod examples;
 mod logging;
 mod metrics;
 mod risk;
+mod rules;
+mod rules_reload;
 mod support;
+mod tracing;
 mod validation;

@@ -22,17 +22,17 @@ fn root() -> PathBuf {
 }
 
 /// A `cdssd serve` process with gRPC and metrics on free loopback ports.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     grpc: SocketAddr,
     metrics: SocketAddr,
-    logs: mpsc::Receiver<String>,
+    pub(crate) logs: mpsc::Receiver<String>,
 }
 
 impl Daemon {
     /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
     /// so that reloads happen only when a test asks for one).
-    fn start(env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
         cmd.arg("serve")
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
@@ -77,7 +77,7 @@ impl Daemon {
         Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
     }
 
-    async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
+    pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
     }
 
@@ -97,10 +97,20 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(self) -> std::process::ExitStatus {
+        self.stop_with_logs().0
+    }
+
+    /// SIGTERM, then the exit status and everything logged after start-up.
+    pub(crate) fn stop_with_logs(mut self) -> (std::process::ExitStatus, Vec<String>) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { kill(self.child.id() as i32, 15) };
-        self.child.wait().expect("cdssd exits")
+        let status = self.child.wait().expect("cdssd exits");
+        let mut lines = Vec::new();
+        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        (status, lines)
     }
 }
 
@@ -209,7 +219,7 @@ fn example(name: &str) -> pb::Encounter {
     cdssd::encounter::encounter_from_json(&text).expect("example parses")
 }
 
-fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
+pub(crate) fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
     pb::EvaluateRequest {
         encounter: Some(example(name)),
         trigger: trigger as i32,
@@ -249,8 +259,20 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .expect("stream starts")
         .into_inner();
     while stream.message().await.expect("stream message").is_some() {}
-    client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs");
+    let packs =
+        client.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list rule packs").into_inner();
     let after = daemon.scrape().await;
+    // Each valid evaluation counts one finding per rule that runs on its trigger.
+    let runs_on =
+        |t: &str| packs.packs.iter().flat_map(|p| &p.rules).filter(|r| r.triggers.iter().any(|x| x == t)).count();
+    let rules_run = (runs_on("TRIGGER_ADMISSION") + runs_on("TRIGGER_DISCHARGE")) as f64;
+    let rule_findings: f64 = after
+        .series
+        .keys()
+        .filter(|k| k.starts_with("cdssd_rule_evaluations_total{"))
+        .map(|k| after.get(k) - before.get(k))
+        .sum();
+    assert_eq!(rule_findings, rules_run, "one cdssd_rule_evaluations_total count per rule run");
 
     let delta = |s: &str| after.get(s) - before.get(s);
     let expect = [
@@ -281,6 +303,7 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         .filter(|k| after.text.contains(&format!("# TYPE {} counter", k.split('{').next().unwrap())))
         .filter(|k| delta(k) != 0.0)
         .filter(|k| !expect.iter().any(|(s, _)| s == k))
+        .filter(|k| !k.starts_with("cdssd_rule_evaluations_total{"))
         .collect();
     assert!(changed.is_empty(), "unexpected counter changes: {changed:?}");
 
@@ -291,7 +314,11 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
     assert!(after.get("cdssd_process_open_fds") >= 3.0);
     assert!(after.series.contains_key("cdssd_process_cpu_seconds_total"));
 
-    assert!(daemon.stop().success(), "SIGTERM ends cdssd cleanly");
+    // An open channel would hold the drain until its grace period ends: drop it, and
+    // wait off the runtime so that the connection can close meanwhile.
+    drop((client, stream));
+    let status = tokio::task::spawn_blocking(move || daemon.stop()).await.unwrap();
+    assert!(status.success(), "SIGTERM ends cdssd cleanly");
 }
 
 #[tokio::test]
@@ -451,9 +478,10 @@ async fn disabled_metrics_listener_still_serves_grpc() {
     assert!(!saw_metrics, "no metrics listener when metrics.listen is empty");
     let mut client = CdsServiceClient::connect(format!("http://{grpc}")).await.unwrap();
     client.evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission)).await.expect("valid request");
+    drop(client);
     // SAFETY: kill(2) on our own child's pid.
     unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap().success());
 }
 
 /// A copy of a directory tree (the shipped rules or models), to change under a running daemon.

@@ -1,0 +1,250 @@
+//! The read-only encounter object `enc` that rules receive: scalar getters and queries by
+//! value-set name. It wraps an `Arc<Encounter>` (no copy per rule); query results are
+//! memoised per request, so the eight STEMI rules asking `has_diagnosis("stemi")` match
+//! the diagnoses once.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono_tz::Tz;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, FLOAT};
+
+use super::items::{
+    AdministrationRef, AllergyRef, DiagnosisRef, FieldEvidence, NoteRef, ObsList, ObservationRef, OrderRef,
+    ProcedureRef, EVIDENCE_FIELDS,
+};
+use super::time::Time;
+use crate::encounter::{Code, DiagnosisRank, Encounter, OrderStatus};
+use crate::rules::valueset::{normalize_code, ValueSet, ValueSets};
+
+pub use super::items::evidence_of;
+
+/// Scalar properties of `enc` (checked by the linter).
+pub const ENCOUNTER_PROPERTIES: &[&str] = &[
+    "id",
+    "age",
+    "sex",
+    "class",
+    "encounter_class",
+    "department",
+    "transferred_in",
+    "disposition",
+    "arrival",
+    "admission",
+    "discharge",
+    "onset",
+    "last_known_well",
+    "length_of_stay_days",
+];
+
+/// Methods of `enc` whose argument is a value-set name (checked by the linter).
+pub const VALUE_SET_METHODS: &[&str] = &[
+    "diagnoses",
+    "has_diagnosis",
+    "principal_diagnosis",
+    "vitals",
+    "labs",
+    "assessments",
+    "orders",
+    "discharge_meds",
+    "given",
+    "not_given",
+    "procedures",
+    "allergies",
+    "notes",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Query {
+    Diagnoses,
+    Vitals,
+    Labs,
+    Assessments,
+    Orders,
+    DischargeMeds,
+    Given,
+    NotGiven,
+    Procedures,
+    Allergies,
+    Notes,
+}
+
+/// Matching item indices per (query, value set), for one request.
+type Memo = HashMap<(Query, ImmutableString), Arc<Vec<usize>>>;
+
+struct Inner {
+    enc: Arc<Encounter>,
+    value_sets: Arc<ValueSets>,
+    memo: Mutex<Memo>,
+}
+
+/// The `enc` object. Cloning is an `Arc` clone.
+#[derive(Clone)]
+pub struct EncounterView(Arc<Inner>);
+
+impl std::fmt::Debug for EncounterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encounter")
+    }
+}
+
+fn any_code(codes: &[Code], vs: &ValueSet) -> bool {
+    codes.iter().any(|c| {
+        let sys = c.system.name();
+        vs.matches_normalized(sys, &normalize_code(sys, &c.code))
+    })
+}
+
+fn one_code(c: &Code, vs: &ValueSet) -> bool {
+    any_code(std::slice::from_ref(c), vs)
+}
+
+impl EncounterView {
+    pub fn new(enc: Arc<Encounter>, value_sets: Arc<ValueSets>) -> Self {
+        Self(Arc::new(Inner { enc, value_sets, memo: Mutex::new(HashMap::new()) }))
+    }
+
+    /// The object to pass to `evaluate(enc)`.
+    pub fn dynamic(enc: Arc<Encounter>, value_sets: Arc<ValueSets>) -> Dynamic {
+        Dynamic::from(Self::new(enc, value_sets))
+    }
+
+    pub fn encounter(&self) -> &Arc<Encounter> {
+        &self.0.enc
+    }
+
+    /// Indices of the items of a list matching value set `name` (memoised).
+    fn matching(&self, q: Query, name: ImmutableString) -> Result<Arc<Vec<usize>>, Box<EvalAltResult>> {
+        let key = (q, name);
+        if let Some(hit) = self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let vs = self.0.value_sets.get(&key.1).ok_or_else(|| -> Box<EvalAltResult> {
+            format!("unknown value set '{}' (files in rules/valuesets/)", key.1).into()
+        })?;
+        let e = &*self.0.enc;
+        let idx: Vec<usize> = match q {
+            Query::Diagnoses => (0..e.diagnoses.len()).filter(|&i| one_code(&e.diagnoses[i].code, vs)).collect(),
+            Query::Vitals => (0..e.vitals.len()).filter(|&i| one_code(&e.vitals[i].code, vs)).collect(),
+            Query::Labs => (0..e.labs.len()).filter(|&i| one_code(&e.labs[i].code, vs)).collect(),
+            Query::Assessments => (0..e.assessments.len()).filter(|&i| one_code(&e.assessments[i].code, vs)).collect(),
+            Query::Orders => (0..e.medication_orders.len())
+                .filter(|&i| {
+                    let o = &e.medication_orders[i];
+                    !o.discharge && o.status != OrderStatus::Cancelled && any_code(&o.codes, vs)
+                })
+                .collect(),
+            Query::DischargeMeds => (0..e.medication_orders.len())
+                .filter(|&i| {
+                    let o = &e.medication_orders[i];
+                    o.discharge && o.status != OrderStatus::Cancelled && any_code(&o.codes, vs)
+                })
+                .collect(),
+            Query::Given => (0..e.administrations.len())
+                .filter(|&i| {
+                    let a = &e.administrations[i];
+                    a.was_given() && any_code(&a.codes, vs)
+                })
+                .collect(),
+            Query::NotGiven => (0..e.administrations.len())
+                .filter(|&i| {
+                    let a = &e.administrations[i];
+                    !a.was_given() && any_code(&a.codes, vs)
+                })
+                .collect(),
+            Query::Procedures => (0..e.procedures.len()).filter(|&i| one_code(&e.procedures[i].code, vs)).collect(),
+            Query::Allergies => (0..e.allergies.len()).filter(|&i| one_code(&e.allergies[i].substance, vs)).collect(),
+            Query::Notes => {
+                (0..e.notes.len()).filter(|&i| e.notes[i].kind.as_ref().is_some_and(|c| one_code(c, vs))).collect()
+            }
+        };
+        let idx = Arc::new(idx);
+        self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, idx.clone());
+        Ok(idx)
+    }
+
+    fn items(&self, q: Query, name: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+        let idx = self.matching(q, name)?;
+        let enc = &self.0.enc;
+        Ok(idx
+            .iter()
+            .map(|&i| {
+                let enc = enc.clone();
+                match q {
+                    Query::Diagnoses => Dynamic::from(DiagnosisRef { enc, i }),
+                    Query::Vitals => Dynamic::from(ObservationRef { enc, list: ObsList::Vitals, i }),
+                    Query::Labs => Dynamic::from(ObservationRef { enc, list: ObsList::Labs, i }),
+                    Query::Assessments => Dynamic::from(ObservationRef { enc, list: ObsList::Assessments, i }),
+                    Query::Orders | Query::DischargeMeds => Dynamic::from(OrderRef { enc, i }),
+                    Query::Given | Query::NotGiven => Dynamic::from(AdministrationRef { enc, i }),
+                    Query::Procedures => Dynamic::from(ProcedureRef { enc, i }),
+                    Query::Allergies => Dynamic::from(AllergyRef { enc, i }),
+                    Query::Notes => Dynamic::from(NoteRef { enc, i }),
+                }
+            })
+            .collect())
+    }
+}
+
+fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> Dynamic {
+    t.map_or(Dynamic::UNIT, |t| Dynamic::from(Time(t)))
+}
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+pub fn register(engine: &mut Engine, _tz: Tz) {
+    super::items::register(engine);
+    engine.register_type_with_name::<EncounterView>("Encounter");
+
+    engine.register_get("id", |v: &mut EncounterView| ImmutableString::from(v.0.enc.id.as_str()));
+    engine.register_get("age", |v: &mut EncounterView| v.0.enc.patient.age_years as FLOAT);
+    engine.register_get("sex", |v: &mut EncounterView| ImmutableString::from(v.0.enc.patient.sex.as_str()));
+    engine.register_get("class", |v: &mut EncounterView| ImmutableString::from(v.0.enc.class.as_str()));
+    engine.register_get("encounter_class", |v: &mut EncounterView| ImmutableString::from(v.0.enc.class.as_str()));
+    engine.register_get("department", |v: &mut EncounterView| ImmutableString::from(v.0.enc.department.as_str()));
+    engine.register_get("transferred_in", |v: &mut EncounterView| v.0.enc.transferred_in);
+    engine.register_get("disposition", |v: &mut EncounterView| {
+        ImmutableString::from(v.0.enc.disposition.map_or("", |d| d.as_str()))
+    });
+    engine.register_get("arrival", |v: &mut EncounterView| Time(v.0.enc.arrival));
+    engine.register_get("admission", |v: &mut EncounterView| opt_time(v.0.enc.admission));
+    engine.register_get("discharge", |v: &mut EncounterView| opt_time(v.0.enc.discharge));
+    engine.register_get("onset", |v: &mut EncounterView| opt_time(v.0.enc.onset));
+    engine.register_get("last_known_well", |v: &mut EncounterView| opt_time(v.0.enc.last_known_well));
+    engine.register_get("length_of_stay_days", |v: &mut EncounterView| {
+        let e = &v.0.enc;
+        e.discharge.map_or(Dynamic::UNIT, |d| {
+            let start = e.admission.unwrap_or(e.arrival);
+            Dynamic::from_float((d - start).num_seconds() as FLOAT / 86_400.0)
+        })
+    });
+
+    let queries: [(&str, Query); 11] = [
+        ("diagnoses", Query::Diagnoses),
+        ("vitals", Query::Vitals),
+        ("labs", Query::Labs),
+        ("assessments", Query::Assessments),
+        ("orders", Query::Orders),
+        ("discharge_meds", Query::DischargeMeds),
+        ("given", Query::Given),
+        ("not_given", Query::NotGiven),
+        ("procedures", Query::Procedures),
+        ("allergies", Query::Allergies),
+        ("notes", Query::Notes),
+    ];
+    for (name, q) in queries {
+        engine.register_fn(name, move |v: &mut EncounterView, vs: ImmutableString| -> Res<Array> { v.items(q, vs) });
+    }
+    engine.register_fn("has_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
+        Ok(!v.matching(Query::Diagnoses, vs)?.is_empty())
+    });
+    engine.register_fn("principal_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
+        let idx = v.matching(Query::Diagnoses, vs)?;
+        Ok(idx.iter().any(|&i| v.0.enc.diagnoses[i].rank == DiagnosisRank::Principal))
+    });
+    engine.register_fn("field_evidence", |field: ImmutableString| -> Res<FieldEvidence> {
+        if !EVIDENCE_FIELDS.contains(&field.as_str()) {
+            return Err(format!("unknown encounter field '{field}' (one of: {})", EVIDENCE_FIELDS.join(", ")).into());
+        }
+        Ok(FieldEvidence { field })
+    });
+}

@@ -1,0 +1,190 @@
+//! Running rules against an encounter: one call per rule, each with its own operation
+//! and time budget; a failing rule yields an `error` finding and never affects others.
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
+
+use super::api::encounter::EncounterView;
+use super::api::outcome::script_result;
+use super::api::time::CallState;
+use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
+use super::error::{pos_parts, LoadError};
+use super::finding::{Finding, Status};
+use super::load::{Rule, RuleSet};
+
+/// Innermost position and a message QC staff can act on, for a script error.
+pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
+    let (pos, msg, _) = describe_error_kind(err);
+    (pos, msg)
+}
+
+/// Like [`describe_error`], plus a fixed kind name that is safe to log (the message may
+/// carry values a script put in it; the kind never does).
+pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static str) {
+    let mut e = err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
+        e = inner;
+    }
+    let pos = e.position();
+    let kind = error_kind(e);
+    let msg = match e {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "stopped: the rule used more operations than allowed (an endless loop?)".to_string()
+        }
+        EvalAltResult::ErrorTerminated(v, _) if v.to_string() == TIME_BUDGET_EXCEEDED => {
+            "stopped: the rule ran longer than its time budget (an endless loop?)".to_string()
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "stopped: too many nested function calls (recursion without an end?)".to_string()
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            format!("stopped: {what} grew beyond the allowed size")
+        }
+        EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.contains("()") => format!(
+            "function not found: {sig} — a value passed to it is missing (a time or item that was not recorded?); test it with is_time(x) or x == () first"
+        ),
+        EvalAltResult::ErrorRuntime(v, _) => format!("runtime error: {v}"),
+        other => strip_position(&other.to_string()),
+    };
+    (pos, msg, kind)
+}
+
+fn error_kind(e: &EvalAltResult) -> &'static str {
+    match e {
+        EvalAltResult::ErrorTooManyOperations(_) => "too_many_operations",
+        EvalAltResult::ErrorTerminated(..) => "time_budget",
+        EvalAltResult::ErrorStackOverflow(_) => "call_depth",
+        EvalAltResult::ErrorDataTooLarge(..) => "data_too_large",
+        EvalAltResult::ErrorFunctionNotFound(..) => "function_not_found",
+        EvalAltResult::ErrorPropertyNotFound(..) => "property_not_found",
+        EvalAltResult::ErrorMismatchDataType(..) | EvalAltResult::ErrorMismatchOutputType(..) => "type_mismatch",
+        EvalAltResult::ErrorRuntime(..) => "throw",
+        _ => "runtime",
+    }
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" (line ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s.to_string(),
+    }
+}
+
+/// What to run and when.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// The evaluation time (`now()` in scripts).
+    pub now: DateTime<Utc>,
+    /// Trigger name (`arrival`, `discharge`, ...); `None` runs every rule regardless of trigger.
+    pub trigger: Option<String>,
+    /// Packs to run; empty runs every pack.
+    pub packs: Vec<String>,
+}
+
+/// Findings of one evaluation and the version of the set that produced them.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub rule_set_version: String,
+    pub findings: Vec<Finding>,
+    /// Time per pack (only packs that ran).
+    pub pack_durations: Vec<(String, Duration)>,
+    pub total: Duration,
+}
+
+impl RuleSet {
+    /// Run the selected rules on one encounter (sequentially, on this thread). Never fails:
+    /// a rule that errors or exceeds its budget yields an `error` finding.
+    pub fn evaluate(&self, enc: &Dynamic, opts: &EvalOptions) -> Evaluation {
+        let started = Instant::now();
+        let mut findings = Vec::with_capacity(self.rule_count());
+        let mut pack_durations = Vec::new();
+        for pack in &self.packs {
+            if !opts.packs.is_empty() && !opts.packs.iter().any(|p| p == &pack.id) {
+                continue;
+            }
+            let pack_started = Instant::now();
+            for rule in &pack.rules {
+                if let Some(t) = &opts.trigger {
+                    if !rule.meta.runs_on(t) {
+                        continue;
+                    }
+                }
+                findings.push(self.evaluate_rule(rule, enc, opts.now));
+            }
+            pack_durations.push((pack.id.clone(), pack_started.elapsed()));
+        }
+        Evaluation { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
+    }
+
+    /// Run one rule. `enc` is the encounter object built by
+    /// [`EncounterView::dynamic`](super::api::encounter::EncounterView::dynamic).
+    pub fn evaluate_rule(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>) -> Finding {
+        self.evaluate_rule_within(rule, enc, now, self.limits.time_budget())
+    }
+
+    /// [`RuleSet::evaluate_rule`] with an explicit wall-clock budget (the load-time probe
+    /// uses a generous one, so a busy machine cannot get a good rule set rejected; the
+    /// operation limit still stops endless loops).
+    pub fn evaluate_rule_within(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
+        let started = Instant::now();
+        let result = {
+            let _budget = Budget::start(budget);
+            self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new().eval_ast(false).rewind_scope(false).with_tag(CallState { now }),
+                &mut Scope::new(),
+                &rule.ast,
+                "evaluate",
+                (enc.clone(),),
+            )
+        };
+        let (el, ec) = pos_parts(rule.evaluate_pos);
+        let outcome = match result {
+            Ok(v) => match enc.read_lock::<EncounterView>() {
+                Some(view) => script_result(v, self.tz, view.encounter())
+                    .map_err(|msg| (LoadError::new(&rule.path, el, ec, msg), "bad_result")),
+                None => Err((LoadError::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
+            },
+            Err(e) => {
+                let (pos, msg, kind) = describe_error_kind(&e);
+                let pos = if pos.is_none() { rule.evaluate_pos } else { pos };
+                Err((LoadError::at(&rule.path, pos, msg), kind))
+            }
+        };
+        let duration = started.elapsed();
+        let m = &rule.meta;
+        let mut f = Finding {
+            rule_id: m.id.clone(),
+            rule_version: m.version.clone(),
+            pack: rule.pack.clone(),
+            title: m.title.clone(),
+            measure: m.measure.clone(),
+            status: Status::Error,
+            severity: m.severity,
+            message: String::new(),
+            evidence: Vec::new(),
+            deadline: None,
+            exclusion_reason: String::new(),
+            missing_data: Vec::new(),
+            duration,
+            fault: None,
+        };
+        match outcome {
+            Ok(r) => {
+                f.status = r.status;
+                f.message = r.message;
+                f.evidence = r.evidence;
+                f.deadline = r.deadline;
+                f.exclusion_reason = r.exclusion_reason;
+                f.missing_data = r.missing_data;
+            }
+            Err((fault, kind)) => {
+                // The message may quote script values: log only where and what kind.
+                tracing::warn!(rule_id = %m.id, path = %rule.path, line = fault.line, kind, "rule failed");
+                f.message = format!("Rule error: {fault}");
+                f.fault = Some(fault);
+            }
+        }
+        f
+    }
+}

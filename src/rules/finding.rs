@@ -1,0 +1,114 @@
+//! The outcome of one rule for one encounter, as the engine hands it to the decision.
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Outcome of a measure (see `FindingStatus` in the proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Met,
+    NotMet,
+    Excluded,
+    NotApplicable,
+    Pending,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] =
+        [Status::Met, Status::NotMet, Status::Excluded, Status::NotApplicable, Status::Pending, Status::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Met => "met",
+            Status::NotMet => "not_met",
+            Status::Excluded => "excluded",
+            Status::NotApplicable => "not_applicable",
+            Status::Pending => "pending",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How serious a not-met or pending measure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Severity::Info, Severity::Warning, Severity::Critical].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A code as cited in evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EvidenceCode {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+}
+
+/// One encounter item a finding relied on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evidence {
+    /// "diagnoses", "vitals", "labs", "medication_orders", "medication_administrations",
+    /// "procedures", "assessments", "allergies", "notes" or "encounter".
+    pub item_type: String,
+    /// Item id (for "encounter": the field name).
+    pub item_id: String,
+    pub label: String,
+    pub code: Option<EvidenceCode>,
+    /// The value used, as text.
+    pub value: String,
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// The result of one rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_version: String,
+    pub pack: String,
+    pub title: String,
+    pub measure: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub exclusion_reason: String,
+    pub missing_data: Vec<String>,
+    pub duration: Duration,
+    /// Set when the rule itself failed (script error, limit, bad result): where and why.
+    /// A deliberate `missing_data(...)` finding has status `error` but no fault.
+    pub fault: Option<super::error::LoadError>,
+}
+
+impl Finding {
+    /// Time to the deadline of a pending finding, from `now`.
+    pub fn time_left(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        self.deadline.map(|d| d - now)
+    }
+}

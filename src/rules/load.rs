@@ -1,0 +1,340 @@
+//! Compiles a rules directory (value sets, packs, scripts, test-case files) into one
+//! immutable [`RuleSet`] whose version is a hash of every file's content. All or nothing:
+//! any problem rejects the whole set, with every problem reported as `path:line:col`.
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::engine::{build_engine, Budget, RuleLimits};
+use super::error::{toml_error, LoadError, LoadErrors, RulesError};
+use super::lint::{lint, KnownFunctions};
+use super::meta::{parse_meta, RuleMeta};
+use super::testcase::{parse_test_file, TestFile};
+use super::valueset::{parse_value_set, ValueSets};
+use crate::encounter::Limits as EncounterLimits;
+
+/// One compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    /// Pack id (directory name).
+    pub pack: String,
+    /// Script path relative to the rules directory.
+    pub path: String,
+    pub ast: AST,
+    /// Where `fn evaluate` is: the position reported for limit errors (Rhai reports
+    /// operation/time/depth/size limits at the outermost call, which has none).
+    pub evaluate_pos: rhai::Position,
+}
+
+/// One pack (condition) and its rules, sorted by id.
+#[derive(Debug)]
+pub struct Pack {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub rules: Vec<Arc<Rule>>,
+}
+
+/// An immutable, fully compiled rule set.
+pub struct RuleSet {
+    /// Content hash of every file (first 12 hex digits of a SHA-256).
+    pub version: String,
+    pub loaded_at: DateTime<Utc>,
+    /// Directory it was loaded from.
+    pub root: PathBuf,
+    pub packs: Vec<Pack>,
+    pub value_sets: Arc<ValueSets>,
+    pub tests: Vec<TestFile>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) limits: RuleLimits,
+    pub(crate) tz: Tz,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("version", &self.version)
+            .field("packs", &self.packs.iter().map(|p| &p.id).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuleSet {
+    /// Every rule, pack by pack.
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.packs.iter().flat_map(|p| p.rules.iter())
+    }
+    pub fn rule(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules().find(|r| r.meta.id == id)
+    }
+    pub fn rule_count(&self) -> usize {
+        self.packs.iter().map(|p| p.rules.len()).sum()
+    }
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+    pub fn limits(&self) -> &RuleLimits {
+        &self.limits
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackFile {
+    id: toml::Spanned<String>,
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Builds rule sets; holds the one hardened engine shared by every set it builds.
+#[derive(Clone)]
+pub struct Compiler {
+    engine: Arc<Engine>,
+    known: Arc<KnownFunctions>,
+    limits: RuleLimits,
+    tz: Tz,
+    encounter_limits: Arc<EncounterLimits>,
+}
+
+impl Compiler {
+    /// `encounter_limits`: validation of test-case encounters; its local code systems are
+    /// the ones value sets may use.
+    pub fn new(limits: RuleLimits, tz: Tz, encounter_limits: EncounterLimits) -> Self {
+        let engine = build_engine(&limits, tz);
+        let known = KnownFunctions::of(&engine);
+        Self {
+            engine: Arc::new(engine),
+            known: Arc::new(known),
+            limits,
+            tz,
+            encounter_limits: Arc::new(encounter_limits),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Compile the directory `root` into a rule set.
+    pub fn compile_dir(&self, root: &Path) -> Result<RuleSet, RulesError> {
+        let files = read_tree(root)?;
+        self.compile_files(root, files).map_err(RulesError::Load)
+    }
+
+    /// Compile a set of files (relative path → content).
+    pub fn compile_files(&self, root: &Path, files: BTreeMap<String, String>) -> Result<RuleSet, LoadErrors> {
+        let started = Instant::now();
+        let mut errors: Vec<LoadError> = Vec::new();
+        let version = content_hash(&files);
+
+        // 1. Value sets.
+        let mut value_sets = ValueSets::default();
+        for (path, src) in files.iter().filter(|(p, _)| p.starts_with("valuesets/") && p.ends_with(".toml")) {
+            match parse_value_set(path, src, &self.encounter_limits.local_code_systems) {
+                Ok(vs) => {
+                    if let Err(e) = value_sets.insert(vs) {
+                        errors.push(e);
+                    }
+                }
+                Err(es) => errors.extend(es),
+            }
+        }
+
+        // 2. Packs, scripts, test files.
+        let mut pack_dirs: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+        for path in files.keys() {
+            if let Some((dir, _)) = path.split_once('/') {
+                if dir != "valuesets" {
+                    pack_dirs.entry(dir.to_string()).or_default().push(path);
+                }
+            }
+        }
+        let mut packs = Vec::new();
+        let mut tests = Vec::new();
+        let mut seen_ids = HashSet::new();
+        for (dir, paths) in pack_dirs {
+            let pack_toml = format!("{dir}/pack.toml");
+            let scripts: Vec<&&String> = paths.iter().filter(|p| is_pack_script(p)).collect();
+            let Some(pack_src) = files.get(&pack_toml) else {
+                if !scripts.is_empty() {
+                    errors.push(LoadError::file(&pack_toml, "missing pack.toml (id, title, description)"));
+                }
+                continue;
+            };
+            let pack_file: PackFile = match toml::from_str(pack_src) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(toml_error(&pack_toml, pack_src, &e));
+                    continue;
+                }
+            };
+            if pack_file.id.get_ref() != &dir {
+                let (l, c) = super::error::line_col(pack_src, pack_file.id.span().start);
+                errors.push(LoadError::new(
+                    &pack_toml,
+                    l,
+                    c,
+                    format!("pack id '{}' must match its directory '{dir}'", pack_file.id.get_ref()),
+                ));
+            }
+            let mut rules = Vec::new();
+            for path in scripts {
+                let src = &files[*path];
+                match self.compile_rule(&dir, path, src, &value_sets) {
+                    Ok(rule) => {
+                        if seen_ids.insert(rule.meta.id.clone()) {
+                            rules.push(Arc::new(rule));
+                        } else {
+                            errors.push(LoadError::file(*path, format!("duplicate rule id '{}'", rule.meta.id)));
+                        }
+                    }
+                    Err(es) => errors.extend(es),
+                }
+            }
+            rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+            for path in paths.iter().filter(|p| p.starts_with(&format!("{dir}/tests/")) && p.ends_with(".toml")) {
+                let stem = Path::new(path.as_str()).file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                let rule_id = format!("{dir}.{stem}");
+                if !files.contains_key(&format!("{dir}/{stem}.rhai")) {
+                    errors.push(LoadError::file(*path, format!("test file has no rule: expected {dir}/{stem}.rhai")));
+                    continue;
+                }
+                match parse_test_file(path, &files[*path], &rule_id) {
+                    Ok(t) => tests.push(t),
+                    Err(es) => errors.extend(es),
+                }
+            }
+            packs.push(Pack { id: dir, title: pack_file.title, description: pack_file.description, rules });
+        }
+
+        let set = RuleSet {
+            version,
+            loaded_at: Utc::now(),
+            root: root.to_path_buf(),
+            packs,
+            value_sets: Arc::new(value_sets),
+            tests,
+            engine: self.engine.clone(),
+            limits: self.limits.clone(),
+            tz: self.tz,
+        };
+        // Run every rule once on a synthetic encounter and on its test-case encounters:
+        // an endless loop, runaway recursion, huge data or a type error found here rejects
+        // the whole set, like a syntax error.
+        // Probe what compiled even when other files failed, so one pass reports everything.
+        errors.extend(super::probe::probe(&set, &self.encounter_limits));
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+            errors.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.column == b.column);
+            return Err(LoadErrors(errors));
+        }
+        tracing::debug!(
+            version = %set.version,
+            rules = set.rule_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "rule set compiled"
+        );
+        Ok(set)
+    }
+
+    fn compile_rule(&self, pack: &str, path: &str, src: &str, value_sets: &ValueSets) -> Result<Rule, Vec<LoadError>> {
+        let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
+        ast.set_source(path);
+        let mut errors = lint(path, &ast, &self.known, value_sets);
+        let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let has_meta = ast.iter_functions().any(|f| f.name == "meta" && f.params.is_empty());
+        let meta = match self.call_meta(&ast) {
+            Ok(v) => parse_meta(path, src, v, &format!("{pack}.{stem}")).map_err(|e| errors.extend(e)).ok(),
+            Err(_) if !has_meta => None, // reported by lint
+            Err(e) => {
+                let (pos, msg) = super::eval::describe_error(&e);
+                errors.push(LoadError::at(path, pos, format!("meta() failed: {msg}")));
+                None
+            }
+        };
+        let meta = match meta {
+            Some(m) if errors.is_empty() => m,
+            _ => {
+                errors.sort_by_key(|e| (e.line, e.column));
+                return Err(errors);
+            }
+        };
+        Ok(Rule {
+            meta,
+            pack: pack.to_string(),
+            path: path.to_string(),
+            ast,
+            evaluate_pos: super::lint::find_position(src, "fn evaluate"),
+        })
+    }
+
+    fn call_meta(&self, ast: &AST) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        let _budget = Budget::start(self.limits.time_budget());
+        self.engine.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(false).rewind_scope(true),
+            &mut Scope::new(),
+            ast,
+            "meta",
+            (),
+        )
+    }
+}
+
+fn is_pack_script(path: &str) -> bool {
+    path.ends_with(".rhai") && path.matches('/').count() == 1
+}
+
+/// SHA-256 over every (path, content) pair in path order; first 12 hex digits.
+pub fn content_hash(files: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (path, content) in files {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(content.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+/// Read every relevant file under `root` (two levels: `valuesets/`, `<pack>/`,
+/// `<pack>/tests/`). Names starting with `.` are skipped: that hides editor swap files
+/// and the `..data` / `..2026_...` entries of a Kubernetes ConfigMap volume, whose
+/// visible names are symlinks into the current `..data` (followed here).
+pub fn read_tree(root: &Path) -> Result<BTreeMap<String, String>, RulesError> {
+    let io = |path: &Path, source| RulesError::Io { path: path.display().to_string(), source };
+    let mut files = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new(), 0usize)];
+    while let Some((dir, prefix, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with('~') {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue; // dangling symlink mid-swap: the next event reloads
+            };
+            let rel = format!("{prefix}{name}");
+            if meta.is_dir() {
+                if depth < 2 {
+                    stack.push((path, format!("{rel}/"), depth + 1));
+                }
+            } else if (name.ends_with(".rhai") || name.ends_with(".toml")) && depth > 0 {
+                let content = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                files.insert(rel, content);
+            }
+        }
+    }
+    Ok(files)
+}

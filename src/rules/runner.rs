@@ -1,0 +1,199 @@
+//! Runs the test cases of a rule set (`cdssd rules test`) and checks coverage and
+//! fixtures (`cdssd rules check`), rendering a table QC staff can read.
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use super::api::encounter::EncounterView;
+use super::api::time::display;
+use super::finding::{Finding, Status};
+use super::load::RuleSet;
+use super::testcase::{apply_edits, TestCase, TestFile};
+use crate::encounter::{self, Limits};
+use crate::proto::v1 as pb;
+
+/// Outcome of one test case.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub rule_id: String,
+    pub case: String,
+    /// `path:line` of the case.
+    pub location: String,
+    pub expected: Status,
+    /// The finding, when the rule ran.
+    pub finding: Option<Finding>,
+    /// Why the case failed; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Find `base` relative to the rules directory's parent, or any ancestor above it
+/// (a rules directory is normally `<repo>/rules`, bases are `examples/...`).
+pub fn resolve_base(root: &Path, base: &str) -> Option<PathBuf> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    root.ancestors().skip(1).map(|a| a.join(base)).find(|p| p.is_file())
+}
+
+/// Build the validated encounter of a case.
+pub fn case_encounter(
+    root: &Path,
+    case: &TestCase,
+    limits: &Limits,
+    cache: &mut HashMap<String, Value>,
+) -> Result<encounter::Encounter, String> {
+    let base = match cache.get(&case.base) {
+        Some(v) => v.clone(),
+        None => {
+            let path = resolve_base(root, &case.base)
+                .ok_or_else(|| format!("base encounter '{}' not found above {}", case.base, root.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            cache.insert(case.base.clone(), v.clone());
+            v
+        }
+    };
+    let mut json = base;
+    apply_edits(&mut json, case)?;
+    let pb_enc: pb::Encounter =
+        serde_json::from_value(json).map_err(|e| format!("edited encounter is not valid proto3 JSON: {e}"))?;
+    encounter::from_proto(&pb_enc, limits, case.now).map_err(|e| e.to_string())
+}
+
+/// Run every case (of rules whose id contains `filter`, if given).
+pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<CaseResult> {
+    let mut cache = HashMap::new();
+    let mut out = Vec::new();
+    for file in &set.tests {
+        if filter.is_some_and(|f| !file.rule_id.contains(f)) {
+            continue;
+        }
+        let Some(rule) = set.rule(&file.rule_id) else { continue };
+        for case in &file.cases {
+            let mut r = CaseResult {
+                rule_id: file.rule_id.clone(),
+                case: case.name.clone(),
+                location: format!("{}:{}", file.path, case.line),
+                expected: case.expect,
+                finding: None,
+                failure: None,
+            };
+            match case_encounter(&set.root, case, limits, &mut cache) {
+                Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
+                Ok(enc) => {
+                    let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
+                    let f = set.evaluate_rule(rule, &view, case.now);
+                    r.failure = compare(case, &f, set.tz());
+                    r.finding = Some(f);
+                }
+            }
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
+    let mut problems = Vec::new();
+    if f.status != case.expect {
+        problems.push(format!("expected {}, got {}", case.expect, f.status));
+    }
+    if let Some(want) = case.expect_deadline {
+        match f.deadline {
+            Some(d) if d == want => {}
+            Some(d) => problems.push(format!("expected deadline {}, got {}", display(tz, want), display(tz, d))),
+            None => problems.push(format!("expected deadline {}, got none", display(tz, want))),
+        }
+    }
+    if let Some(want) = &case.expect_missing {
+        let w: BTreeSet<&String> = want.iter().collect();
+        let g: BTreeSet<&String> = f.missing_data.iter().collect();
+        if w != g {
+            problems.push(format!("expected missing {want:?}, got {:?}", f.missing_data));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Statuses every rule must have a case for.
+const REQUIRED: [Status; 4] = [Status::Met, Status::NotMet, Status::Excluded, Status::NotApplicable];
+
+/// Coverage and fixture problems: rules without cases for met / not met / excluded /
+/// not applicable, and cases whose base encounter cannot be found.
+pub fn check_tests(set: &RuleSet) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let by_rule: HashMap<&str, &TestFile> = set.tests.iter().map(|t| (t.rule_id.as_str(), t)).collect();
+    for rule in set.rules() {
+        let Some(file) = by_rule.get(rule.meta.id.as_str()) else {
+            warnings.push(format!("{}: no test cases ({}/tests/{}.toml)", rule.path, rule.pack, stem(&rule.path)));
+            continue;
+        };
+        let have: BTreeSet<Status> = file.cases.iter().map(|c| c.expect).collect();
+        let missing: Vec<&str> = REQUIRED.iter().filter(|s| !have.contains(s)).map(|s| s.as_str()).collect();
+        if !missing.is_empty() {
+            warnings.push(format!("{}: no case expecting {}", file.path, missing.join(", ")));
+        }
+        for c in &file.cases {
+            if resolve_base(&set.root, &c.base).is_none() {
+                warnings.push(format!("{}:{}: base encounter '{}' not found", file.path, c.line, c.base));
+            }
+        }
+    }
+    warnings
+}
+
+fn stem(path: &str) -> &str {
+    Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
+}
+
+/// The pass/fail table, then the details of each failure.
+pub fn render(results: &[CaseResult], tz: Tz) -> String {
+    let w_rule = results.iter().map(|r| r.rule_id.len()).max().unwrap_or(4).max(4);
+    let w_case = results.iter().map(|r| r.case.chars().count()).max().unwrap_or(4).clamp(4, 60);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<4}  {:<w_rule$}  {:<w_case$}  {:<14}  GOT", "", "RULE", "CASE", "EXPECTED");
+    for r in results {
+        let got = r.finding.as_ref().map_or("-", |f| f.status.as_str());
+        let case: String = r.case.chars().take(w_case).collect();
+        let mark = if r.passed() { "ok" } else { "FAIL" };
+        let _ = writeln!(out, "{mark:<4}  {:<w_rule$}  {case:<w_case$}  {:<14}  {got}", r.rule_id, r.expected.as_str());
+    }
+    let failed: Vec<&CaseResult> = results.iter().filter(|r| !r.passed()).collect();
+    for r in &failed {
+        let _ = writeln!(out, "\nFAIL {} — {} ({})", r.rule_id, r.case, r.location);
+        let _ = writeln!(out, "  {}", r.failure.as_deref().unwrap_or_default());
+        if let Some(f) = &r.finding {
+            let _ = writeln!(out, "  finding: {} — {}", f.status, f.message);
+            if let Some(d) = f.deadline {
+                let _ = writeln!(out, "  deadline: {}", display(tz, d));
+            }
+            if !f.missing_data.is_empty() {
+                let _ = writeln!(out, "  missing data: {}", f.missing_data.join(", "));
+            }
+            if f.evidence.is_empty() {
+                let _ = writeln!(out, "  evidence: (none)");
+            }
+            for e in &f.evidence {
+                let mut line = format!("  evidence: {}/{} {}", e.item_type, e.item_id, e.label);
+                if !e.value.is_empty() {
+                    let _ = write!(line, " = {}", e.value);
+                }
+                if let Some(t) = e.time {
+                    let _ = write!(line, " at {}", display(tz, t));
+                }
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    let passed = results.len() - failed.len();
+    let _ = writeln!(out, "\n{passed} passed, {} failed, {} cases", failed.len(), results.len());
+    out
+}

@@ -1,0 +1,244 @@
+//! The rules component as the pipeline and the server see it: evaluation of a validated
+//! request, the `ListRulePacks` listing, reloads (watcher, SIGHUP, admin RPC).
+use std::sync::Arc;
+
+use super::api::encounter::EncounterView;
+use super::error::{LoadError, RulesError};
+use super::eval::{EvalOptions, Evaluation};
+use super::finding::{Evidence, Finding, Severity, Status};
+use super::load::{Compiler, RuleSet};
+use super::store::{ReloadOutcome, RuleStore};
+use super::watch::{self, RulesWatcher};
+use super::RuleLimits;
+use crate::config::Settings;
+use crate::decision::timestamp;
+use crate::encounter::Limits as EncounterLimits;
+use crate::pipeline::EvalContext;
+use crate::proto::v1 as pb;
+
+/// The rules in force and how to reload them.
+#[derive(Debug)]
+pub struct RuleService {
+    store: Arc<RuleStore>,
+    debounce: std::time::Duration,
+    watch: bool,
+}
+
+/// Keeps the file watcher and the SIGHUP handler alive.
+pub struct Reloaders {
+    _watcher: Option<RulesWatcher>,
+    sighup: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reloaders {
+    fn drop(&mut self) {
+        if let Some(h) = self.sighup.take() {
+            h.abort();
+        }
+    }
+}
+
+/// The engine limits configured in `[rules]`.
+pub fn limits_from(settings: &Settings) -> RuleLimits {
+    RuleLimits {
+        max_operations: settings.rules.max_operations,
+        time_budget_ms: settings.rules.max_rule_ms,
+        ..RuleLimits::default()
+    }
+}
+
+/// The compiler configured by `settings` (limits, hospital time zone, local code systems).
+pub fn compiler_from(settings: &Settings) -> Compiler {
+    Compiler::new(limits_from(settings), settings.timezone(), EncounterLimits::from_settings(&settings.encounter))
+}
+
+impl RuleService {
+    /// Compile the rule set configured in `settings.rules`; every error, one per line.
+    pub fn load(settings: &Settings) -> Result<Self, String> {
+        let store = RuleStore::open(&settings.rules.dir, compiler_from(settings)).map_err(|e| match e {
+            RulesError::Load(errs) => {
+                format!("rules in {}: {errs}", settings.rules.dir.display())
+            }
+            other => other.to_string(),
+        })?;
+        Ok(Self {
+            store: Arc::new(store),
+            debounce: std::time::Duration::from_millis(settings.rules.debounce_ms),
+            watch: settings.rules.watch,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<RuleStore> {
+        &self.store
+    }
+
+    /// The set in force (take it once per request).
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.store.current()
+    }
+
+    /// Start the file watcher (when `rules.watch`) and the SIGHUP handler. Call inside
+    /// the Tokio runtime; keep the returned guard alive while serving.
+    pub fn spawn_reloaders(&self) -> Result<Reloaders, RulesError> {
+        let watcher = if self.watch { Some(watch::watch(self.store.clone(), self.debounce)?) } else { None };
+        #[cfg(unix)]
+        let sighup = Some(watch::reload_on_sighup(self.store.clone()).map_err(|e| RulesError::Watch(e.to_string()))?);
+        #[cfg(not(unix))]
+        let sighup = None;
+        Ok(Reloaders { _watcher: watcher, sighup })
+    }
+
+    /// Reload now (blocking); used by the admin RPC through `spawn_blocking`.
+    pub fn reload(&self, reason: &str) -> ReloadOutcome {
+        self.store.reload(reason)
+    }
+
+    /// Evaluate every applicable rule; returns findings and the rule-set version used.
+    /// Runs on the calling thread (the pipeline calls it on the blocking pool).
+    pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::Finding>, String) {
+        let set = self.store.current();
+        let eval = evaluate_with(&set, ctx);
+        (eval.findings.iter().map(finding_to_proto).collect(), eval.rule_set_version)
+    }
+
+    /// Rule packs in force and the outcome of the last reload, for `ListRulePacks`.
+    pub fn list(&self) -> pb::ListRulePacksResponse {
+        let set = self.store.current();
+        let last = self.store.last_reload();
+        pb::ListRulePacksResponse {
+            rule_set_version: set.version.clone(),
+            loaded_time: Some(timestamp(set.loaded_at)),
+            packs: set
+                .packs
+                .iter()
+                .map(|p| pb::RulePack {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    rules: p
+                        .rules
+                        .iter()
+                        .map(|r| pb::RuleInfo {
+                            id: r.meta.id.clone(),
+                            version: r.meta.version.clone(),
+                            title: r.meta.title.clone(),
+                            measure: r.meta.measure.clone(),
+                            triggers: r.meta.triggers.iter().map(|t| trigger_enum_name(t)).collect(),
+                            path: r.path.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            last_reload_status: load_status(last.loaded) as i32,
+            last_reload_errors: last.errors.iter().map(load_error_to_proto).collect(),
+        }
+    }
+}
+
+/// Run the rules of `set` for a validated request.
+pub fn evaluate_with(set: &RuleSet, ctx: &EvalContext) -> Evaluation {
+    let enc = EncounterView::dynamic(ctx.encounter.clone(), set.value_sets.clone());
+    let opts = EvalOptions {
+        now: ctx.now,
+        trigger: trigger_name(ctx.trigger).map(str::to_string),
+        packs: ctx.options.rule_packs.clone(),
+    };
+    let eval = set.evaluate(&enc, &opts);
+    for f in &eval.findings {
+        crate::metrics::rule_evaluated(&f.rule_id, status_to_proto(f.status));
+    }
+    for (pack, d) in &eval.pack_durations {
+        crate::metrics::rule_pack_duration(pack, *d);
+    }
+    eval
+}
+
+/// Lower-case trigger name used in rule metadata; `None` for UNSPECIFIED (run all).
+pub fn trigger_name(t: pb::Trigger) -> Option<&'static str> {
+    Some(match t {
+        pb::Trigger::Unspecified => return None,
+        pb::Trigger::Arrival => "arrival",
+        pb::Trigger::Admission => "admission",
+        pb::Trigger::OrderSign => "order_sign",
+        pb::Trigger::PatientView => "patient_view",
+        pb::Trigger::PeriodicReview => "periodic_review",
+        pb::Trigger::Discharge => "discharge",
+        pb::Trigger::Retrospective => "retrospective",
+    })
+}
+
+fn trigger_enum_name(t: &str) -> String {
+    format!("TRIGGER_{}", t.to_ascii_uppercase())
+}
+
+pub fn load_status(loaded: bool) -> pb::LoadStatus {
+    if loaded {
+        pb::LoadStatus::Loaded
+    } else {
+        pb::LoadStatus::Failed
+    }
+}
+
+pub fn load_error_to_proto(e: &LoadError) -> pb::LoadError {
+    pb::LoadError { path: e.path.clone(), line: e.line, column: e.column, message: e.message.clone() }
+}
+
+/// The `ReloadRules` answer for a reload outcome.
+pub fn reload_response(o: &ReloadOutcome) -> pb::ReloadResponse {
+    pb::ReloadResponse {
+        status: load_status(o.loaded) as i32,
+        version: o.version.clone(),
+        errors: o.errors.iter().map(load_error_to_proto).collect(),
+    }
+}
+
+pub fn status_to_proto(s: Status) -> pb::FindingStatus {
+    match s {
+        Status::Met => pb::FindingStatus::Met,
+        Status::NotMet => pb::FindingStatus::NotMet,
+        Status::Excluded => pb::FindingStatus::Excluded,
+        Status::NotApplicable => pb::FindingStatus::NotApplicable,
+        Status::Pending => pb::FindingStatus::Pending,
+        Status::Error => pb::FindingStatus::Error,
+    }
+}
+
+fn severity_to_proto(s: Severity) -> pb::Severity {
+    match s {
+        Severity::Info => pb::Severity::Info,
+        Severity::Warning => pb::Severity::Warning,
+        Severity::Critical => pb::Severity::Critical,
+    }
+}
+
+pub fn evidence_to_proto(e: &Evidence) -> pb::Evidence {
+    pb::Evidence {
+        item_type: e.item_type.clone(),
+        item_id: e.item_id.clone(),
+        label: e.label.clone(),
+        code: e.code.as_ref().map(|c| pb::Coding {
+            system: c.system.clone(),
+            code: c.code.clone(),
+            display: c.display.clone(),
+        }),
+        value: e.value.clone(),
+        time: e.time.map(timestamp),
+    }
+}
+
+pub fn finding_to_proto(f: &Finding) -> pb::Finding {
+    pb::Finding {
+        rule_id: f.rule_id.clone(),
+        rule_version: f.rule_version.clone(),
+        pack: f.pack.clone(),
+        title: f.title.clone(),
+        measure: f.measure.clone(),
+        status: status_to_proto(f.status) as i32,
+        severity: severity_to_proto(f.severity) as i32,
+        message: f.message.clone(),
+        evidence: f.evidence.iter().map(evidence_to_proto).collect(),
+        deadline: f.deadline.map(timestamp),
+        exclusion_reason: f.exclusion_reason.clone(),
+        missing_data: f.missing_data.clone(),
+        duration_us: f.duration.as_micros() as u64,
+    }
+}

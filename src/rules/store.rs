@@ -1,0 +1,131 @@
+//! The rule set in force: an [`ArcSwap`] swapped all-or-nothing on reload. Requests take
+//! `current()` once at their start and finish on that set, whatever reloads happen meanwhile.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use super::error::{LoadError, RulesError};
+use super::load::{Compiler, RuleSet};
+
+/// Outcome of one reload attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadOutcome {
+    /// True when the new set (or an identical one) is in force.
+    pub loaded: bool,
+    /// Version in force after the attempt.
+    pub version: String,
+    /// True when the content changed and a new set was swapped in.
+    pub changed: bool,
+    /// Every problem found; empty when loaded.
+    pub errors: Vec<LoadError>,
+    pub at: DateTime<Utc>,
+}
+
+/// Holds the rule set in force and reloads it from its directory.
+pub struct RuleStore {
+    current: ArcSwap<RuleSet>,
+    compiler: Compiler,
+    dir: PathBuf,
+    last: Mutex<ReloadOutcome>,
+    reloading: Mutex<()>,
+}
+
+impl std::fmt::Debug for RuleStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleStore")
+            .field("dir", &self.dir)
+            .field("version", &self.current.load().version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuleStore {
+    /// Compile `dir` and put it in force. Fails (with every error) when the initial set
+    /// does not compile: there is no previous set to fall back on.
+    pub fn open(dir: impl AsRef<Path>, compiler: Compiler) -> Result<Self, RulesError> {
+        let dir = dir.as_ref().to_path_buf();
+        let set = compiler.compile_dir(&dir)?;
+        let outcome = ReloadOutcome {
+            loaded: true,
+            version: set.version.clone(),
+            changed: true,
+            errors: Vec::new(),
+            at: set.loaded_at,
+        };
+        publish_metrics(&set, None);
+        crate::metrics::rule_reload("success");
+        tracing::info!(version = %set.version, rules = set.rule_count(), dir = %dir.display(), "rule set loaded");
+        Ok(Self {
+            current: ArcSwap::from_pointee(set),
+            compiler,
+            dir,
+            last: Mutex::new(outcome),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The set in force; keep the `Arc` for the whole request.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current.load_full()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn compiler(&self) -> &Compiler {
+        &self.compiler
+    }
+
+    /// Outcome of the last reload attempt (the initial load counts as one).
+    pub fn last_reload(&self) -> ReloadOutcome {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Recompile the directory; swap only if everything compiles. Blocking (file I/O and
+    /// compilation): call from a blocking thread in async code. Reloads are serialised.
+    pub fn reload(&self, reason: &str) -> ReloadOutcome {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current.load_full();
+        let outcome = match self.compiler.compile_dir(&self.dir) {
+            Ok(set) if set.version == old.version => ReloadOutcome {
+                loaded: true,
+                version: old.version.clone(),
+                changed: false,
+                errors: Vec::new(),
+                at: Utc::now(),
+            },
+            Ok(set) => {
+                let version = set.version.clone();
+                publish_metrics(&set, Some(&old.version));
+                tracing::info!(%reason, from = %old.version, to = %version, rules = set.rule_count(), "rule set reloaded");
+                self.current.store(Arc::new(set));
+                crate::metrics::rule_reload("success");
+                ReloadOutcome { loaded: true, version, changed: true, errors: Vec::new(), at: Utc::now() }
+            }
+            Err(err) => {
+                let errors = match err {
+                    RulesError::Load(e) => e.0,
+                    other => vec![LoadError::file(self.dir.display().to_string(), other.to_string())],
+                };
+                for e in &errors {
+                    tracing::warn!(%reason, error = %e, "rule set reload rejected");
+                }
+                tracing::warn!(%reason, kept = %old.version, errors = errors.len(), "rule set reload rejected; previous set stays in force");
+                crate::metrics::rule_reload("failure");
+                ReloadOutcome { loaded: false, version: old.version.clone(), changed: false, errors, at: Utc::now() }
+            }
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = outcome.clone();
+        outcome
+    }
+}
+
+fn publish_metrics(set: &RuleSet, previous: Option<&str>) {
+    if let Some(prev) = previous {
+        crate::metrics::rule_set_replaced(prev);
+    }
+    crate::metrics::rule_set_loaded(&set.version, set.rule_count());
+}

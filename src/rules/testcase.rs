@@ -1,0 +1,175 @@
+//! Test-case files `rules/<pack>/tests/<rule>.toml`: parsing and validation at load time,
+//! and the JSON edits (`remove`, `set`, `add`) applied to a base encounter.
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use toml::Spanned;
+
+use super::error::{line_col, toml_error, LoadError};
+use super::finding::Status;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRaw {
+    #[serde(default)]
+    case: Vec<Spanned<CaseRaw>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseRaw {
+    name: String,
+    base: String,
+    now: Spanned<String>,
+    expect: Spanned<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    set: toml::Table,
+    #[serde(default)]
+    add: toml::Table,
+    #[serde(default)]
+    expect_deadline: Option<Spanned<String>>,
+    #[serde(default)]
+    expect_missing: Option<Vec<String>>,
+}
+
+/// One test case, validated.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub name: String,
+    /// Base encounter JSON, relative to the repository root (the parent of `rules/`).
+    pub base: String,
+    pub now: DateTime<Utc>,
+    pub expect: Status,
+    pub remove: Vec<String>,
+    pub set: serde_json::Map<String, Value>,
+    pub add: serde_json::Map<String, Value>,
+    pub expect_deadline: Option<DateTime<Utc>>,
+    pub expect_missing: Option<Vec<String>>,
+    /// Line of the `[[case]]` in its file.
+    pub line: u32,
+}
+
+/// The cases of one rule.
+#[derive(Debug, Clone)]
+pub struct TestFile {
+    pub path: String,
+    pub rule_id: String,
+    pub cases: Vec<TestCase>,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time like 2026-03-02T12:00:00Z ({e})"))
+}
+
+fn to_json(t: toml::Table) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(t) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile, Vec<LoadError>> {
+    let raw: FileRaw = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
+    let mut errors = Vec::new();
+    let mut cases = Vec::new();
+    if raw.case.is_empty() {
+        errors.push(LoadError::new(path, 1, 1, "no [[case]] in test file"));
+    }
+    for c in raw.case {
+        let (line, _) = line_col(src, c.span().start);
+        let c = c.into_inner();
+        let at = |span: std::ops::Range<usize>, msg: String| {
+            let (l, col) = line_col(src, span.start);
+            LoadError::new(path, l, col, msg)
+        };
+        let now = parse_time(c.now.get_ref()).map_err(|m| errors.push(at(c.now.span(), m))).ok();
+        let expect = Status::parse(c.expect.get_ref().trim());
+        if expect.is_none() {
+            errors.push(at(
+                c.expect.span(),
+                format!(
+                    "expect '{}' must be one of met, not_met, excluded, not_applicable, pending, error",
+                    c.expect.get_ref()
+                ),
+            ));
+        }
+        let expect_deadline = match &c.expect_deadline {
+            Some(d) => parse_time(d.get_ref()).map_err(|m| errors.push(at(d.span(), m))).ok(),
+            None => None,
+        };
+        if let (Some(now), Some(expect)) = (now, expect) {
+            cases.push(TestCase {
+                name: c.name,
+                base: c.base,
+                now,
+                expect,
+                remove: c.remove,
+                set: to_json(c.set),
+                add: to_json(c.add),
+                expect_deadline,
+                expect_missing: c.expect_missing,
+                line,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(TestFile { path: path.to_string(), rule_id: rule_id.to_string(), cases })
+}
+
+/// Apply a case's edits to a base encounter in proto3 JSON form (lowerCamelCase).
+///
+/// `remove` entries are `list[id=ID]` (drop that item) or a dotted field path
+/// (`symptomOnsetTime`, `patient.birthDate`); `set` overwrites top-level fields;
+/// `add` appends items to lists (creating them).
+pub fn apply_edits(enc: &mut Value, case: &TestCase) -> Result<(), String> {
+    for r in &case.remove {
+        remove_path(enc, r)?;
+    }
+    let Some(obj) = enc.as_object_mut() else {
+        return Err("base encounter must be a JSON object".into());
+    };
+    for (k, v) in &case.set {
+        obj.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &case.add {
+        let Value::Array(items) = v else {
+            return Err(format!("add.{k} must be a list of items"));
+        };
+        let list = obj.entry(k.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(list) = list else {
+            return Err(format!("add.{k}: '{k}' is not a list in the encounter"));
+        };
+        list.extend(items.iter().cloned());
+    }
+    Ok(())
+}
+
+fn remove_path(enc: &mut Value, spec: &str) -> Result<(), String> {
+    if let Some((list, rest)) = spec.split_once("[id=") {
+        let id = rest.strip_suffix(']').ok_or_else(|| format!("remove '{spec}': expected list[id=ID]"))?;
+        let items = enc
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| format!("remove '{spec}': the encounter has no list '{list}'"))?;
+        let before = items.len();
+        items.retain(|it| it.get("id").and_then(Value::as_str) != Some(id));
+        if items.len() == before {
+            return Err(format!("remove '{spec}': no item with id '{id}' in '{list}'"));
+        }
+        return Ok(());
+    }
+    let mut parts: Vec<&str> = spec.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut cur = enc;
+    for p in parts {
+        cur = cur.get_mut(p).ok_or_else(|| format!("remove '{spec}': no field '{p}'"))?;
+    }
+    let obj = cur.as_object_mut().ok_or_else(|| format!("remove '{spec}': not an object"))?;
+    obj.remove(last).map(|_| ()).ok_or_else(|| format!("remove '{spec}': no field '{last}'"))
+}

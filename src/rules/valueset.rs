@@ -1,0 +1,211 @@
+//! Value sets: named code lists in `rules/valuesets/<name>.toml` that QC staff edit
+//! without touching scripts, precompiled into hash sets, prefix lists and ranges.
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{line_col, toml_error, LoadError};
+use crate::encounter::codes::parse_system;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueSetFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    include: Vec<IncludeFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludeFile {
+    system: Spanned<String>,
+    #[serde(default)]
+    codes: Vec<String>,
+    #[serde(default)]
+    prefixes: Vec<String>,
+    /// Inclusive ranges "I21.0-I21.3": code >= low and (code <= high or code starts with high).
+    #[serde(default)]
+    ranges: Vec<Spanned<String>>,
+}
+
+/// Codes of one system within a value set.
+#[derive(Debug, Default, Clone)]
+struct SystemCodes {
+    exact: HashSet<String>,
+    prefixes: Vec<String>,
+    ranges: Vec<(String, String)>,
+}
+
+impl SystemCodes {
+    fn matches(&self, code: &str) -> bool {
+        self.exact.contains(code)
+            || self.prefixes.iter().any(|p| code.starts_with(p.as_str()))
+            || self
+                .ranges
+                .iter()
+                .any(|(lo, hi)| code >= lo.as_str() && (code <= hi.as_str() || code.starts_with(hi.as_str())))
+    }
+}
+
+/// One compiled value set.
+#[derive(Debug, Clone)]
+pub struct ValueSet {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    /// File it came from, relative to the rules directory.
+    pub path: String,
+    by_system: HashMap<String, SystemCodes>,
+}
+
+impl ValueSet {
+    /// Does a coding (system already canonical, code as sent) belong to the set?
+    pub fn matches(&self, system: &str, code: &str) -> bool {
+        match self.by_system.get(system) {
+            Some(codes) => codes.matches(&normalize_code(system, code)),
+            None => false,
+        }
+    }
+
+    /// Like [`ValueSet::matches`] for a code already passed through [`normalize_code`].
+    pub fn matches_normalized(&self, system: &str, code: &str) -> bool {
+        self.by_system.get(system).is_some_and(|c| c.matches(code))
+    }
+
+    /// Number of exact codes, prefixes and ranges (for listings).
+    pub fn size(&self) -> usize {
+        self.by_system.values().map(|c| c.exact.len() + c.prefixes.len() + c.ranges.len()).sum()
+    }
+}
+
+/// Canonical comparison form of a code: trimmed, upper case; ICD codes without dots.
+pub fn normalize_code<'a>(system: &str, code: &'a str) -> Cow<'a, str> {
+    let strip_dots = system.starts_with("ICD-");
+    let code = code.trim();
+    let clean = code.chars().all(|c| !(c.is_ascii_lowercase() || strip_dots && c == '.'));
+    if clean {
+        Cow::Borrowed(code)
+    } else {
+        Cow::Owned(code.chars().filter(|&c| !(strip_dots && c == '.')).map(|c| c.to_ascii_uppercase()).collect())
+    }
+}
+
+/// All value sets of a rule set, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ValueSets {
+    sets: BTreeMap<String, ValueSet>,
+}
+
+impl ValueSets {
+    pub fn get(&self, name: &str) -> Option<&ValueSet> {
+        self.sets.get(name)
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.sets.contains_key(name)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &ValueSet> {
+        self.sets.values()
+    }
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// Add a compiled set; an error if the name is already taken.
+    pub fn insert(&mut self, set: ValueSet) -> Result<(), LoadError> {
+        if let Some(prev) = self.sets.get(&set.name) {
+            return Err(LoadError::file(
+                set.path.clone(),
+                format!("value set '{}' is already defined in {}", set.name, prev.path),
+            ));
+        }
+        self.sets.insert(set.name.clone(), set);
+        Ok(())
+    }
+}
+
+/// Parse and compile one value-set file. `path` is relative to the rules directory;
+/// `local_systems` are the configured local code systems (`encounter.local_code_systems`).
+pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Result<ValueSet, Vec<LoadError>> {
+    let file: ValueSetFile = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
+    let mut errors = Vec::new();
+    let at = |span: std::ops::Range<usize>, msg: String| {
+        let (l, c) = line_col(src, span.start);
+        LoadError::new(path, l, c, msg)
+    };
+
+    let stem = std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = file.name.get_ref().trim().to_string();
+    if !valid_name(&name) {
+        errors.push(at(
+            file.name.span(),
+            format!("value set name '{name}' must be lower_snake_case (letters, digits, _)"),
+        ));
+    } else if name != stem {
+        errors.push(at(file.name.span(), format!("value set name '{name}' must match the file name '{stem}.toml'")));
+    }
+    if file.include.is_empty() {
+        errors.push(LoadError::new(path, 1, 1, "value set has no [[include]] section"));
+    }
+
+    let mut by_system: HashMap<String, SystemCodes> = HashMap::new();
+    for inc in &file.include {
+        let Some(system) = parse_system(inc.system.get_ref(), local_systems) else {
+            errors.push(at(
+                inc.system.span(),
+                format!(
+                    "unknown code system '{}' (ICD-10, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)",
+                    inc.system.get_ref()
+                ),
+            ));
+            continue;
+        };
+        let system = system.name().to_string();
+        let system = system.as_str();
+        if inc.codes.is_empty() && inc.prefixes.is_empty() && inc.ranges.is_empty() {
+            errors.push(at(inc.system.span(), "include has no codes, prefixes or ranges".to_string()));
+        }
+        let entry = by_system.entry(system.to_string()).or_default();
+        for c in &inc.codes {
+            entry.exact.insert(normalize_code(system, c).into_owned());
+        }
+        for p in &inc.prefixes {
+            let p = normalize_code(system, p).into_owned();
+            if p.is_empty() {
+                errors.push(at(inc.system.span(), "empty prefix".to_string()));
+            } else {
+                entry.prefixes.push(p);
+            }
+        }
+        for r in &inc.ranges {
+            match r.get_ref().split_once('-') {
+                Some((lo, hi)) if !lo.trim().is_empty() && !hi.trim().is_empty() => {
+                    let lo = normalize_code(system, lo).into_owned();
+                    let hi = normalize_code(system, hi).into_owned();
+                    if lo > hi {
+                        errors.push(at(r.span(), format!("range '{}' is reversed", r.get_ref())));
+                    } else {
+                        entry.ranges.push((lo, hi));
+                    }
+                }
+                _ => errors.push(at(r.span(), format!("range '{}' must look like \"I21.0-I21.3\"", r.get_ref()))),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ValueSet { name, description: file.description, source: file.source, path: path.to_string(), by_system })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
