@@ -25,18 +25,26 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Mean wall and thread-CPU time of `f`, in microseconds, over at least `min`
-/// (after one warm-up call; at least 3 calls).
+/// Wall and thread-CPU time of one call of `f`, in microseconds: the lowest mean
+/// over 5 batches that together last at least `min` (after one warm-up call). The
+/// minimum of batch means is the figure least disturbed by other processes on a
+/// shared machine (cache and frequency effects still count as CPU time).
 pub fn per_call(min: Duration, mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let (t, c) = (Instant::now(), thread_cpu());
-    let mut n = 0u32;
-    while n < 3 || t.elapsed() < min {
-        f();
-        n += 1;
+    let batch = min / 5;
+    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..5 {
+        let (t, c) = (Instant::now(), thread_cpu());
+        let mut n = 0u32;
+        while n < 2 || t.elapsed() < batch {
+            f();
+            n += 1;
+        }
+        let (w, u) = (t.elapsed(), thread_cpu() - c);
+        wall = wall.min(w.as_secs_f64() * 1e6 / f64::from(n));
+        cpu = cpu.min(u.as_secs_f64() * 1e6 / f64::from(n));
     }
-    let (wall, cpu) = (t.elapsed(), thread_cpu() - c);
-    (wall.as_secs_f64() * 1e6 / f64::from(n), cpu.as_secs_f64() * 1e6 / f64::from(n))
+    (wall, cpu)
 }
 
 /// The settings every server of the run uses, built from `CDSSD__*` pairs.

@@ -20,6 +20,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 
+/// The daemon's allocator, so that the in-process baselines measure what `cdssd serve` runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load generator for cdssd with same-run baselines.
 #[derive(Debug, Parser, Clone)]
 #[command(name = "loadgen")]

@@ -161,7 +161,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let stage_min = Duration::from_millis(if args.quick { 40 } else { 150 });
     if args.wants("inproc") || args.wants("models") || args.wants("rules") {
         let settings = inproc::settings(&env)?;
-        let p = tokio::task::spawn_blocking(move || cdssd::pipeline::Pipeline::new(settings))
+        let s = settings.clone();
+        let p = tokio::task::spawn_blocking(move || cdssd::pipeline::Pipeline::new(s))
             .await?
             .map_err(anyhow::Error::msg)?;
         if args.wants("inproc") {
@@ -169,10 +170,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             crate::sections::inproc(&p, &all, stage_min)?;
         }
         if args.wants("models") {
-            crate::sections::models(&p, &examples, stage_min)?;
+            crate::sections::models(&p, &settings, &examples, stage_min)?;
         }
         if args.wants("rules") {
-            crate::sections::rule_count(&root, &env, &examples, stage_min, scratch.0.as_path())?;
+            crate::sections::rule_count(&p, &root, &env, &examples, stage_min, scratch.0.as_path())?;
         }
     }
 
