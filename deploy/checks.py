@@ -4,6 +4,7 @@
   checks.py metric-names              alerts + dashboard use only families of metrics.txt
   checks.py dashboard-rules OUT.yml   writes every dashboard query as a recording rule,
                                       so that `promtool check rules` parses its PromQL
+  checks.py dockerfile PATH CONTEXT    COPY sources exist, non-root USER, HEALTHCHECK, tagged bases
   checks.py compose                   compose.yaml: services, mounts, hardening
   checks.py k8s RENDERED.yaml [gpu]   a rendered overlay: probes, limits, security,
                                       grace period vs drain, HPA/PDB/NetworkPolicy/ServiceMonitor
@@ -103,11 +104,38 @@ def compose():
     check("ALL" in cd.get("cap_drop", []), "compose.yaml: cdssd keeps capabilities")
     env = cd.get("environment", {})
     check(env.get("CDSSD__LLM__BASE_URL", "").startswith("http://llm:"), "compose.yaml: cdssd does not point at the llm service")
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in cd.get("volumes", []) if ":" in v}
+    cfg = env.get("CDSSD_CONFIG")
+    check(cfg is None or cfg in mounted, f"compose.yaml: CDSSD_CONFIG {cfg} is not mounted")
     prom = yaml.safe_load(open(os.path.join(HERE, "prometheus/prometheus.yml"), encoding="utf-8"))
     targets = [t for j in prom["scrape_configs"] if j["job_name"] == "cdssd"
                for sc in j["static_configs"] for t in sc["targets"]]
     check(targets == ["cdssd:9464"], f"prometheus.yml scrapes {targets}, expected the compose service cdssd:9464")
     print(f"compose: {len(s)} services")
+
+
+def dockerfile(path, context):
+    """COPY sources (outside multi-stage --from) exist in the build context; the image
+    runs as non-root with a HEALTHCHECK; the base images are pinned by tag."""
+    text = open(os.path.join(HERE, path), encoding="utf-8").read()
+    lines = re.sub(r"\\\n", " ", text).splitlines()
+    ctx = os.path.normpath(os.path.join(HERE, context))
+    copies = 0
+    for line in lines:
+        words = line.split()
+        if not words or words[0].upper() != "COPY" or any(w.startswith("--from") for w in words):
+            continue
+        for src in [w for w in words[1:-1] if not w.startswith("--")]:
+            copies += 1
+            check(src == "." or os.path.exists(os.path.join(ctx, src)), f"{path}: COPY source {src} missing from the build context")
+    users = [l.split()[1] for l in lines if l.split()[:1] == ["USER"]]
+    check(users and users[-1].split(":")[0] not in ("0", "root"), f"{path}: the final stage runs as root")
+    check(any(l.startswith("HEALTHCHECK") for l in lines), f"{path}: no HEALTHCHECK")
+    for l in lines:
+        if l.startswith("FROM "):
+            image = l.split()[1]
+            check(":" in image or image.startswith("$"), f"{path}: base image {image} has no tag")
+    print(f"dockerfile {path}: {copies} COPY sources")
 
 
 def drain_seconds(toml_text):
@@ -184,6 +212,8 @@ def main(argv):
         metric_names()
     elif cmd == "dashboard-rules" and len(argv) == 2:
         dashboard_rules(argv[1])
+    elif cmd == "dockerfile" and len(argv) == 3:
+        dockerfile(argv[1], argv[2])
     elif cmd == "compose":
         compose()
     elif cmd == "k8s" and len(argv) in (2, 3):

@@ -59,6 +59,9 @@ step "promtool parses every dashboard query" promtool check rules "$TMP/dashboar
 for df in deploy/Dockerfile deploy/Dockerfile.gpu deploy/llm/Dockerfile; do
   step "hadolint $df" hadolint --config deploy/.hadolint.yaml "$df"
 done
+step "Dockerfile parses: COPY sources, non-root, HEALTHCHECK" python3 deploy/checks.py dockerfile Dockerfile ..
+step "Dockerfile.gpu parses: COPY sources, non-root, HEALTHCHECK" python3 deploy/checks.py dockerfile Dockerfile.gpu ..
+step "llm/Dockerfile parses: non-root, HEALTHCHECK" python3 deploy/checks.py dockerfile llm/Dockerfile llm
 step "compose.yaml structure" python3 deploy/checks.py compose
 
 # --- Kubernetes -------------------------------------------------------------------

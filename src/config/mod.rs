@@ -118,6 +118,16 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     pub temperature: f32,
     pub max_concurrency: usize,
+    pub stream: bool,
+    pub retries: u32,
+    pub retry_backoff_ms: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+    pub cache_ttl_s: u64,
+    pub cache_max_entries: usize,
+    pub prompt_template: String,
+    pub include_notes: bool,
+    pub max_prompt_items_per_list: usize,
 }
 
 /// One invalid setting: its dotted key and what is wrong.

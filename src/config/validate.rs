@@ -71,6 +71,12 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
         p.add("llm.temperature", format!("{} is outside 0.0..=2.0", s.llm.temperature));
     }
     p.range("llm.max_concurrency", s.llm.max_concurrency as u64, 1, 10_000);
+    p.range("llm.retries", u64::from(s.llm.retries), 0, 10);
+    p.range("llm.retry_backoff_ms", s.llm.retry_backoff_ms, 1, 60_000);
+    p.range("llm.breaker_failures", u64::from(s.llm.breaker_failures), 1, 1_000);
+    p.range("llm.breaker_open_ms", s.llm.breaker_open_ms, 1, 3_600_000);
+    p.range("llm.cache_max_entries", s.llm.cache_max_entries as u64, 0, 1_000_000);
+    p.range("llm.max_prompt_items_per_list", s.llm.max_prompt_items_per_list as u64, 1, 10_000);
     p.0
 }
 

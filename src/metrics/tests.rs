@@ -100,6 +100,7 @@ fn a_new_rule_set_version_replaces_the_old_info_series() {
 fn llm_metrics_have_their_fixed_label_values() {
     let out = render_with(|| {
         llm_request("timeout", Duration::from_secs(3));
+        llm_request("unavailable", Duration::from_millis(3));
         llm_tokens("in", 100);
         llm_tokens("prompt", 20);
         llm_tokens("completion", 40);
@@ -109,12 +110,14 @@ fn llm_metrics_have_their_fixed_label_values() {
         llm_in_flight(-1.0);
     });
     assert!(has_line(&out, r#"cdssd_llm_requests_total{outcome="timeout"} 1"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_llm_requests_total{outcome="error"} 1"#), "{out}");
+    assert!(!out.contains("unavailable"), "{out}");
     assert!(has_line(&out, r#"cdssd_llm_tokens_total{direction="in"} 120"#), "{out}");
     assert!(has_line(&out, r#"cdssd_llm_tokens_total{direction="out"} 40"#), "{out}");
     assert!(has_line(&out, "cdssd_llm_circuit_state 2"), "{out}");
     assert!(has_line(&out, "cdssd_llm_in_flight 1"), "{out}");
-    assert!(has_line(&out, r#"cdssd_llm_request_duration_seconds_bucket{le="5"} 1"#), "{out}");
-    assert!(has_line(&out, r#"cdssd_llm_request_duration_seconds_bucket{le="2"} 0"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_llm_request_duration_seconds_bucket{le="5"} 2"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_llm_request_duration_seconds_bucket{le="2"} 1"#), "{out}");
 }
 
 #[test]

@@ -32,7 +32,7 @@ pub fn check(path: &Path, settings: &RiskSettings) -> Result<CheckReport, String
     }
     for d in dirs {
         let name = d.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        match LoadedModel::load(&d, &runtime, 1, false) {
+        match LoadedModel::load(&d, &runtime, 1, settings.require_device) {
             Ok(m) => {
                 report.loaded += 1;
                 let mf = &m.manifest;

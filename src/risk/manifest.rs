@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::LoadProblem;
-use super::source::FeatureSource;
+use super::source::{icd_key, FeatureSource};
 
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
@@ -64,6 +64,7 @@ pub enum ClassName {
 pub struct Applicability {
     #[serde(default)]
     pub encounter_classes: Vec<ClassName>,
+    /// ICD-10 prefixes (normalised by [`parse`]: upper case, no dots).
     #[serde(default)]
     pub diagnosis_prefixes: Vec<String>,
     #[serde(default)]
@@ -270,7 +271,16 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
         model_sha256: raw.model_sha256.map(|s| s.to_ascii_lowercase()),
         card: raw.card,
         citation: raw.citation,
-        applicability: raw.applicability,
+        applicability: Applicability {
+            diagnosis_prefixes: raw.applicability.diagnosis_prefixes.iter().map(|p| icd_key(p)).collect(),
+            exclude_diagnosis_prefixes: raw
+                .applicability
+                .exclude_diagnosis_prefixes
+                .iter()
+                .map(|p| icd_key(p))
+                .collect(),
+            ..raw.applicability
+        },
         input: raw.input,
         output: raw.output,
         bands: raw.bands,

@@ -41,6 +41,8 @@ struct Inner {
     runtime: Runtime,
     registry: ArcSwap<Registry>,
     reload_lock: Mutex<()>,
+    /// Outcome of the latest reload attempt (RPC or watcher) and how many there were.
+    last_reload: Mutex<(u64, Option<pb::ReloadResponse>)>,
 }
 
 impl std::fmt::Debug for RiskService {
@@ -94,6 +96,7 @@ impl RiskService {
             runtime,
             registry: ArcSwap::from_pointee(reg),
             reload_lock: Mutex::new(()),
+            last_reload: Mutex::new((0, None)),
         });
         if settings.watch {
             watch::spawn(Arc::downgrade(&inner), settings.dir.clone(), settings.debounce_ms);
@@ -200,6 +203,11 @@ impl RiskService {
         pb::ListModelsResponse { models }
     }
 
+    /// Number of reload attempts so far and the outcome of the latest one.
+    pub fn last_reload(&self) -> (u64, Option<pb::ReloadResponse>) {
+        self.inner.as_ref().map_or((0, None), |i| i.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     /// Reloads every model from disk; swaps the registry only when all loaded.
     pub fn reload(&self) -> pb::ReloadResponse {
         match &self.inner {
@@ -219,6 +227,13 @@ impl RiskService {
 impl Inner {
     fn reload(&self) -> pb::ReloadResponse {
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let response = self.reload_now();
+        let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        *last = (last.0 + 1, Some(response.clone()));
+        response
+    }
+
+    fn reload_now(&self) -> pb::ReloadResponse {
         let result = Registry::load(&self.settings.dir, &self.runtime, load_options(&self.settings));
         let problems = match &result {
             Err(p) => vec![p.clone()],

@@ -24,7 +24,7 @@ pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
     }
     let icd = || enc.diagnoses.iter().filter(|d| d.code.system == CodeSystem::Icd10);
     if !a.diagnosis_prefixes.is_empty() && !icd().any(|d| icd_matches(&d.code.code, &a.diagnosis_prefixes)) {
-        return Some(format!("no diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
+        return Some(format!("no ICD-10 diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
     }
     if let Some(d) = icd().find(|d| icd_matches(&d.code.code, &a.exclude_diagnosis_prefixes)) {
         return Some(format!("diagnosis {} excludes the model", d.code.code));
@@ -68,7 +68,8 @@ pub fn prepare(m: &Manifest, enc: &Encounter) -> Prepared {
 /// Applies the manifest's missing-value and range policies to extracted values
 /// (one per feature, in order): non-finite values count as missing.
 pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
-    let mut p = Prepared::default();
+    let n = m.features.len();
+    let mut p = Prepared { row: Vec::with_capacity(n), features: Vec::with_capacity(n), ..Default::default() };
     for (f, x) in m.features.iter().zip(extracted) {
         let s = &f.spec;
         if let Some(note) = &x.note {

@@ -71,7 +71,7 @@ pub enum FeatureSource {
     Observation { list: ObsList, which: Which, code: String, unit: UnitRule },
     /// Body mass index: the first recorded BMI after arrival, else first weight / height².
     Bmi,
-    /// 1 when an ICD-10 diagnosis starts with one of the prefixes (dots removed).
+    /// 1 when an ICD-10 diagnosis starts with one of the prefixes (stored as [`icd_key`]s).
     HasDiagnosis(Vec<String>),
     /// 1 when an active medication order has a code of `system` starting with a prefix.
     HasActiveMed { system: String, prefixes: Vec<String> },
@@ -87,14 +87,20 @@ fn list(arg: &str) -> Result<Vec<String>, String> {
     Ok(items)
 }
 
-fn icd_key(code: &str) -> String {
+/// An ICD-10 code or prefix as compared: upper case, without dots.
+pub fn icd_key(code: &str) -> String {
     code.chars().filter(|c| *c != '.').collect::<String>().to_ascii_uppercase()
 }
 
-/// True when a diagnosis code starts with one of the (normalised) prefixes.
-pub fn icd_matches(code: &str, prefixes: &[String]) -> bool {
-    let key = icd_key(code);
-    prefixes.iter().any(|p| key.starts_with(&icd_key(p)))
+/// True when `code` starts with `key` (an [`icd_key`]), ignoring dots and case; no allocation.
+fn icd_starts_with(code: &str, key: &str) -> bool {
+    let mut c = code.bytes().filter(|b| *b != b'.').map(|b| b.to_ascii_uppercase());
+    key.bytes().all(|k| c.next() == Some(k))
+}
+
+/// True when a diagnosis code starts with one of the prefixes, given as [`icd_key`]s.
+pub fn icd_matches(code: &str, keys: &[String]) -> bool {
+    keys.iter().any(|k| icd_starts_with(code, k))
 }
 
 impl FeatureSource {
@@ -138,7 +144,7 @@ impl FeatureSource {
             }
             ("has_diagnosis", Some(a)) => {
                 want_unit("1")?;
-                FeatureSource::HasDiagnosis(list(a)?)
+                FeatureSource::HasDiagnosis(list(a)?.iter().map(|p| icd_key(p)).collect())
             }
             ("has_active_med", Some(a)) => {
                 want_unit("1")?;

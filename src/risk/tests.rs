@@ -3,7 +3,7 @@
 
 use super::manifest::{self, line_col, MissingPolicy, RangePolicy};
 use super::score::{apply_policies, band, not_applicable, prepare};
-use super::source::{icd_matches, Extracted, FeatureSource, ObsList, UnitRule, Which};
+use super::source::{icd_key, icd_matches, Extracted, FeatureSource, ObsList, UnitRule, Which};
 use crate::config::Settings;
 use crate::encounter::{self, Encounter};
 use crate::proto::v1 as pb;
@@ -112,10 +112,13 @@ fn sources_parse_and_reject() {
 
 #[test]
 fn icd_prefixes_ignore_dots_and_case() {
-    assert!(icd_matches("I21.0", &["I21".into()]));
-    assert!(icd_matches("i210", &["I21.0".into()]));
-    assert!(icd_matches("Z95.1", &["Z95.1".into()]));
-    assert!(!icd_matches("I20.0", &["I21".into()]));
+    let keys = |ps: &[&str]| ps.iter().map(|p| icd_key(p)).collect::<Vec<_>>();
+    assert!(icd_matches("I21.0", &keys(&["I21"])));
+    assert!(icd_matches("i210", &keys(&["I21.0"])));
+    assert!(icd_matches("Z95.1", &keys(&["Z95.1"])));
+    assert!(!icd_matches("I20.0", &keys(&["I21"])));
+    assert!(!icd_matches("I2", &keys(&["I21"])));
+    assert!(!icd_matches("Z95.5", &keys(&["Z95.1", "I21"])));
 }
 
 #[test]

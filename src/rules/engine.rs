@@ -122,7 +122,7 @@ impl Drop for Budget {
 }
 
 /// How often (in operations) the progress callback reads the clock.
-const CLOCK_CHECK_EVERY: u64 = 128;
+const CLOCK_CHECK_EVERY: u64 = 1024;
 
 /// Build the hardened engine with the rule API registered.
 pub fn build_engine(limits: &RuleLimits, tz: Tz) -> Engine {

@@ -15,15 +15,18 @@ use super::load::{Rule, RuleSet};
 
 /// Innermost position and a message QC staff can act on, for a script error.
 pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
-    let (pos, msg, _) = describe_error_kind(err);
+    let (pos, msg, _, _) = describe_error_kind(err);
     (pos, msg)
 }
 
 /// Like [`describe_error`], plus a fixed kind name that is safe to log (the message may
-/// carry values a script put in it; the kind never does).
-pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static str) {
+/// carry values a script put in it; the kind never does) and the innermost script
+/// function the error happened in.
+pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static str, Option<String>) {
     let mut e = err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
+    let mut in_fn = None;
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = e {
+        in_fn = Some(name.clone());
         e = inner;
     }
     let pos = e.position();
@@ -47,7 +50,7 @@ pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static s
         EvalAltResult::ErrorRuntime(v, _) => format!("runtime error: {v}"),
         other => strip_position(&other.to_string()),
     };
-    (pos, msg, kind)
+    (pos, msg, kind, in_fn)
 }
 
 fn error_kind(e: &EvalAltResult) -> &'static str {
@@ -131,7 +134,11 @@ impl RuleSet {
         let result = {
             let _budget = Budget::start(budget);
             self.engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new().eval_ast(false).rewind_scope(false).with_tag(CallState { now }),
+                CallFnOptions::new().eval_ast(false).rewind_scope(false).with_tag(CallState {
+                    now,
+                    view: enc.read_lock::<EncounterView>().map(|v| v.clone()),
+                    pack: rule.pack_id.clone(),
+                }),
                 &mut Scope::new(),
                 &rule.ast,
                 "evaluate",
@@ -146,9 +153,14 @@ impl RuleSet {
                 None => Err((LoadError::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
             },
             Err(e) => {
-                let (pos, msg, kind) = describe_error_kind(&e);
+                let (pos, msg, kind, in_fn) = describe_error_kind(&e);
                 let pos = if pos.is_none() { rule.evaluate_pos } else { pos };
-                Err((LoadError::at(&rule.path, pos, msg), kind))
+                // An error inside a pack-library function is reported in lib.rhai.
+                let path = match (&rule.lib_path, in_fn) {
+                    (Some(lib), Some(f)) if rule.lib_fns.contains(&f) && !pos.is_none() => lib.as_str(),
+                    _ => rule.path.as_str(),
+                };
+                Err((LoadError::at(path, pos, msg), kind))
             }
         };
         let duration = started.elapsed();

@@ -54,16 +54,57 @@ impl KnownFunctions {
     }
 }
 
-/// Run every check on one script; `path` is relative to the rules directory.
-pub fn lint(path: &str, ast: &AST, known: &KnownFunctions, value_sets: &ValueSets) -> Vec<LoadError> {
+/// Script-defined functions: name → arities.
+pub type ScriptFns = HashMap<String, HashSet<usize>>;
+
+/// The functions a script defines.
+pub fn script_fns(ast: &AST) -> ScriptFns {
+    let mut fns = ScriptFns::new();
+    for f in ast.iter_functions() {
+        fns.entry(f.name.to_string()).or_default().insert(f.params.len());
+    }
+    fns
+}
+
+/// A rule file (needs `meta()` and `evaluate(enc)`) or a pack library (`lib.rhai`: helpers only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LintMode {
+    Rule,
+    Library,
+}
+
+/// Run every check on one script; `path` is relative to the rules directory; `lib_fns`
+/// are the functions of the pack library the script may call.
+pub fn lint(
+    path: &str,
+    ast: &AST,
+    known: &KnownFunctions,
+    value_sets: &ValueSets,
+    mode: LintMode,
+    lib_fns: &ScriptFns,
+) -> Vec<LoadError> {
     let mut errors = Vec::new();
 
-    let mut script_fns: HashMap<String, HashSet<usize>> = HashMap::new();
-    for f in ast.iter_functions() {
-        script_fns.entry(f.name.to_string()).or_default().insert(f.params.len());
+    let own = script_fns(ast);
+    let mut script_fns = lib_fns.clone();
+    for (name, arities) in &own {
+        script_fns.entry(name.clone()).or_default().extend(arities);
     }
-    for (name, arity) in [("meta", 0usize), ("evaluate", 1usize)] {
-        match script_fns.get(name) {
+    if mode == LintMode::Library {
+        for name in ["meta", "evaluate"] {
+            if own.contains_key(name) {
+                errors.push(LoadError::new(
+                    path,
+                    1,
+                    1,
+                    format!("a pack library must not define '{name}' (it is not a rule)"),
+                ));
+            }
+        }
+    }
+    let required: &[(&str, usize)] = if mode == LintMode::Rule { &[("meta", 0), ("evaluate", 1)] } else { &[] };
+    for &(name, arity) in required {
+        match own.get(name) {
             None => errors.push(LoadError::new(
                 path,
                 1,

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{build_engine, Budget, RuleLimits};
 use super::error::{toml_error, LoadError, LoadErrors, RulesError};
-use super::lint::{lint, KnownFunctions};
+use super::lint::{lint, script_fns, KnownFunctions, LintMode, ScriptFns};
 use super::meta::{parse_meta, RuleMeta};
 use super::testcase::{parse_test_file, TestFile};
 use super::valueset::{parse_value_set, ValueSets};
@@ -26,6 +26,12 @@ pub struct Rule {
     pub meta: RuleMeta,
     /// Pack id (directory name).
     pub pack: String,
+    /// The same, as the string handed to scripts (`memo` scope).
+    pub pack_id: rhai::ImmutableString,
+    /// `<pack>/lib.rhai` when the pack has one (its functions are part of `ast`).
+    pub lib_path: Option<String>,
+    /// Library functions the rule uses from `lib.rhai` (not redefined by the rule).
+    pub lib_fns: HashSet<String>,
     /// Script path relative to the rules directory.
     pub path: String,
     pub ast: AST,
@@ -186,10 +192,21 @@ impl Compiler {
                     format!("pack id '{}' must match its directory '{dir}'", pack_file.id.get_ref()),
                 ));
             }
+            let lib_path = format!("{dir}/{LIB_FILE}");
+            let lib = match files.get(&lib_path) {
+                None => None,
+                Some(src) => match self.compile_lib(&lib_path, src, &value_sets) {
+                    Ok(lib) => Some(lib),
+                    Err(es) => {
+                        errors.extend(es);
+                        continue;
+                    }
+                },
+            };
             let mut rules = Vec::new();
-            for path in scripts {
+            for path in scripts.into_iter().filter(|p| p.as_str() != lib_path) {
                 let src = &files[*path];
-                match self.compile_rule(&dir, path, src, &value_sets) {
+                match self.compile_rule(&dir, path, src, &value_sets, lib.as_ref()) {
                     Ok(rule) => {
                         if seen_ids.insert(rule.meta.id.clone()) {
                             rules.push(Arc::new(rule));
@@ -246,10 +263,38 @@ impl Compiler {
         Ok(set)
     }
 
-    fn compile_rule(&self, pack: &str, path: &str, src: &str, value_sets: &ValueSets) -> Result<Rule, Vec<LoadError>> {
+    /// A pack library: only `fn` definitions, shared by every rule of the pack.
+    fn compile_lib(&self, path: &str, src: &str, value_sets: &ValueSets) -> Result<Library, Vec<LoadError>> {
         let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
         ast.set_source(path);
-        let mut errors = lint(path, &ast, &self.known, value_sets);
+        let errors = lint(path, &ast, &self.known, value_sets, LintMode::Library, &ScriptFns::new());
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let fns = script_fns(&ast);
+        Ok(Library { path: path.to_string(), ast, fns })
+    }
+
+    fn compile_rule(
+        &self,
+        pack: &str,
+        path: &str,
+        src: &str,
+        value_sets: &ValueSets,
+        lib: Option<&Library>,
+    ) -> Result<Rule, Vec<LoadError>> {
+        let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
+        ast.set_source(path);
+        let empty = ScriptFns::new();
+        let mut errors = lint(path, &ast, &self.known, value_sets, LintMode::Rule, lib.map_or(&empty, |l| &l.fns));
+        let own = script_fns(&ast);
+        let lib_fns: HashSet<String> =
+            lib.map(|l| l.fns.keys().filter(|f| !own.contains_key(*f)).cloned().collect()).unwrap_or_default();
+        if let Some(lib) = lib {
+            // Library first, then the rule: a rule's own definition wins over the library's.
+            ast = lib.ast.merge(&ast);
+            ast.set_source(path);
+        }
         let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let has_meta = ast.iter_functions().any(|f| f.name == "meta" && f.params.is_empty());
         let meta = match self.call_meta(&ast) {
@@ -271,6 +316,9 @@ impl Compiler {
         Ok(Rule {
             meta,
             pack: pack.to_string(),
+            pack_id: pack.into(),
+            lib_path: lib.map(|l| l.path.clone()),
+            lib_fns,
             path: path.to_string(),
             ast,
             evaluate_pos: super::lint::find_position(src, "fn evaluate"),
@@ -287,6 +335,15 @@ impl Compiler {
             (),
         )
     }
+}
+
+/// The optional shared library of a pack: `<pack>/lib.rhai`.
+pub const LIB_FILE: &str = "lib.rhai";
+
+struct Library {
+    path: String,
+    ast: AST,
+    fns: ScriptFns,
 }
 
 fn is_pack_script(path: &str) -> bool {

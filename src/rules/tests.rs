@@ -21,7 +21,7 @@ fn run_with(limits: &RuleLimits, src: &str) -> Result<Dynamic, Box<EvalAltResult
     let ast = engine.compile(src)?;
     let _b = Budget::start(limits.time_budget());
     engine.call_fn_with_options::<Dynamic>(
-        CallFnOptions::new().eval_ast(false).with_tag(CallState { now: t("2026-03-02T12:00:00Z") }),
+        CallFnOptions::new().eval_ast(false).with_tag(CallState::new(t("2026-03-02T12:00:00Z"))),
         &mut Scope::new(),
         &ast,
         "evaluate",

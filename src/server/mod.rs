@@ -2,6 +2,7 @@
 //! graceful shutdown. [`run`] takes its listener and shutdown future from the
 //! caller, so tests run real servers on port 0 and stop them at will.
 
+mod drain;
 mod error;
 mod service;
 mod stream;
@@ -9,7 +10,6 @@ mod stream;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 pub use service::{AdminApi, CdsApi};
@@ -61,6 +61,7 @@ pub async fn run(
         .max_encoding_message_size(64 * 1024 * 1024);
     let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()));
 
+    let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());
     let drain_started = draining.clone();
     let signal = async move {
@@ -81,10 +82,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(cds)
         .add_service(admin)
-        // TCP_NODELAY on every accepted connection: `serve_with_incoming` ignores the
-        // builder's `tcp_nodelay`, and without it small responses wait for the peer's
-        // delayed ACK (~40 ms per call on Linux loopback; see benches/README.md).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+        .serve_with_incoming_shutdown(drain::incoming(listener, cut.clone()), signal);
     tokio::pin!(server);
     tokio::select! {
         res = &mut server => {
@@ -93,6 +91,7 @@ pub async fn run(
         }
         _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("Drain grace period elapsed; abandoning the requests still in flight.");
+            cut.cancel();
         }
     }
     Ok(())

@@ -154,3 +154,61 @@ async fn health_turns_not_serving_when_draining() {
     assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
     stop.await.expect("server stopped after the grace period");
 }
+
+/// Start a server whose LLM answers after `llm_delay`, with the given drain grace,
+/// and put one LLM-waiting Evaluate in flight; returns once the LLM has the request.
+async fn server_with_request_in_flight(
+    llm_delay: std::time::Duration,
+    grace_ms: &str,
+) -> (
+    TestServer,
+    crate::llm_support::FaultServer,
+    tokio::task::JoinHandle<Result<tonic::Response<pb::EvaluateResponse>, tonic::Status>>,
+) {
+    use crate::llm_support::{llm_request, llm_settings, Fault, FaultServer};
+    let llm = FaultServer::start(vec![Fault::SlowFirstByte(llm_delay)]).await;
+    let settings = llm_settings(
+        &llm.base,
+        &[
+            ("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "8000"),
+            ("CDSSD__LLM__TOTAL_TIMEOUT_MS", "9000"),
+            ("CDSSD__SERVER__DRAIN_GRACE_MS", grace_ms),
+        ],
+    );
+    let server = TestServer::start(settings).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let in_flight = tokio::spawn(async move { client.evaluate(llm_request("stemi_primary_pci.json", 8000)).await });
+    let waited = std::time::Instant::now();
+    while llm.request_count() == 0 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the LLM never received the request");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    (server, llm, in_flight)
+}
+
+#[tokio::test]
+async fn graceful_shutdown_drains_an_in_flight_request() {
+    let (server, _llm, in_flight) =
+        server_with_request_in_flight(std::time::Duration::from_millis(1500), "10000").await;
+    let addr = server.addr;
+    let stop = tokio::spawn(server.shutdown());
+    // New connections are refused while the old request drains.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fresh = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await;
+    assert!(fresh.is_err(), "a draining server accepts no new connections");
+    let resp = in_flight.await.unwrap().expect("the in-flight request completes during the drain");
+    let s = resp.into_inner().decision.unwrap().suggestion.unwrap();
+    assert_eq!(s.status(), pb::SuggestionStatus::Ok, "it even got its LLM draft: {}", s.message);
+    stop.await.expect("server stopped after draining");
+}
+
+#[tokio::test]
+async fn drain_gives_up_after_the_grace_period() {
+    let (server, _llm, in_flight) = server_with_request_in_flight(std::time::Duration::from_secs(6), "300").await;
+    let t = std::time::Instant::now();
+    server.shutdown().await;
+    assert!(t.elapsed() < std::time::Duration::from_secs(3), "stopped {:?} after shutdown", t.elapsed());
+    // The abandoned request ends with an error instead of hanging the client.
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), in_flight).await.expect("client not left hanging");
+    assert!(r.unwrap().is_err(), "an abandoned request is not reported as success");
+}

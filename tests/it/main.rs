@@ -2,10 +2,15 @@
 //! covers one area; shared helpers live in `support`.
 
 mod config;
+mod daemon;
 mod e2e;
 mod examples;
+mod llm;
+mod llm_faults;
+mod llm_support;
 mod logging;
 mod metrics;
+mod metrics_llm;
 mod risk;
 mod rules;
 mod rules_reload;

@@ -5,237 +5,15 @@
 //! match `deploy/metrics.txt`, and that `promtool check metrics` accepts it.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
     io::{BufRead, BufReader},
     net::SocketAddr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::Duration,
 };
 
-use cdssd::proto::v1::{self as pb, admin_service_client::AdminServiceClient, cds_service_client::CdsServiceClient};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use cdssd::proto::v1::{self as pb, cds_service_client::CdsServiceClient};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A `cdssd serve` process with gRPC and metrics on free loopback ports.
-pub(crate) struct Daemon {
-    child: Child,
-    grpc: SocketAddr,
-    metrics: SocketAddr,
-    pub(crate) logs: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
-    /// so that reloads happen only when a test asks for one).
-    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
-        cmd.arg("serve")
-            .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
-            .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
-            .env("CDSSD__LOG__FORMAT", "json")
-            .env("CDSSD__LOG__LEVEL", "info,ort=warn")
-            .env("CDSSD__RULES__DIR", root().join("rules"))
-            .env("CDSSD__RISK__DIR", root().join("models"))
-            .env("CDSSD__RULES__WATCH", "false")
-            .env("CDSSD__RISK__WATCH", "false")
-            .env("CDSSD__LLM__ENABLED", "false")
-            .env_remove("RUST_LOG")
-            .env_remove("CDSSD_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("cdssd starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, logs) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut grpc, mut metrics) = (None, None);
-        let mut seen = Vec::new();
-        while grpc.is_none() || metrics.is_none() {
-            let line = logs
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("cdssd logs both listen addresses; it printed:\n{}", seen.join("\n")));
-            seen.push(line.clone());
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            let addr = v.pointer("/fields/addr").and_then(|a| a.as_str()).and_then(|a| a.parse().ok());
-            match v.pointer("/fields/message").and_then(|m| m.as_str()) {
-                Some(m) if m.starts_with("Serving gRPC") => grpc = addr,
-                Some(m) if m.starts_with("Serving metrics") => metrics = addr,
-                _ => {}
-            }
-        }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
-    }
-
-    pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
-        CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
-    }
-
-    async fn admin(&self) -> AdminServiceClient<tonic::transport::Channel> {
-        AdminServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        http_get(self.metrics, path).await
-    }
-
-    async fn scrape(&self) -> Scrape {
-        let (status, headers, body) = self.get("/metrics").await;
-        assert_eq!(status, 200, "{body}");
-        assert!(headers.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{headers}");
-        Scrape::parse(&body)
-    }
-
-    /// SIGTERM, then the exit status.
-    pub(crate) fn stop(self) -> std::process::ExitStatus {
-        self.stop_with_logs().0
-    }
-
-    /// SIGTERM, then the exit status and everything logged after start-up.
-    pub(crate) fn stop_with_logs(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { kill(self.child.id() as i32, 15) };
-        let status = self.child.wait().expect("cdssd exits");
-        let mut lines = Vec::new();
-        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(2)) {
-            lines.push(line);
-        }
-        (status, lines)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        while self.logs.try_recv().is_ok() {}
-    }
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-/// A plain HTTP/1.0 GET: status, header block, body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics port connects");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
-    (status, head.to_string(), body.to_string())
-}
-
-/// The exposition, as series -> value ("name{labels}" exactly as rendered).
-struct Scrape {
-    text: String,
-    series: BTreeMap<String, f64>,
-}
-
-impl Scrape {
-    fn parse(text: &str) -> Self {
-        let mut series = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed line {line:?}"));
-            let value: f64 = value.parse().unwrap_or_else(|_| panic!("malformed value in {line:?}"));
-            assert!(series.insert(name.to_string(), value).is_none(), "duplicate series {name}");
-        }
-        Self { text: text.to_string(), series }
-    }
-
-    fn get(&self, series: &str) -> f64 {
-        self.series.get(series).copied().unwrap_or(0.0)
-    }
-
-    /// Family name -> label names, for every `cdssd_` series.
-    fn families(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for key in self.series.keys().filter(|k| k.starts_with("cdssd_")) {
-            let (name, labels) = match key.split_once('{') {
-                Some((n, l)) => (n, l.trim_end_matches('}')),
-                None => (key.as_str(), ""),
-            };
-            let family = ["_bucket", "_sum", "_count"]
-                .iter()
-                .filter_map(|suffix| name.strip_suffix(suffix))
-                .find(|base| self.text.contains(&format!("# TYPE {base} histogram")))
-                .unwrap_or(name);
-            let names = out.entry(family.to_string()).or_default();
-            for pair in split_labels(labels) {
-                let (k, _) = pair.split_once('=').unwrap();
-                if k != "le" {
-                    names.insert(k.to_string());
-                }
-            }
-        }
-        out
-    }
-
-    /// Every label value of every series.
-    fn label_values(&self) -> Vec<String> {
-        self.series
-            .keys()
-            .filter_map(|k| k.split_once('{'))
-            .flat_map(|(_, l)| split_labels(l.trim_end_matches('}')))
-            .map(|pair| pair.split_once('=').unwrap().1.trim_matches('"').to_string())
-            .collect()
-    }
-}
-
-/// `a="x",b="y"` -> [`a="x"`, `b="y"`] (values here never contain `",`).
-fn split_labels(labels: &str) -> Vec<String> {
-    if labels.is_empty() {
-        return Vec::new();
-    }
-    labels.split("\",").map(|p| if p.ends_with('"') { p.to_string() } else { format!("{p}\"") }).collect()
-}
-
-/// deploy/metrics.txt: family -> (type, label names).
-fn binding_families() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let text = std::fs::read_to_string(root().join("deploy/metrics.txt")).expect("deploy/metrics.txt");
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let labels = if f[2] == "-" { BTreeSet::new() } else { f[2].split(',').map(String::from).collect() };
-            (f[0].to_string(), (f[1].to_string(), labels))
-        })
-        .collect()
-}
-
-fn example(name: &str) -> pb::Encounter {
-    let text = std::fs::read_to_string(root().join("examples/encounters").join(name)).expect("example exists");
-    cdssd::encounter::encounter_from_json(&text).expect("example parses")
-}
-
-pub(crate) fn request(name: &str, trigger: pb::Trigger) -> pb::EvaluateRequest {
-    pb::EvaluateRequest {
-        encounter: Some(example(name)),
-        trigger: trigger as i32,
-        options: Some(pb::EvaluateOptions { llm: pb::LlmMode::Skip as i32, ..Default::default() }),
-        // 2026-09-21: after every time in the examples (the outpatient prescriptions run into June).
-        evaluation_time: Some(pbjson_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
-    }
-}
-
-/// An encounter that fails validation: discharged before arrival.
-fn invalid(mut req: pb::EvaluateRequest) -> pb::EvaluateRequest {
-    let enc = req.encounter.as_mut().unwrap();
-    let arrival = enc.arrival_time.expect("examples have an arrival time");
-    enc.discharge_time = Some(pbjson_types::Timestamp { seconds: arrival.seconds - 3600, nanos: 0 });
-    req
-}
+use crate::daemon::{binding_families, copy_tree, invalid, kill, request, root, Daemon};
 
 #[tokio::test]
 async fn known_traffic_moves_the_counters_by_exactly_that_much() {
@@ -334,7 +112,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         assert!(scrape.text.contains(&format!("# TYPE {family} {kind}")), "{family} is not a {kind}");
         assert!(scrape.text.contains(&format!("# HELP {family} ")), "{family} has no HELP text");
     }
-    // Families that exist after one STEMI evaluation (before any rule or LLM traffic).
+    // Families that exist after one STEMI evaluation (before any rule error or LLM traffic).
     for family in [
         "cdssd_grpc_requests_total",
         "cdssd_grpc_request_duration_seconds",
@@ -346,6 +124,11 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_llm_circuit_state",
         "cdssd_llm_in_flight",
         "cdssd_validation_errors_total",
+        "cdssd_rule_evaluations_total",
+        "cdssd_rule_duration_seconds",
+        "cdssd_rule_set_loaded_rules",
+        "cdssd_rule_set_info",
+        "cdssd_rule_set_last_reload_success_timestamp_seconds",
         "cdssd_models_loaded",
         "cdssd_model_inferences_total",
         "cdssd_model_inference_duration_seconds",
@@ -484,25 +267,6 @@ async fn disabled_metrics_listener_still_serves_grpc() {
     assert!(tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap().success());
 }
 
-/// A copy of a directory tree (the shipped rules or models), to change under a running daemon.
-fn copy_tree(from: &Path) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    copy(from, tmp.path());
-    tmp
-}
-
 #[tokio::test]
 async fn model_metrics_follow_inferences_imputations_and_reloads() {
     let models = copy_tree(&root().join("models"));
@@ -565,4 +329,103 @@ async fn request_logs_carry_the_callers_w3c_trace_id() {
     let v: serde_json::Value = serde_json::from_str(&refused).unwrap();
     assert_eq!(v.pointer("/span/trace_id").and_then(|t| t.as_str()), Some(trace_id), "{refused}");
     assert_eq!(v.pointer("/span/parent_span_id").and_then(|t| t.as_str()), Some("b7ad6b7169203331"), "{refused}");
+}
+
+const PROBE_PACK: &str = r#"id = "ops_probe"
+title = "Metrics probe"
+description = "A rule that fails at run time on STEMI encounters (tests/it/metrics.rs)."
+"#;
+
+/// Passes the load-time probe (empty encounter: not applicable), fails on a STEMI.
+const PROBE_RULE: &str = r#"// Fails at run time on a STEMI encounter, to test the rule-error metrics.
+fn meta() {
+    #{
+        id: "ops_probe.fails_on_stemi",
+        title: "Fails on STEMI",
+        measure: "none (test probe)",
+        version: "1.0.0",
+        severity: "info",
+        triggers: ["admission"],
+    }
+}
+
+fn evaluate(enc) {
+    if enc.has_diagnosis("stemi") {
+        throw "probe failure";
+    }
+    not_applicable("No STEMI diagnosis")
+}
+"#;
+
+#[tokio::test]
+async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
+    let rules = copy_tree(&root().join("rules"));
+    std::fs::create_dir_all(rules.path().join("ops_probe")).unwrap();
+    std::fs::write(rules.path().join("ops_probe/pack.toml"), PROBE_PACK).unwrap();
+    let probe = rules.path().join("ops_probe/fails_on_stemi.rhai");
+    std::fs::write(&probe, PROBE_RULE).unwrap();
+    let dir = rules.path().display().to_string();
+    let daemon = Daemon::start(&[("CDSSD__RULES__DIR", &dir)]);
+    let mut client = daemon.client().await;
+    let mut admin = daemon.admin().await;
+    let list = |c: &mut CdsServiceClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move { c.list_rule_packs(pb::ListRulePacksRequest::default()).await.expect("list").into_inner() }
+    };
+    let v0 = list(&mut client).await.rule_set_version;
+    let before = daemon.scrape().await;
+    let loaded = before.get("cdssd_rule_set_loaded_rules");
+    assert!(loaded > 35.0, "the shipped measures plus the probe are in force: {loaded}");
+    assert_eq!(before.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "{}", before.text);
+
+    // 1. A rule error on a real request: that rule says `error`, the request succeeds.
+    let decision = client
+        .evaluate(request("stemi_primary_pci.json", pb::Trigger::Admission))
+        .await
+        .expect("a failing rule does not fail the request")
+        .into_inner()
+        .decision
+        .unwrap();
+    let probe_finding = decision.findings.iter().find(|f| f.rule_id == "ops_probe.fails_on_stemi").expect("probe ran");
+    assert_eq!(probe_finding.status(), pb::FindingStatus::Error);
+
+    // 2. A broken edit: the reload is rejected, the old set stays in force.
+    std::fs::write(&probe, PROBE_RULE.replace("fn evaluate(enc) {", "fn evaluate(enc) {\n    let = ;")).unwrap();
+    let rejected = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(rejected.status(), pb::LoadStatus::Failed, "{rejected:?}");
+    let mid = daemon.scrape().await;
+    assert_eq!(mid.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 1.0, "old set still in force");
+    assert_eq!(mid.get("cdssd_rule_set_loaded_rules"), loaded);
+
+    // 3. The probe removed: the reload is accepted and the new version replaces the old one.
+    std::fs::remove_dir_all(rules.path().join("ops_probe")).unwrap();
+    let accepted = admin.reload_rules(pb::ReloadRulesRequest::default()).await.expect("reload").into_inner();
+    assert_eq!(accepted.status(), pb::LoadStatus::Loaded, "{accepted:?}");
+    let v1 = list(&mut client).await.rule_set_version;
+    assert_ne!(v0, v1);
+    let after = daemon.scrape().await;
+
+    let delta = |s: &str| after.get(s) - before.get(s);
+    for (series, want) in [
+        (r#"cdssd_rule_evaluations_total{rule_id="ops_probe.fails_on_stemi",status="error"}"#.to_string(), 1.0),
+        (r#"cdssd_rule_errors_total{rule_id="ops_probe.fails_on_stemi"}"#.into(), 1.0),
+        (r#"cdssd_rule_duration_seconds_count{pack="ops_probe"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_rule_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_grpc_requests_total{method="ReloadRules",code="OK"}"#.into(), 2.0),
+        (r#"cdssd_grpc_requests_total{method="Evaluate",code="OK"}"#.into(), 1.0),
+    ] {
+        assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
+    }
+    // Only the probe errored.
+    let errors: Vec<&String> =
+        after.series.keys().filter(|k| k.starts_with("cdssd_rule_errors_total{") && delta(k) != 0.0).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v1}"}}"#)), 1.0);
+    assert_eq!(after.get(&format!(r#"cdssd_rule_set_info{{version="{v0}"}}"#)), 0.0, "the replaced version drops to 0");
+    assert_eq!(after.get("cdssd_rule_set_loaded_rules"), loaded - 1.0);
+    assert!(
+        after.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+            >= before.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
+    );
 }

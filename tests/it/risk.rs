@@ -532,3 +532,35 @@ async fn list_and_reload_models_over_grpc() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+#[test]
+fn changed_files_are_reloaded_by_the_watcher() {
+    let tmp = models_copy();
+    let mut s = settings(tmp.path());
+    s.watch = true;
+    s.debounce_ms = 50;
+    let svc = RiskService::from_risk_settings(&s).unwrap();
+    assert_eq!(svc.registry().get(PCE).unwrap().manifest.version, "1.0.0");
+    edit(tmp.path().join(PCE).join("manifest.toml"), "version = \"1.0.0\"", "version = \"1.1.0\"");
+    // Functional wait for the reload (not a timing assertion): up to 20 s.
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while svc.registry().get(PCE).unwrap().manifest.version != "1.1.0" {
+        assert!(Instant::now() < deadline, "the watcher did not reload the changed manifest");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A broken edit is not taken: the reload fails and the 1.1.0 registry stays in force.
+    let version = svc.registry().version.clone();
+    let attempts = svc.last_reload().0;
+    std::fs::write(tmp.path().join(AMI).join("model.onnx"), b"broken").unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let last = loop {
+        match svc.last_reload() {
+            (n, Some(r)) if n > attempts && r.status() == pb::LoadStatus::Failed => break r,
+            _ => assert!(Instant::now() < deadline, "no failed reload after the broken write"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(last.errors.iter().any(|e| e.path == "ami-1y-mortality/model.onnx"), "{last:?}");
+    assert_eq!(svc.registry().version, version);
+    assert_eq!(svc.registry().models.len(), 2);
+}

@@ -327,3 +327,66 @@ fn rejected_reload_keeps_the_old_set_and_reports_every_error() {
     // The request that took the old set still holds it.
     assert_eq!(before.rule("stemi.statin_discharge").unwrap().meta.version, "1.0.0");
 }
+
+fn meta_for(id: &str) -> String {
+    format!(
+        "fn meta() {{ #{{ id: \"{id}\", title: \"T\", measure: \"TEST\", version: \"1.0.0\", severity: \"info\", triggers: [\"discharge\"] }} }}\n"
+    )
+}
+
+#[test]
+fn pack_library_and_memo_are_shared_within_a_pack_only() {
+    let (_tmp, dir) = fixture_copy();
+    std::fs::write(
+        dir.join("stemi/lib.rhai"),
+        "// Shared helpers of the STEMI pack.\nfn arrival_hour(enc) { hospital_day(enc.arrival, enc.arrival) }\nfn costly() {\n  memo(\"costly\", || { let s = 0; for i in 0..2000 { s += i; } s })\n}\nfn broken(enc) {\n  enc.department - 1\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("stemi/memo_a.rhai"),
+        format!("{}fn evaluate(enc) {{ met(`${{costly()}} ${{arrival_hour(enc)}}`) }}", meta_for("stemi.memo_a")),
+    )
+    .unwrap();
+    // Same key, a closure that would fail: it never runs because memo_a computed the value.
+    std::fs::write(
+        dir.join("stemi/memo_b.rhai"),
+        format!(
+            "{}fn evaluate(enc) {{\n  if enc.department == \"ZZZ\" {{ return met(`${{broken(enc)}}`); }}\n  met(`${{memo(\"costly\", || {{ throw \"memo_b computed\" }})}}`)\n}}",
+            meta_for("stemi.memo_b")
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    std::fs::write(dir.join("other/pack.toml"), "id = \"other\"\ntitle = \"Other\"\n").unwrap();
+    std::fs::write(
+        dir.join("other/memo_c.rhai"),
+        format!("{}fn evaluate(enc) {{ met(`${{memo(\"costly\", || 7)}}`) }}", meta_for("other.memo_c")),
+    )
+    .unwrap();
+    let set = compile(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.rule_count(), 6, "lib.rhai is not a rule");
+
+    let enc = Arc::new(synthetic_encounter(chrono::Utc::now()));
+    let view = EncounterView::dynamic(enc.clone(), set.value_sets.clone());
+    let eval = set.evaluate(&view, &cdssd::rules::eval::EvalOptions { now: chrono::Utc::now(), ..Default::default() });
+    let msg = |id: &str| eval.findings.iter().find(|f| f.rule_id == id).unwrap().message.clone();
+    assert_eq!(msg("stemi.memo_a"), "1999000 1");
+    assert_eq!(msg("stemi.memo_b"), "1999000", "memo_b got memo_a's value");
+    assert_eq!(msg("other.memo_c"), "7", "memo keys are per pack");
+
+    // A run-time error inside a library function is reported in lib.rhai.
+    let mut zzz = synthetic_encounter(chrono::Utc::now());
+    zzz.department = "ZZZ".into();
+    let view = EncounterView::dynamic(Arc::new(zzz), set.value_sets.clone());
+    let f = set.evaluate_rule(set.rule("stemi.memo_b").unwrap(), &view, chrono::Utc::now());
+    assert_eq!(f.status, Status::Error);
+    assert!(f.message.starts_with("Rule error: stemi/lib.rhai:7:"), "{}", f.message);
+
+    // A library is helpers only.
+    std::fs::write(dir.join("stemi/lib.rhai"), "fn evaluate(enc) { met(\"\") }\n").unwrap();
+    let Err(RulesError::Load(errs)) = compile(&dir) else { panic!("must be rejected") };
+    assert!(
+        errs.0.iter().any(|e| e.path == "stemi/lib.rhai" && e.message.contains("must not define 'evaluate'")),
+        "{errs}"
+    );
+}

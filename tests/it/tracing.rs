@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 
-use crate::metrics::{request, Daemon};
+use crate::daemon::{request, Daemon};
 
 #[derive(Clone, Default)]
 struct Collector {

@@ -2,17 +2,16 @@
 //! value-set name. It wraps an `Arc<Encounter>` (no copy per rule); query results are
 //! memoised per request, so the eight STEMI rules asking `has_diagnosis("stemi")` match
 //! the diagnoses once.
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono_tz::Tz;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, FLOAT};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, NativeCallContext, FLOAT};
 
 use super::items::{
     AdministrationRef, AllergyRef, DiagnosisRef, FieldEvidence, NoteRef, ObsList, ObservationRef, OrderRef,
     ProcedureRef, EVIDENCE_FIELDS,
 };
-use super::time::Time;
+use super::time::{CallState, Time};
 use crate::encounter::{Code, DiagnosisRank, Encounter, OrderStatus};
 use crate::rules::valueset::{normalize_code, ValueSet, ValueSets};
 
@@ -53,7 +52,7 @@ pub const VALUE_SET_METHODS: &[&str] = &[
     "notes",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Query {
     Diagnoses,
     Vitals,
@@ -68,13 +67,18 @@ enum Query {
     Notes,
 }
 
-/// Matching item indices per (query, value set), for one request.
-type Memo = HashMap<(Query, ImmutableString), Arc<Vec<usize>>>;
+/// Matching item indices per (query, value set), for one request: a short list (a
+/// request asks a few dozen distinct questions), compared by pointer first.
+type Memo = Vec<(Query, ImmutableString, Arc<Vec<usize>>)>;
+
+/// Values computed by `memo(key, || ...)`, per (pack, key), for one request.
+type ScriptMemo = Vec<(ImmutableString, ImmutableString, Dynamic)>;
 
 struct Inner {
     enc: Arc<Encounter>,
     value_sets: Arc<ValueSets>,
     memo: Mutex<Memo>,
+    script_memo: Mutex<ScriptMemo>,
 }
 
 /// The `enc` object. Cloning is an `Arc` clone.
@@ -100,7 +104,12 @@ fn one_code(c: &Code, vs: &ValueSet) -> bool {
 
 impl EncounterView {
     pub fn new(enc: Arc<Encounter>, value_sets: Arc<ValueSets>) -> Self {
-        Self(Arc::new(Inner { enc, value_sets, memo: Mutex::new(HashMap::new()) }))
+        Self(Arc::new(Inner {
+            enc,
+            value_sets,
+            memo: Mutex::new(Vec::with_capacity(32)),
+            script_memo: Mutex::new(Vec::new()),
+        }))
     }
 
     /// The object to pass to `evaluate(enc)`.
@@ -112,14 +121,29 @@ impl EncounterView {
         &self.0.enc
     }
 
+    fn memo_get(&self, pack: &str, key: &str) -> Option<Dynamic> {
+        let m = self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().find(|(p, k, _)| p.as_str() == pack && k.as_str() == key).map(|(_, _, v)| v.clone())
+    }
+
+    fn memo_put(&self, pack: ImmutableString, key: ImmutableString, value: Dynamic) {
+        self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner()).push((pack, key, value));
+    }
+
     /// Indices of the items of a list matching value set `name` (memoised).
     fn matching(&self, q: Query, name: ImmutableString) -> Result<Arc<Vec<usize>>, Box<EvalAltResult>> {
-        let key = (q, name);
-        if let Some(hit) = self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(hit.clone());
+        if let Some(hit) = self
+            .0
+            .memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(mq, mn, _)| *mq == q && (mn.ptr_eq(&name) || *mn == name))
+        {
+            return Ok(hit.2.clone());
         }
-        let vs = self.0.value_sets.get(&key.1).ok_or_else(|| -> Box<EvalAltResult> {
-            format!("unknown value set '{}' (files in rules/valuesets/)", key.1).into()
+        let vs = self.0.value_sets.get(&name).ok_or_else(|| -> Box<EvalAltResult> {
+            format!("unknown value set '{name}' (files in rules/valuesets/)").into()
         })?;
         let e = &*self.0.enc;
         let idx: Vec<usize> = match q {
@@ -158,7 +182,7 @@ impl EncounterView {
             }
         };
         let idx = Arc::new(idx);
-        self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, idx.clone());
+        self.0.memo.lock().unwrap_or_else(|e| e.into_inner()).push((q, name, idx.clone()));
         Ok(idx)
     }
 
@@ -240,6 +264,20 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
     engine.register_fn("principal_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
         let idx = v.matching(Query::Diagnoses, vs)?;
         Ok(idx.iter().any(|&i| v.0.enc.diagnoses[i].rank == DiagnosisRank::Principal))
+    });
+    // memo(key, || expr): the value of `expr`, computed once per request and pack and shared
+    // by every rule of the pack that asks for the same key (e.g. SEP-1 shock presentation).
+    engine.register_fn("memo", |ctx: NativeCallContext, key: ImmutableString, f: FnPtr| -> Res<Dynamic> {
+        let state = ctx.tag().and_then(|t| t.read_lock::<CallState>().map(|s| (s.view.clone(), s.pack.clone())));
+        let Some((Some(view), pack)) = state else {
+            return f.call_within_context(&ctx, ());
+        };
+        if let Some(v) = view.memo_get(&pack, &key) {
+            return Ok(v);
+        }
+        let v: Dynamic = f.call_within_context(&ctx, ())?;
+        view.memo_put(pack, key, v.clone());
+        Ok(v)
     });
     engine.register_fn("field_evidence", |field: ImmutableString| -> Res<FieldEvidence> {
         if !EVIDENCE_FIELDS.contains(&field.as_str()) {

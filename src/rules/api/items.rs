@@ -96,6 +96,41 @@ pub const EVIDENCE_FIELDS: &[&str] = &[
 fn s(v: &str) -> ImmutableString {
     ImmutableString::from(v)
 }
+
+/// Shared strings for the fixed vocabularies (rank, poa, status, type): a clone is a
+/// reference-count increment instead of an allocation per property read.
+fn word(v: &'static str) -> ImmutableString {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static WORDS: OnceLock<HashMap<&'static str, ImmutableString>> = OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        [
+            "",
+            "principal",
+            "secondary",
+            "admitting",
+            "Y",
+            "N",
+            "U",
+            "W",
+            "active",
+            "completed",
+            "discontinued",
+            "cancelled",
+            "draft",
+            "in_progress",
+            "stopped",
+            "not_given",
+            "allergy",
+            "intolerance",
+            "contraindication",
+        ]
+        .into_iter()
+        .map(|w| (w, ImmutableString::from(w)))
+        .collect()
+    });
+    words.get(v).cloned().unwrap_or_else(|| ImmutableString::from(v))
+}
 fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> Dynamic {
     t.map_or(Dynamic::UNIT, |t| Dynamic::from(Time(t)))
 }
@@ -173,8 +208,8 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("code", |d: &mut DiagnosisRef| s(&d.get().code.code));
     engine.register_get("system", |d: &mut DiagnosisRef| s(d.get().code.system.name()));
     engine.register_get("display", |d: &mut DiagnosisRef| s(&d.get().code.display));
-    engine.register_get("rank", |d: &mut DiagnosisRef| s(rank(d.get().rank)));
-    engine.register_get("poa", |d: &mut DiagnosisRef| s(poa(d.get().poa)));
+    engine.register_get("rank", |d: &mut DiagnosisRef| word(rank(d.get().rank)));
+    engine.register_get("poa", |d: &mut DiagnosisRef| word(poa(d.get().poa)));
     engine.register_get("time", |d: &mut DiagnosisRef| opt_time(d.get().time));
 
     engine.register_type_with_name::<ObservationRef>("Observation");
@@ -203,7 +238,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("frequency", |o: &mut OrderRef| s(&o.get().frequency));
     engine.register_get("time", |o: &mut OrderRef| Time(o.get().time));
     engine.register_get("end", |o: &mut OrderRef| opt_time(o.get().end));
-    engine.register_get("status", |o: &mut OrderRef| s(order_status(o.get().status)));
+    engine.register_get("status", |o: &mut OrderRef| word(order_status(o.get().status)));
     engine.register_get("discharge", |o: &mut OrderRef| o.get().discharge);
 
     engine.register_type_with_name::<AdministrationRef>("MedicationAdministration");
@@ -215,7 +250,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("route", |a: &mut AdministrationRef| s(&a.get().route));
     engine.register_get("time", |a: &mut AdministrationRef| Time(a.get().time));
     engine.register_get("end", |a: &mut AdministrationRef| opt_time(a.get().end));
-    engine.register_get("status", |a: &mut AdministrationRef| s(admin_status(a.get().status)));
+    engine.register_get("status", |a: &mut AdministrationRef| word(admin_status(a.get().status)));
     engine.register_get("order_id", |a: &mut AdministrationRef| s(&a.get().order_id));
     engine.register_get("reason", |a: &mut AdministrationRef| {
         s(a.get().reason_not_given.as_ref().map_or("", |c| if c.display.is_empty() { &c.code } else { &c.display }))
@@ -236,7 +271,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("id", |a: &mut AllergyRef| s(&a.get().id));
     engine.register_get("code", |a: &mut AllergyRef| s(&a.get().substance.code));
     engine.register_get("display", |a: &mut AllergyRef| s(&a.get().substance.display));
-    engine.register_get("type", |a: &mut AllergyRef| s(allergy_type(a.get().kind)));
+    engine.register_get("type", |a: &mut AllergyRef| word(allergy_type(a.get().kind)));
     engine.register_get("reaction", |a: &mut AllergyRef| {
         s(a.get().reaction.as_ref().map_or("", |c| if c.display.is_empty() { &c.code } else { &c.display }))
     });

@@ -9,10 +9,20 @@ use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, FLOAT, INT};
 pub struct Time(pub DateTime<Utc>);
 
 /// Per-call state handed to native functions through the Rhai call tag.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallState {
     /// The evaluation time (`now()`).
     pub now: DateTime<Utc>,
+    /// The request's encounter object (for `memo`), when evaluating a rule.
+    pub view: Option<super::encounter::EncounterView>,
+    /// Pack of the rule being evaluated (`memo` keys are per pack).
+    pub pack: rhai::ImmutableString,
+}
+
+impl CallState {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self { now, view: None, pack: rhai::ImmutableString::new() }
+    }
 }
 
 fn millis(minutes: FLOAT) -> Result<Duration, Box<EvalAltResult>> {
@@ -75,8 +85,7 @@ pub fn display(tz: Tz, t: DateTime<Utc>) -> String {
 
 fn call_now(ctx: &NativeCallContext) -> Result<Time, Box<EvalAltResult>> {
     ctx.tag()
-        .and_then(|tag| tag.clone().try_cast::<CallState>())
-        .map(|s| Time(s.now))
+        .and_then(|tag| tag.read_lock::<CallState>().map(|s| Time(s.now)))
         .ok_or_else(|| "now() is only available while a rule is evaluated".into())
 }
 

@@ -1,0 +1,344 @@
+//! One draft, end to end: de-identified prompt → cache → breaker →
+//! concurrency slot → HTTP call(s) with retries inside the deadline →
+//! validation → grounding and cross-checks → [`pb::DraftSuggestion`].
+//!
+//! Invariants: never panics or errors (every outcome is a status); never
+//! outlives the caller's deadline; logs carry statuses and error kinds only,
+//! never prompt or response text.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::{
+    breaker::{Breaker, BreakerState},
+    cache::TtlCache,
+    client::{ApiKey, CallError, ChatClient},
+    prompt::{self, Prompt, PromptOptions},
+    template::TemplateStore,
+    validate::{self, DraftSchema, InvalidOutput},
+};
+use crate::{config::LlmSettings, decision::FastPart, encounter::Encounter, metrics, proto::v1 as pb};
+
+/// A prompt rendered and serialised, ready to send.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub prompt: Prompt,
+    /// The chat-completions body (without `stream`).
+    pub body: Value,
+    /// SHA-256 (hex) of the body: the prompt hash and cache key.
+    pub hash: String,
+}
+
+/// The LLM part of cdssd.
+#[derive(Debug)]
+pub struct LlmService {
+    settings: LlmSettings,
+    client: ChatClient,
+    breaker: Breaker,
+    cache: TtlCache<pb::DraftSuggestion>,
+    slots: Arc<Semaphore>,
+    templates: TemplateStore,
+    schema: DraftSchema,
+    prompt_options: PromptOptions,
+}
+
+fn read_key(s: &LlmSettings) -> Result<ApiKey, String> {
+    if !s.api_key_file.trim().is_empty() {
+        let key = std::fs::read_to_string(s.api_key_file.trim())
+            .map_err(|e| format!("llm.api_key_file: cannot read the API key file: {}", e.kind()))?;
+        return Ok(ApiKey::new(Some(key)));
+    }
+    if s.api_key_env.trim().is_empty() {
+        return Ok(ApiKey::new(None));
+    }
+    Ok(ApiKey::new(std::env::var(s.api_key_env.trim()).ok()))
+}
+
+fn suggestion(status: pb::SuggestionStatus, message: impl Into<String>) -> pb::DraftSuggestion {
+    crate::decision::suggestion_with_status(status, message)
+}
+
+impl LlmService {
+    /// Build from `[llm]`; fails on an unreadable key file or prompt template.
+    pub fn with_llm_settings(settings: &LlmSettings) -> Result<Self, String> {
+        let key = read_key(settings)?;
+        let client =
+            ChatClient::new(&settings.base_url, key, Duration::from_millis(settings.connect_timeout_ms.max(1)))?;
+        let path = settings.prompt_template.trim();
+        let templates = TemplateStore::load((!path.is_empty()).then(|| PathBuf::from(path)))
+            .map_err(|e| format!("llm.prompt_template: {e}"))?;
+        metrics::llm_circuit_state(0);
+        Ok(Self {
+            client,
+            breaker: Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_open_ms)),
+            cache: TtlCache::new(Duration::from_secs(settings.cache_ttl_s), settings.cache_max_entries),
+            slots: Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
+            templates,
+            schema: DraftSchema::new(),
+            prompt_options: PromptOptions {
+                include_notes: settings.include_notes,
+                max_items_per_list: settings.max_prompt_items_per_list,
+                ..PromptOptions::default()
+            },
+            settings: settings.clone(),
+        })
+    }
+
+    /// The breaker's state now.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state(Instant::now())
+    }
+
+    /// The prompt template version in force.
+    pub fn template_version(&self) -> String {
+        self.templates.current().version.clone()
+    }
+
+    /// Render the de-identified prompt and the request body for an encounter.
+    pub fn prepare(&self, enc: &Encounter, fast: &FastPart) -> Prepared {
+        let template = self.templates.current();
+        let prompt = prompt::build(&template, &self.schema, enc, fast, &self.prompt_options);
+        let body = json!({
+            "model": self.settings.model,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "cdssd_draft_v1", "strict": true, "schema": self.schema.json},
+            },
+        });
+        let hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+        Prepared { prompt, body, hash }
+    }
+
+    /// Validate a response's content and turn it into the suggestion (status OK),
+    /// with references grounded and cross-check flags added.
+    pub fn accept(
+        &self,
+        prepared: &Prepared,
+        enc: &Encounter,
+        fast: &FastPart,
+        content: &str,
+    ) -> Result<pb::DraftSuggestion, InvalidOutput> {
+        let raw = self.schema.check(content)?;
+        let (differentials, mut flags) = validate::ground(&raw, &prepared.prompt.refs);
+        let principal = prompt::principal_icd10(enc);
+        flags.extend(validate::cross_check(&raw, &principal, &fast.risks, &|i| format!("risks/{}", i + 1)));
+        Ok(pb::DraftSuggestion {
+            status: pb::SuggestionStatus::Ok as i32,
+            draft: true,
+            model: self.settings.model.clone(),
+            summary: raw.summary,
+            differentials,
+            next_steps: raw.next_steps,
+            red_flags: raw.red_flags,
+            flags,
+            prompt_hash: prepared.hash.clone(),
+            template_version: prepared.prompt.template_version.clone(),
+            latency_ms: 0,
+            message: String::new(),
+        })
+    }
+
+    /// Draft a suggestion, answering by `deadline` at the latest.
+    pub async fn draft_for(
+        &self,
+        enc: &Encounter,
+        fast: &FastPart,
+        deadline: Instant,
+        deltas: Option<mpsc::Sender<String>>,
+    ) -> pb::DraftSuggestion {
+        let started = Instant::now();
+        let prepared = self.prepare(enc, fast);
+        let mut s = self.call(&prepared, enc, fast, started, deadline, deltas.as_ref()).await;
+        s.draft = true;
+        s.prompt_hash = prepared.hash.clone();
+        s.template_version = prepared.prompt.template_version.clone();
+        if s.model.is_empty() {
+            s.model = self.settings.model.clone();
+        }
+        s.latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        let outcome = s.status().as_str_name().trim_start_matches("SUGGESTION_STATUS_").to_lowercase();
+        tracing::debug!(status = %outcome, latency_ms = s.latency_ms, "llm draft");
+        s
+    }
+
+    async fn call(
+        &self,
+        prepared: &Prepared,
+        enc: &Encounter,
+        fast: &FastPart,
+        started: Instant,
+        deadline: Instant,
+        deltas: Option<&mpsc::Sender<String>>,
+    ) -> pb::DraftSuggestion {
+        use pb::SuggestionStatus as S;
+        if let Some(mut hit) = self.cache.get(&prepared.hash, started) {
+            hit.message = "cached draft (same prompt hash)".into();
+            metrics::llm_request("cache_hit", started.elapsed());
+            return hit;
+        }
+        let configured_end = started + Duration::from_millis(self.settings.total_timeout_ms);
+        let deadline = deadline.min(configured_end);
+        let permit = match self.breaker.acquire(started) {
+            Ok(p) => p,
+            Err(until) => {
+                metrics::llm_request("circuit_open", started.elapsed());
+                let wait =
+                    until.map(|u| format!("; next probe in {} s", u.saturating_duration_since(started).as_secs()));
+                return suggestion(
+                    S::CircuitOpen,
+                    format!("circuit open after repeated LLM failures{}", wait.unwrap_or_default()),
+                );
+            }
+        };
+        self.publish_breaker();
+        let _slot = match tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                metrics::llm_request("timeout", started.elapsed());
+                return suggestion(S::Timeout, "no free LLM slot before the deadline");
+            }
+        };
+        metrics::llm_in_flight(1.0);
+        let _in_flight = InFlight;
+        let stream = self.settings.stream || deltas.is_some();
+        let mut body = prepared.body.clone();
+        if stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let mut transient_left = self.settings.retries;
+        let mut invalid_left = 1u32;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let now = Instant::now();
+            let ft_cfg = now + Duration::from_millis(self.settings.first_token_timeout_ms);
+            let result = self.client.complete(&body, stream, ft_cfg.min(deadline), deadline, deltas).await;
+            let bad = match result {
+                Ok(c) => {
+                    if let Some(t) = c.first_token {
+                        metrics::llm_time_to_first_token(t);
+                    }
+                    if let Some(n) = c.prompt_tokens {
+                        metrics::llm_tokens("prompt", n);
+                    }
+                    if let Some(n) = c.completion_tokens {
+                        metrics::llm_tokens("completion", n);
+                    }
+                    match self.accept(prepared, enc, fast, &c.content) {
+                        Ok(mut s) => {
+                            permit.success(Instant::now());
+                            self.publish_breaker();
+                            if !c.model.is_empty() {
+                                s.model = c.model;
+                            }
+                            self.cache.put(prepared.hash.clone(), s.clone(), Instant::now());
+                            metrics::llm_request("ok", started.elapsed());
+                            return s;
+                        }
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(CallError::Protocol(m)) => m,
+                Err(e) if e.is_transient() && transient_left > 0 => {
+                    transient_left -= 1;
+                    let wait = self.backoff(attempt, &e);
+                    if Instant::now() + wait < deadline {
+                        tracing::debug!(attempt, error_kind = kind(&e), "llm transient failure; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return self.fail(permit, e, started, deadline < configured_end, ft_cfg <= deadline);
+                }
+                Err(e) => return self.fail(permit, e, started, deadline < configured_end, ft_cfg <= deadline),
+            };
+            // The endpoint answered, but not with a valid draft.
+            if invalid_left > 0 && Instant::now() < deadline {
+                invalid_left -= 1;
+                tracing::debug!(attempt, "llm output invalid; retrying once");
+                continue;
+            }
+            permit.success(Instant::now());
+            self.publish_breaker();
+            metrics::llm_request("invalid", started.elapsed());
+            return suggestion(S::Invalid, format!("invalid LLM output after {attempt} attempts: {bad}"));
+        }
+    }
+
+    /// Jittered exponential backoff ("full jitter"), at least Retry-After when the server sent one.
+    fn backoff(&self, attempt: u32, e: &CallError) -> Duration {
+        let base = self.settings.retry_backoff_ms.max(1);
+        let cap = base.saturating_mul(1 << attempt.min(10));
+        let mut wait = Duration::from_millis(rand::rng().random_range(base / 2..=cap));
+        if let CallError::Http { retry_after: Some(r), .. } = e {
+            wait = wait.max(*r);
+        }
+        wait
+    }
+
+    fn fail(
+        &self,
+        permit: super::breaker::Permit,
+        e: CallError,
+        started: Instant,
+        limited_by_request: bool,
+        first_token_limit_configured: bool,
+    ) -> pb::DraftSuggestion {
+        use pb::SuggestionStatus as S;
+        let (status, counts) = match &e {
+            CallError::Timeout("first token") => (S::Timeout, first_token_limit_configured),
+            CallError::Timeout(_) => (S::Timeout, !limited_by_request),
+            _ => (S::Unavailable, true),
+        };
+        if counts {
+            permit.failure(Instant::now());
+        } else {
+            drop(permit);
+        }
+        self.publish_breaker();
+        let outcome = if status == S::Timeout { "timeout" } else { "unavailable" };
+        metrics::llm_request(outcome, started.elapsed());
+        tracing::debug!(error_kind = kind(&e), outcome, "llm call failed");
+        suggestion(status, e.to_string())
+    }
+
+    fn publish_breaker(&self) {
+        metrics::llm_circuit_state(match self.breaker_state() {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        });
+    }
+}
+
+fn kind(e: &CallError) -> &'static str {
+    match e {
+        CallError::Connect(_) => "connect",
+        CallError::Timeout(_) => "timeout",
+        CallError::Http { .. } => "http_status",
+        CallError::Broken(_) => "broken_connection",
+        CallError::Protocol(_) => "protocol",
+    }
+}
+
+struct InFlight;
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::llm_in_flight(-1.0);
+    }
+}
