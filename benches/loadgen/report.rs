@@ -12,6 +12,8 @@ pub struct Row {
     pub server_cpu: Duration,
     /// Highest VmRSS seen in the window, MiB.
     pub rss_mb: f64,
+    /// Most server threads seen in the window.
+    pub threads: usize,
 }
 
 impl Row {
@@ -36,7 +38,7 @@ impl Row {
     }
 }
 
-pub const LATENCY_HEADER: &str = "| run | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/req | server cores | RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+pub const LATENCY_HEADER: &str = "| run | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/req | server cores | RSS MiB | threads |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 pub fn latency_line(r: &Row) -> String {
     let errs = if r.stats.errors.is_empty() {
@@ -45,7 +47,7 @@ pub fn latency_line(r: &Row) -> String {
         r.stats.errors.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
     };
     format!(
-        "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.0} |",
+        "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.0} | {} |",
         r.label,
         r.stats.throughput(),
         r.q(0.5),
@@ -56,7 +58,8 @@ pub fn latency_line(r: &Row) -> String {
         errs,
         r.cpu_us_per_req(),
         r.cores(),
-        r.rss_mb
+        r.rss_mb,
+        r.threads
     )
 }
 

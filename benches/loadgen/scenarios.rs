@@ -16,7 +16,7 @@ use crate::{
     client::{self, Load, Rpc, RunStats},
     echo, fake_llm, inproc,
     report::{self, ratio, verdict, Row},
-    servers::{cpu_of, rss_of, Scratch, Server},
+    servers::{cpu_of, rss_of, threads_of, Scratch, Server},
     workload::{self, Work},
     Args,
 };
@@ -71,16 +71,17 @@ pub async fn measure(
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
         let (c0, end) = (cpu_of(pid), Instant::now() + duration);
-        let mut peak: f64 = 0.0;
+        let (mut peak, mut threads): (f64, usize) = (0.0, 0);
         while Instant::now() < end {
             peak = peak.max(rss_of(pid).0);
+            threads = threads.max(threads_of(pid));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        (cpu_of(pid).saturating_sub(c0), peak.max(rss_of(pid).0))
+        (cpu_of(pid).saturating_sub(c0), peak.max(rss_of(pid).0), threads)
     });
     let stats = fut.await;
-    let (server_cpu, rss_mb) = sampler.await.unwrap_or_default();
-    Row { label: label.into(), stats, server_cpu, rss_mb }
+    let (server_cpu, rss_mb, threads) = sampler.await.unwrap_or_default();
+    Row { label: label.into(), stats, server_cpu, rss_mb, threads }
 }
 
 pub fn load(requests: Vec<pb::EvaluateRequest>, rpc: Rpc, window: (Duration, Duration)) -> Load {

@@ -6,11 +6,11 @@ use cdssd::{
     config::Settings,
     pipeline::Pipeline,
     proto::v1 as pb,
-    rules::RuleService,
     risk::{
         manifest::{ElementType, Manifest},
         score, Runtime,
     },
+    rules::RuleService,
 };
 
 use crate::{
@@ -179,10 +179,7 @@ pub fn rule_count(
         let mean = total / examples.len() as f64;
         let per_eval = if findings > 0 { total / findings as f64 } else { f64::NAN };
         let b = *base.get_or_insert(mean);
-        println!(
-            "| ×{n} | {count} | {findings} | {mean:.0} | {max:.0} | {per_eval:.2} | {} |",
-            ratio(mean, b)
-        );
+        println!("| ×{n} | {count} | {findings} | {mean:.0} | {max:.0} | {per_eval:.2} | {} |", ratio(mean, b));
     }
     println!("\n(Linear in the rule count: ×4 ≈ 4×, ×16 ≈ 16×.)\n");
     Ok(())
