@@ -223,10 +223,11 @@ fn copy_tree(
 ) -> anyhow::Result<()> {
     if src.is_file() {
         let text = std::fs::read(src)?;
-        return Ok(match String::from_utf8(text) {
+        match String::from_utf8(text) {
             Ok(t) => std::fs::write(dst, edit(t))?,
             Err(e) => std::fs::write(dst, e.into_bytes())?,
-        });
+        }
+        return Ok(());
     }
     std::fs::create_dir_all(dst)?;
     for entry in std::fs::read_dir(src)? {
