@@ -13,18 +13,26 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 struct Rule {
     re: Regex,
     with: &'static str,
 }
 
-fn rule(pattern: &str, with: &'static str) -> Rule {
+/// Patterns of [`RULES`] after the word-boundary rewrite, in the same order.
+fn pattern(p: &str) -> String {
     // ASCII word boundaries: `\b` would see no boundary between a Han character and a digit.
-    let pattern = pattern.replace(r"\b", r"(?-u:\b)");
-    Rule { re: Regex::new(&pattern).expect("scrubber patterns are valid"), with }
+    p.replace(r"\b", r"(?-u:\b)")
 }
+
+fn rule(p: &str, with: &'static str) -> Rule {
+    Rule { re: Regex::new(&pattern(p)).expect("scrubber patterns are valid"), with }
+}
+
+/// All rules in one automaton: one pass tells which rules can apply (most texts: none).
+static SET: LazyLock<RegexSet> =
+    LazyLock::new(|| RegexSet::new(RULES.iter().map(|r| r.re.as_str())).expect("scrubber patterns are valid"));
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     vec![
@@ -85,8 +93,15 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 
 /// Remove identifiers from `text`.
 pub fn scrub(text: &str) -> String {
+    let hits = SET.matches(text);
+    if !hits.matched_any() {
+        return text.to_string();
+    }
     let mut out = text.to_string();
-    for r in RULES.iter() {
+    // Replacements only insert placeholders, so a rule that did not match the original
+    // text cannot match after earlier rules ran: only the hits need to be applied.
+    for i in hits.iter() {
+        let r = &RULES[i];
         if r.re.is_match(&out) {
             out = r.re.replace_all(&out, r.with).into_owned();
         }

@@ -60,7 +60,7 @@ pub enum RuntimeError {
     LibraryLoad { path: PathBuf, source_of_path: &'static str, wanted: &'static str, detail: String },
     #[error("ONNX Runtime environment: {0}")]
     Environment(String),
-    #[error("device \"cuda\" is required (risk.device_required = true) but {0}")]
+    #[error("device \"cuda\" is required (risk.require_device = true) but {0}")]
     CudaRequired(String),
 }
 

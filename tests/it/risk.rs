@@ -564,3 +564,22 @@ fn changed_files_are_reloaded_by_the_watcher() {
     assert_eq!(svc.registry().version, version);
     assert_eq!(svc.registry().models.len(), 2);
 }
+
+#[test]
+fn cuda_requested_without_cuda_falls_back_to_cpu_or_refuses_when_required() {
+    let mut s = settings(&Path::new(ROOT).join("models"));
+    s.device = "cuda".into();
+    let svc = RiskService::from_risk_settings(&s).unwrap();
+    // Without the `cuda` feature, or with the CPU-only library, the models run (and say they run) on the CPU.
+    if svc.device() == Some(cdssd::risk::Device::Cpu) {
+        assert!(svc.list().models.iter().all(|m| m.device == "cpu"));
+        let sc = score::score(&model(&svc, AMI), &example("stemi_primary_pci"), false);
+        assert_eq!(sc.device, "cpu");
+        s.require_device = true;
+        let err = RiskService::from_risk_settings(&s).unwrap_err();
+        assert!(err.starts_with("device \"cuda\" is required (risk.require_device = true) but"), "{err}");
+    } else {
+        // A CUDA build with the onnxruntime-gpu library on a GPU machine.
+        assert!(svc.list().models.iter().all(|m| m.device == "cuda"));
+    }
+}
