@@ -67,6 +67,19 @@ pub enum EvaluateError {
     Internal(String),
 }
 
+/// Fast parts (rules + risk) computed at once, process-wide: one per core. More only
+/// adds blocking threads, memory and context switches (benches/README.md); requests
+/// beyond it wait for a slot asynchronously, within their deadline.
+fn fast_slots() -> Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Arc::new(tokio::sync::Semaphore::new(cores.max(2)))
+        })
+        .clone()
+}
+
 /// The evaluation pipeline: shared, immutable per process (components swap their own state on reload).
 #[derive(Debug)]
 pub struct Pipeline {
@@ -153,15 +166,27 @@ impl Pipeline {
         let (rules, risk, c) = (self.rules.clone(), self.risk.clone(), ctx.clone());
         // The request span follows the work onto the blocking pool (child spans for export).
         let span = tracing::Span::current();
-        let work = tokio::task::spawn_blocking(move || {
-            let _request = span.enter();
-            let t = Instant::now();
-            let (findings, rule_set_version) = tracing::debug_span!("rules").in_scope(|| rules.evaluate(&c));
-            let rules_us = t.elapsed().as_micros() as u64;
-            let t = Instant::now();
-            let (risks, models) = tracing::debug_span!("risk").in_scope(|| risk.evaluate(&c));
-            FastPart { findings, risks, rule_set_version, models, rules_us, risk_us: t.elapsed().as_micros() as u64 }
-        });
+        let work = async move {
+            let permit = fast_slots().acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _slot = permit;
+                let _request = span.enter();
+                let t = Instant::now();
+                let (findings, rule_set_version) = tracing::debug_span!("rules").in_scope(|| rules.evaluate(&c));
+                let rules_us = t.elapsed().as_micros() as u64;
+                let t = Instant::now();
+                let (risks, models) = tracing::debug_span!("risk").in_scope(|| risk.evaluate(&c));
+                FastPart {
+                    findings,
+                    risks,
+                    rule_set_version,
+                    models,
+                    rules_us,
+                    risk_us: t.elapsed().as_micros() as u64,
+                }
+            })
+            .await
+        };
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, work).await {
             Ok(Ok(fast)) => Ok(fast),

@@ -89,19 +89,37 @@ pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>) -> Option<pb::Card>
     })
 }
 
-/// A card for a scored risk in the moderate or high band.
+/// A card for every risk model that ran on the encounter: scored (high band
+/// warning, otherwise info) or refused/failed (info, saying why), so the
+/// clinician always sees which models looked at the patient.
 pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
+    let source = Some(pb::CardSource {
+        kind: pb::SourceKind::Model as i32,
+        id: r.model_id.clone(),
+        version: r.model_version.clone(),
+        label: r.citation.clone(),
+    });
     if r.status() != pb::RiskStatus::Ok {
-        return None;
+        return Some(pb::Card {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            summary: truncate_summary(&format!("Not scored: risk of {} — {}", r.outcome, r.message)),
+            detail: format!(
+                "Model `{}` v{} did not produce a score ({}).\n\n{}",
+                r.model_id,
+                r.model_version,
+                r.status().as_str_name(),
+                r.message
+            ),
+            indicator: pb::Indicator::Info as i32,
+            source,
+            draft: false,
+        });
     }
-    let indicator = match r.band() {
-        pb::RiskBand::High => pb::Indicator::Warning,
-        pb::RiskBand::Moderate => pb::Indicator::Info,
-        _ => return None,
-    };
-    let band = match r.band() {
-        pb::RiskBand::High => "high",
-        _ => "moderate",
+    let (indicator, band) = match r.band() {
+        pb::RiskBand::High => (pb::Indicator::Warning, "high"),
+        pb::RiskBand::Moderate => (pb::Indicator::Info, "moderate"),
+        pb::RiskBand::Low => (pb::Indicator::Info, "low"),
+        pb::RiskBand::Unspecified => (pb::Indicator::Info, "unbanded"),
     };
     let mut detail = format!(
         "Predicted risk of {} ({}): **{:.1} %** ({band} band).\n\nModel: `{}` v{} on {}  \nSource: {}",
@@ -137,12 +155,7 @@ pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
         )),
         detail,
         indicator: indicator as i32,
-        source: Some(pb::CardSource {
-            kind: pb::SourceKind::Model as i32,
-            id: r.model_id.clone(),
-            version: r.model_version.clone(),
-            label: r.citation.clone(),
-        }),
+        source,
         draft: false,
     })
 }

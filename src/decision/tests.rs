@@ -1,1 +1,129 @@
+use chrono::{DateTime, Duration, Utc};
 
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+}
+
+fn finding(status: pb::FindingStatus, severity: pb::Severity) -> pb::Finding {
+    pb::Finding {
+        rule_id: "stemi.door_to_device_90".into(),
+        rule_version: "1.0.0".into(),
+        pack: "stemi".into(),
+        title: "Door-to-device <= 90 min".into(),
+        measure: "CMS AMI-8a".into(),
+        status: status as i32,
+        severity: severity as i32,
+        message: "Primary PCI due".into(),
+        ..Default::default()
+    }
+}
+
+fn risk(status: pb::RiskStatus, band: pb::RiskBand) -> pb::RiskScore {
+    pb::RiskScore {
+        model_id: "ami-1y-mortality".into(),
+        model_version: "1.0.0".into(),
+        outcome: "death within 1 year".into(),
+        horizon: "1 year".into(),
+        status: status as i32,
+        band: band as i32,
+        probability: 0.42,
+        device: "cpu".into(),
+        message: "required feature missing: age".into(),
+        ..Default::default()
+    }
+}
+
+fn ok_draft() -> pb::DraftSuggestion {
+    pb::DraftSuggestion {
+        status: pb::SuggestionStatus::Ok as i32,
+        draft: true,
+        model: "demo".into(),
+        template_version: "1.0.0".into(),
+        summary: "Likely anterior STEMI.".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn not_met_cards_take_the_rule_severity_but_at_least_warning() {
+    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Critical), now()).unwrap();
+    assert_eq!(c.indicator(), pb::Indicator::Critical);
+    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Info), now()).unwrap();
+    assert_eq!(c.indicator(), pb::Indicator::Warning);
+    let src = c.source.unwrap();
+    assert_eq!(
+        (src.kind(), src.id.as_str(), src.version.as_str()),
+        (pb::SourceKind::Rule, "stemi.door_to_device_90", "1.0.0")
+    );
+}
+
+#[test]
+fn pending_cards_escalate_only_near_the_deadline() {
+    let mut f = finding(pb::FindingStatus::Pending, pb::Severity::Critical);
+    f.deadline = Some(timestamp(now() + Duration::minutes(45)));
+    assert_eq!(card_for_finding(&f, now()).unwrap().indicator(), pb::Indicator::Critical);
+    f.deadline = Some(timestamp(now() + Duration::hours(5)));
+    assert_eq!(card_for_finding(&f, now()).unwrap().indicator(), pb::Indicator::Info);
+}
+
+#[test]
+fn met_excluded_and_not_applicable_findings_make_no_card() {
+    for s in [pb::FindingStatus::Met, pb::FindingStatus::Excluded, pb::FindingStatus::NotApplicable] {
+        assert!(card_for_finding(&finding(s, pb::Severity::Critical), now()).is_none(), "{s:?}");
+    }
+}
+
+#[test]
+fn every_risk_that_ran_gets_a_card_and_high_band_warns() {
+    assert_eq!(
+        card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::High)).unwrap().indicator(),
+        pb::Indicator::Warning
+    );
+    assert_eq!(card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::Low)).unwrap().indicator(), pb::Indicator::Info);
+    let refused = card_for_risk(&risk(pb::RiskStatus::Refused, pb::RiskBand::Unspecified)).unwrap();
+    assert_eq!(refused.indicator(), pb::Indicator::Info);
+    assert!(refused.summary.starts_with("Not scored") && refused.detail.contains("age"), "{refused:?}");
+}
+
+#[test]
+fn llm_cards_are_drafts_and_never_rank_above_critical_cards() {
+    let header = Header {
+        request_id: "r".into(),
+        encounter_id: "e".into(),
+        trigger: pb::Trigger::Admission,
+        evaluation_time: now(),
+        include_not_applicable: false,
+    };
+    let fast = FastPart {
+        findings: vec![
+            finding(pb::FindingStatus::NotMet, pb::Severity::Critical),
+            finding(pb::FindingStatus::NotApplicable, pb::Severity::Critical),
+        ],
+        risks: vec![risk(pb::RiskStatus::Ok, pb::RiskBand::Low)],
+        ..Default::default()
+    };
+    let d = assemble(&header, &fast, ok_draft(), pb::Timings::default());
+    assert_eq!(d.findings.len(), 1, "not-applicable findings are omitted unless asked for");
+    assert_eq!(d.cards.len(), 3);
+    assert_eq!(d.cards[0].indicator(), pb::Indicator::Critical);
+    let llm: Vec<&pb::Card> =
+        d.cards.iter().filter(|c| c.source.as_ref().unwrap().kind() == pb::SourceKind::Llm).collect();
+    assert_eq!(llm.len(), 1);
+    assert!(llm[0].draft && llm[0].summary.starts_with("DRAFT"));
+    assert_eq!(
+        d.cards.last().unwrap().source.as_ref().unwrap().kind(),
+        pb::SourceKind::Llm,
+        "LLM last at equal severity"
+    );
+}
+
+#[test]
+fn summaries_stay_under_140_characters() {
+    let long = "é".repeat(300);
+    let s = truncate_summary(&long);
+    assert_eq!(s.chars().count(), 139);
+    assert!(s.ends_with('…'));
+    assert_eq!(truncate_summary("short"), "short");
+}

@@ -15,8 +15,10 @@ use super::load::RuleSet;
 use super::runner::case_encounter;
 use crate::encounter::{Encounter, EncounterClass, Limits, Patient, Sex};
 
-/// Wall-clock budget of one probe call (the operation limit applies as configured).
-const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+/// Wall-clock budget of one rule call off the request path (load-time probe and
+/// `rules test`): generous, so a busy machine cannot fail a good rule; the operation
+/// limit still stops endless loops.
+pub(crate) const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An encounter with only the required fields: an adult inpatient who arrived two hours
 /// before `now` and has nothing recorded yet.

@@ -90,7 +90,7 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                 Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
                 Ok(enc) => {
                     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-                    let f = set.evaluate_rule(rule, &view, case.now);
+                    let f = set.evaluate_rule_within(rule, &view, case.now, super::probe::PROBE_BUDGET);
                     r.failure = compare(case, &f, set.tz());
                     r.finding = Some(f);
                 }
