@@ -320,7 +320,8 @@ impl Validator<'_> {
             let time = self.required_time(&format!("{path}.effective_time"), o.effective_time.as_ref());
             let issued = self.time(&format!("{path}.issued_time"), o.issued_time.as_ref());
             let value = self.obs_value(&path, code.as_ref(), o);
-            let reference_range = o.reference_range.as_ref().map(|r| ReferenceRange { low: r.low, high: r.high });
+            let reference_range =
+                o.reference_range.as_ref().and_then(|r| self.reference_range(&path, code.as_ref(), o, r));
             if let (Some(code), Some(time), Some(value)) = (code, time, value) {
                 out.push(Observation { id, code, value, time, issued, reference_range });
             }
@@ -373,6 +374,30 @@ impl Validator<'_> {
                     None => Some(ObsValue::Quantity { value: q.value, unit }),
                 }
             }
+        }
+    }
+
+    /// A reference range in the same canonical unit as its (known-quantity) value.
+    fn reference_range(
+        &mut self,
+        path: &str,
+        code: Option<&Code>,
+        o: &pb::Observation,
+        r: &pb::ReferenceRange,
+    ) -> Option<ReferenceRange> {
+        let known = code.filter(|c| c.system == CodeSystem::Loinc).and_then(|c| units::known(&c.code));
+        let (Some(k), Some(pb::observation::Value::Quantity(q))) = (known, &o.value) else {
+            return Some(ReferenceRange { low: r.low, high: r.high });
+        };
+        // An empty unit means the unit of the value.
+        let unit = if r.unit.trim().is_empty() { q.unit.trim() } else { r.unit.trim() };
+        let convert = |v: Option<f64>| v.map(|v| units::to_canonical(k, v, unit));
+        match (convert(r.low), convert(r.high)) {
+            (Some(None), _) | (_, Some(None)) => {
+                self.err(format!("{path}.reference_range.unit"), format!("unit `{unit}` is not known for {}", k.name));
+                None
+            }
+            (low, high) => Some(ReferenceRange { low: low.flatten(), high: high.flatten() }),
         }
     }
 

@@ -205,3 +205,19 @@ fn all_violations_are_reported_together() {
     e.procedures[0].start_time = None;
     assert_eq!(fields(&e).len(), 3);
 }
+
+#[test]
+fn reference_ranges_are_converted_with_their_value() {
+    let mut e = example("outpatient_visit.json");
+    let i = lab_index(&e, "2093-3");
+    let id = e.labs[i].id.clone();
+    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity { value: 5.0, unit: "mmol/L".into() }));
+    e.labs[i].reference_range = Some(pb::ReferenceRange { low: None, high: Some(5.2), unit: String::new() });
+    let enc = from_proto(&e, &limits(), now()).unwrap();
+    let lab = enc.labs.iter().find(|l| l.id == id).unwrap();
+    let high = lab.reference_range.as_ref().unwrap().high.unwrap();
+    assert!((high - 5.2 * 38.67).abs() < 1e-9, "reference range in mg/dL like the value: {high}");
+
+    e.labs[i].reference_range = Some(pb::ReferenceRange { low: Some(1.0), high: None, unit: "bananas".into() });
+    assert_only(&e, &[format!("encounter.labs[{i}].reference_range.unit").as_str()]);
+}
