@@ -260,13 +260,14 @@ fn first_message_under_llm_load() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let only_p99 = args.iter().any(|a| a.contains("first_message"));
-    if !only_p99 {
+    // `cargo bench --bench llm -- first_message` runs only the gRPC measurement;
+    // LLM_BENCH_SKIP_FIRST_MESSAGE=1 skips it.
+    let only_first_message = std::env::args().skip(1).any(|a| a.contains("first_message"));
+    if !only_first_message {
         benches();
         Criterion::default().configure_from_args().final_summary();
     }
-    if args.is_empty() || only_p99 {
+    if std::env::var_os("LLM_BENCH_SKIP_FIRST_MESSAGE").is_none() {
         first_message_under_llm_load();
     }
 }
