@@ -47,7 +47,7 @@ impl fmt::Display for LoadProblem {
 pub enum RuntimeError {
     #[error(
         "ONNX Runtime library not found at {path} ({source_of_path}). Install it with \
-         `scripts/setup-onnxruntime.sh` (it prints the path), or set `risk.onnxruntime_library` \
+         `scripts/setup-onnxruntime.sh` (it prints the path), or set `risk.onnxruntime_lib` \
          in the configuration or the ORT_DYLIB_PATH environment variable to a \
          libonnxruntime.so of version {wanted} or newer"
     )]
@@ -55,7 +55,7 @@ pub enum RuntimeError {
     #[error(
         "cannot load the ONNX Runtime library {path} ({source_of_path}): {detail}. cdssd needs \
          onnxruntime {wanted} or newer: run `scripts/setup-onnxruntime.sh` and point \
-         `risk.onnxruntime_library` or ORT_DYLIB_PATH at the path it prints"
+         `risk.onnxruntime_lib` or ORT_DYLIB_PATH at the path it prints"
     )]
     LibraryLoad { path: PathBuf, source_of_path: &'static str, wanted: &'static str, detail: String },
     #[error("ONNX Runtime environment: {0}")]
