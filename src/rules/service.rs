@@ -154,16 +154,7 @@ pub fn evaluate_with(set: &RuleSet, ctx: &EvalContext) -> Evaluation {
 
 /// Lower-case trigger name used in rule metadata; `None` for UNSPECIFIED (run all).
 pub fn trigger_name(t: pb::Trigger) -> Option<&'static str> {
-    Some(match t {
-        pb::Trigger::Unspecified => return None,
-        pb::Trigger::Arrival => "arrival",
-        pb::Trigger::Admission => "admission",
-        pb::Trigger::OrderSign => "order_sign",
-        pb::Trigger::PatientView => "patient_view",
-        pb::Trigger::PeriodicReview => "periodic_review",
-        pb::Trigger::Discharge => "discharge",
-        pb::Trigger::Retrospective => "retrospective",
-    })
+    (t != pb::Trigger::Unspecified).then(|| crate::metrics::trigger_label(t))
 }
 
 fn trigger_enum_name(t: &str) -> String {
