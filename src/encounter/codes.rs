@@ -2,36 +2,47 @@
 
 use super::model::CodeSystem;
 
+/// The names and URIs of the known systems (matched ASCII case-insensitively).
+static NAMES: &[(&str, CodeSystem)] = &[
+    ("icd-10", CodeSystem::Icd10),
+    ("icd10", CodeSystem::Icd10),
+    ("icd-10-cm", CodeSystem::Icd10),
+    ("icd-10-cn", CodeSystem::Icd10),
+    ("icd-10-gm", CodeSystem::Icd10),
+    ("http://hl7.org/fhir/sid/icd-10", CodeSystem::Icd10),
+    ("http://hl7.org/fhir/sid/icd-10-cm", CodeSystem::Icd10),
+    ("http://hl7.org/fhir/sid/icd-10-cn", CodeSystem::Icd10),
+    ("icd-10-pcs", CodeSystem::Icd10Pcs),
+    ("http://www.cms.gov/medicare/coding/icd10", CodeSystem::Icd10Pcs),
+    ("icd-9-cm-3", CodeSystem::Icd9Cm3),
+    ("icd-9-cm", CodeSystem::Icd9Cm3),
+    ("icd9cm3", CodeSystem::Icd9Cm3),
+    ("http://hl7.org/fhir/sid/icd-9-cm", CodeSystem::Icd9Cm3),
+    ("loinc", CodeSystem::Loinc),
+    ("http://loinc.org", CodeSystem::Loinc),
+    ("snomed-ct", CodeSystem::SnomedCt),
+    ("snomed", CodeSystem::SnomedCt),
+    ("sct", CodeSystem::SnomedCt),
+    ("http://snomed.info/sct", CodeSystem::SnomedCt),
+    ("atc", CodeSystem::Atc),
+    ("http://www.whocc.no/atc", CodeSystem::Atc),
+    ("rxnorm", CodeSystem::RxNorm),
+    ("http://www.nlm.nih.gov/research/umls/rxnorm", CodeSystem::RxNorm),
+    ("cpt", CodeSystem::Cpt),
+    ("http://www.ama-assn.org/go/cpt", CodeSystem::Cpt),
+    ("cdc-race", CodeSystem::CdcRace),
+    ("urn:oid:2.16.840.1.113883.6.238", CodeSystem::CdcRace),
+];
+
 /// Map a system URI or short name to a [`CodeSystem`]; `None` when unknown.
 /// `local` lists the configured local systems (compared case-insensitively).
+/// Allocates nothing for a known system (it runs for every coding received).
 pub fn parse_system(raw: &str, local: &[String]) -> Option<CodeSystem> {
     let s = raw.trim();
-    let lower = s.to_ascii_lowercase();
-    let sys = match lower.as_str() {
-        "icd-10"
-        | "icd10"
-        | "icd-10-cm"
-        | "icd-10-cn"
-        | "icd-10-gm"
-        | "http://hl7.org/fhir/sid/icd-10"
-        | "http://hl7.org/fhir/sid/icd-10-cm"
-        | "http://hl7.org/fhir/sid/icd-10-cn" => CodeSystem::Icd10,
-        "icd-10-pcs" | "http://www.cms.gov/medicare/coding/icd10" => CodeSystem::Icd10Pcs,
-        "icd-9-cm-3" | "icd-9-cm" | "icd9cm3" | "http://hl7.org/fhir/sid/icd-9-cm" => CodeSystem::Icd9Cm3,
-        "loinc" | "http://loinc.org" => CodeSystem::Loinc,
-        "snomed-ct" | "snomed" | "sct" | "http://snomed.info/sct" => CodeSystem::SnomedCt,
-        "atc" | "http://www.whocc.no/atc" => CodeSystem::Atc,
-        "rxnorm" | "http://www.nlm.nih.gov/research/umls/rxnorm" => CodeSystem::RxNorm,
-        "cpt" | "http://www.ama-assn.org/go/cpt" => CodeSystem::Cpt,
-        "cdc-race" | "urn:oid:2.16.840.1.113883.6.238" => CodeSystem::CdcRace,
-        _ => {
-            return local
-                .iter()
-                .find(|l| l.trim().eq_ignore_ascii_case(s))
-                .map(|l| CodeSystem::Local(l.trim().to_string()))
-        }
-    };
-    Some(sys)
+    if let Some((_, sys)) = NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+        return Some(sys.clone());
+    }
+    local.iter().find(|l| l.trim().eq_ignore_ascii_case(s)).map(|l| CodeSystem::Local(l.trim().to_string()))
 }
 
 /// Normalise a code of `system` for storage and matching (ICD-10 and ATC upper-cased).

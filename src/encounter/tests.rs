@@ -271,3 +271,14 @@ const GOLDEN_MEDS: &[&str] = &[
     "encounter.notes[0].text: is 30 bytes, longer than the limit of 8",
     "encounter.notes[0].authored_time: is required",
 ];
+
+#[test]
+fn code_systems_are_matched_case_insensitively_and_trimmed() {
+    use super::{codes::parse_system, CodeSystem};
+    let local = ["HOSP-DX".to_string()];
+    assert_eq!(parse_system("LOINC", &local), Some(CodeSystem::Loinc));
+    assert_eq!(parse_system(" Http://Snomed.Info/SCT ", &local), Some(CodeSystem::SnomedCt));
+    assert_eq!(parse_system("icd-10-gm", &local), Some(CodeSystem::Icd10));
+    assert_eq!(parse_system("hosp-dx", &local), Some(CodeSystem::Local("HOSP-DX".into())));
+    assert_eq!(parse_system("icd-11", &local), None);
+}
