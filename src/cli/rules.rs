@@ -74,8 +74,19 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         RulesCommand::Test { filter, .. } => filter.as_deref(),
         RulesCommand::Check { .. } => None,
     };
-    let results = runner::run_tests(&set, &Limits::from_settings(&settings.encounter), filter);
+    let limits = Limits::from_settings(&settings.encounter);
+    let results = runner::run_tests(&set, &limits, filter);
     print!("{}", runner::render(&results, set.tz()));
+    let gated = set.packs.iter().filter(|p| p.applies_to.is_some()).count();
+    let contradictions = runner::check_applies_to(&set, &limits);
+    for c in &contradictions {
+        println!("FAIL {c}");
+    }
+    println!(
+        "[applies_to] of {gated} pack(s) checked against every test case: {} contradiction(s)",
+        contradictions.len()
+    );
     println!("rule set {} in {}", set.version, dir.display());
-    Ok(if results.iter().all(|r| r.passed()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty();
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -8,6 +8,7 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
 use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
+use super::applies::AppliesTo;
 use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
 use super::error::{pos_parts, LoadError};
 use super::finding::{Finding, Status};
@@ -107,17 +108,30 @@ impl RuleSet {
                 continue;
             }
             let pack_started = Instant::now();
+            let outside = pack.applies_to.as_ref().filter(|a| !applies(a, enc));
             for rule in &pack.rules {
                 if let Some(t) = &opts.trigger {
                     if !rule.meta.runs_on(t) {
                         continue;
                     }
                 }
-                findings.push(self.evaluate_rule(rule, enc, opts.now));
+                findings.push(match outside {
+                    Some(a) => not_applicable(rule, &a.reason),
+                    None => self.evaluate_rule(rule, enc, opts.now),
+                });
             }
             pack_durations.push((pack.id.clone(), pack_started.elapsed()));
         }
         Evaluation { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
+    }
+
+    /// Run one rule as a request would: `not_applicable` without running the script when
+    /// the encounter is outside its pack's `[applies_to]`.
+    pub fn evaluate_rule_gated(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
+        match self.pack(&rule.pack).and_then(|p| p.applies_to.as_ref()).filter(|a| !applies(a, enc)) {
+            Some(a) => not_applicable(rule, &a.reason),
+            None => self.evaluate_rule_within(rule, enc, now, budget),
+        }
     }
 
     /// Run one rule. `enc` is the encounter object built by
@@ -163,24 +177,8 @@ impl RuleSet {
                 Err((LoadError::at(path, pos, msg), kind))
             }
         };
-        let duration = started.elapsed();
-        let m = &rule.meta;
-        let mut f = Finding {
-            rule_id: m.id.clone(),
-            rule_version: m.version.clone(),
-            pack: rule.pack.clone(),
-            title: m.title.clone(),
-            measure: m.measure.clone(),
-            status: Status::Error,
-            severity: m.severity,
-            message: String::new(),
-            evidence: Vec::new(),
-            deadline: None,
-            exclusion_reason: String::new(),
-            missing_data: Vec::new(),
-            duration,
-            fault: None,
-        };
+        let mut f = blank_finding(rule, Status::Error);
+        f.duration = started.elapsed();
         match outcome {
             Ok(r) => {
                 f.status = r.status;
@@ -192,11 +190,45 @@ impl RuleSet {
             }
             Err((fault, kind)) => {
                 // The message may quote script values: log only where and what kind.
-                tracing::warn!(rule_id = %m.id, path = %rule.path, line = fault.line, kind, "rule failed");
+                tracing::warn!(rule_id = %rule.meta.id, path = %rule.path, line = fault.line, kind, "rule failed");
                 f.message = format!("Rule error: {fault}");
                 f.fault = Some(fault);
             }
         }
         f
+    }
+}
+
+/// Whether the encounter object is inside a pack's `[applies_to]` (an object that is not
+/// an encounter view counts as inside: the rules then run and report the problem).
+fn applies(a: &AppliesTo, enc: &Dynamic) -> bool {
+    enc.read_lock::<EncounterView>().is_none_or(|v| a.matches(&v))
+}
+
+/// The finding of a rule skipped because the encounter is outside its pack.
+fn not_applicable(rule: &Rule, reason: &str) -> Finding {
+    let mut f = blank_finding(rule, Status::NotApplicable);
+    f.message = reason.to_string();
+    f
+}
+
+/// A finding naming `rule`, with `status` and nothing else filled in.
+fn blank_finding(rule: &Rule, status: Status) -> Finding {
+    let m = &rule.meta;
+    Finding {
+        rule_id: m.id.clone(),
+        rule_version: m.version.clone(),
+        pack: rule.pack.clone(),
+        title: m.title.clone(),
+        measure: m.measure.clone(),
+        status,
+        severity: m.severity,
+        message: String::new(),
+        evidence: Vec::new(),
+        deadline: None,
+        exclusion_reason: String::new(),
+        missing_data: Vec::new(),
+        duration: Duration::ZERO,
+        fault: None,
     }
 }

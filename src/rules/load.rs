@@ -12,6 +12,7 @@ use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::applies::{AppliesTo, AppliesToFile};
 use super::engine::{build_engine, Budget, RuleLimits};
 use super::error::{toml_error, LoadError, LoadErrors, RulesError};
 use super::lint::{lint, script_fns, KnownFunctions, LintMode, ScriptFns};
@@ -46,6 +47,10 @@ pub struct Pack {
     pub id: String,
     pub title: String,
     pub description: String,
+    /// `[applies_to]`: the encounters the pack's rules can apply to (`None`: all).
+    pub applies_to: Option<AppliesTo>,
+    /// `<pack>/pack.toml`.
+    pub pack_toml: String,
     pub rules: Vec<Arc<Rule>>,
 }
 
@@ -81,6 +86,9 @@ impl RuleSet {
     pub fn rule(&self, id: &str) -> Option<&Arc<Rule>> {
         self.rules().find(|r| r.meta.id == id)
     }
+    pub fn pack(&self, id: &str) -> Option<&Pack> {
+        self.packs.iter().find(|p| p.id == id)
+    }
     pub fn rule_count(&self) -> usize {
         self.packs.iter().map(|p| p.rules.len()).sum()
     }
@@ -99,6 +107,8 @@ struct PackFile {
     title: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    applies_to: Option<toml::Spanned<AppliesToFile>>,
 }
 
 /// Builds rule sets; holds the one hardened engine shared by every set it builds.
@@ -192,6 +202,19 @@ impl Compiler {
                     format!("pack id '{}' must match its directory '{dir}'", pack_file.id.get_ref()),
                 ));
             }
+            let applies_to = match pack_file.applies_to {
+                None => None,
+                Some(a) => {
+                    let pos = super::error::line_col(pack_src, a.span().start);
+                    match a.into_inner().compile(&pack_toml, pos, &value_sets) {
+                        Ok(a) => Some(a),
+                        Err(es) => {
+                            errors.extend(es);
+                            None
+                        }
+                    }
+                }
+            };
             let lib_path = format!("{dir}/{LIB_FILE}");
             let lib = match files.get(&lib_path) {
                 None => None,
@@ -230,7 +253,14 @@ impl Compiler {
                     Err(es) => errors.extend(es),
                 }
             }
-            packs.push(Pack { id: dir, title: pack_file.title, description: pack_file.description, rules });
+            packs.push(Pack {
+                id: dir,
+                title: pack_file.title,
+                description: pack_file.description,
+                applies_to,
+                pack_toml,
+                rules,
+            });
         }
 
         let set = RuleSet {

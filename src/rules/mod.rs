@@ -7,6 +7,7 @@
 //! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
 //! [`runner`] back `cdssd rules check` / `cdssd rules test`.
 pub mod api;
+pub mod applies;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -3,13 +3,16 @@
 //! way (endless loop, runaway recursion, huge string/array, type error, unknown value
 //! set, bad return value) is a load error at the script's `path:line:col`, so a reload
 //! containing it is rejected as a whole. Findings that merely differ from a case's
-//! expectation are not load errors: that is what `cdssd rules test` reports.
+//! expectation are not load errors: that is what `cdssd rules test` reports. A rule that
+//! finds an encounter applicable although its pack's `[applies_to]` excludes it is a load
+//! error at that section (see [`super::applies`]).
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::api::encounter::EncounterView;
+use super::applies::contradiction;
 use super::error::LoadError;
 use super::load::RuleSet;
 use super::runner::case_encounter;
@@ -53,7 +56,9 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
     let now = DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
     let synthetic = EncounterView::dynamic(Arc::new(synthetic_encounter(now)), set.value_sets.clone());
     for rule in set.rules() {
-        if let Some(fault) = set.evaluate_rule_within(rule, &synthetic, now, PROBE_BUDGET).fault {
+        let f = set.evaluate_rule_within(rule, &synthetic, now, PROBE_BUDGET);
+        errors.extend(contradiction(set, rule, &synthetic, &f, "the load-time probe's encounter with no data"));
+        if let Some(fault) = f.fault {
             errors.push(with_context(fault, "on an encounter with no data"));
         }
     }
@@ -65,9 +70,11 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
             // invalid edit) are reported by `cdssd rules test`, not at load.
             let Ok(enc) = case_encounter(&set.root, case, limits, &mut cache) else { continue };
             let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-            if let Some(fault) = set.evaluate_rule_within(rule, &view, case.now, PROBE_BUDGET).fault {
-                errors
-                    .push(with_context(fault, &format!("in test case '{}' ({}:{})", case.name, file.path, case.line)));
+            let context = format!("test case '{}' ({}:{})", case.name, file.path, case.line);
+            let f = set.evaluate_rule_within(rule, &view, case.now, PROBE_BUDGET);
+            errors.extend(contradiction(set, rule, &view, &f, &context));
+            if let Some(fault) = f.fault {
+                errors.push(with_context(fault, &format!("in {context}")));
             }
         }
     }

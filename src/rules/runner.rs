@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::api::encounter::EncounterView;
 use super::api::time::display;
+use super::error::LoadError;
 use super::finding::{Finding, Status};
 use super::load::RuleSet;
 use super::testcase::{apply_edits, TestCase, TestFile};
@@ -90,12 +91,32 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                 Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
                 Ok(enc) => {
                     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-                    let f = set.evaluate_rule_within(rule, &view, case.now, super::probe::PROBE_BUDGET);
+                    let f = set.evaluate_rule_gated(rule, &view, case.now, super::probe::PROBE_BUDGET);
                     r.failure = compare(case, &f, set.tz());
                     r.finding = Some(f);
                 }
             }
             out.push(r);
+        }
+    }
+    out
+}
+
+/// Every test case's encounter (of every rule) against every pack with an `[applies_to]`:
+/// a rule that finds applicable an encounter its pack excludes is a contradiction. Cases
+/// whose encounter cannot be built are skipped here (`run_tests` reports them).
+pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
+    if set.packs.iter().all(|p| p.applies_to.is_none()) {
+        return Vec::new();
+    }
+    let mut cache = HashMap::new();
+    let mut out = Vec::new();
+    for file in &set.tests {
+        for case in &file.cases {
+            let Ok(enc) = case_encounter(&set.root, case, limits, &mut cache) else { continue };
+            let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
+            let context = format!("test case '{}' ({}:{})", case.name, file.path, case.line);
+            out.extend(super::applies::check_all(set, &view, case.now, &context));
         }
     }
     out

@@ -13,6 +13,7 @@ mod metrics;
 mod metrics_llm;
 mod risk;
 mod rules;
+mod rules_applies;
 mod rules_reload;
 mod support;
 mod tracing;

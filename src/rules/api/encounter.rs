@@ -186,6 +186,23 @@ impl EncounterView {
         Ok(idx)
     }
 
+    /// Any diagnosis in value set `vs` (memoised like `enc.has_diagnosis`); an unknown
+    /// value set counts as a match, so the rules run and report it themselves.
+    pub fn has_diagnosis_in(&self, vs: &ImmutableString) -> bool {
+        self.matching(Query::Diagnoses, vs.clone()).map_or(true, |idx| !idx.is_empty())
+    }
+
+    /// The principal diagnosis is in value set `vs` (like `enc.principal_diagnosis`).
+    pub fn has_principal_diagnosis_in(&self, vs: &ImmutableString) -> bool {
+        self.matching(Query::Diagnoses, vs.clone())
+            .map_or(true, |idx| idx.iter().any(|&i| self.0.enc.diagnoses[i].rank == DiagnosisRank::Principal))
+    }
+
+    /// Any procedure in value set `vs` (like `enc.procedures(vs).len() > 0`).
+    pub fn has_procedure_in(&self, vs: &ImmutableString) -> bool {
+        self.matching(Query::Procedures, vs.clone()).map_or(true, |idx| !idx.is_empty())
+    }
+
     fn items(&self, q: Query, name: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
         let idx = self.matching(q, name)?;
         let enc = &self.0.enc;
