@@ -51,16 +51,78 @@ pub fn validation_failed() {
 
 /// One rule evaluated.
 pub fn rule_evaluated(rule_id: &str, status: pb::FindingStatus) {
-    counter!("cdssd_rule_evaluations_total", "rule_id" => rule_id.to_string(), "status" => status_label(status))
-        .increment(1);
-    if status == pb::FindingStatus::Error {
-        counter!("cdssd_rule_errors_total", "rule_id" => rule_id.to_string()).increment(1);
+    RuleCounters::new(rule_id).record(status);
+}
+
+/// The counters of one rule (`cdssd_rule_evaluations_total` by status, and
+/// `cdssd_rule_errors_total`), each registered on its first use and then kept: a rule
+/// set holds one per rule, so a request counts its ~40 findings without formatting
+/// labels or looking series up in the registry. A series appears once it has counted.
+#[derive(Debug)]
+pub struct RuleCounters {
+    rule_id: String,
+    by_status: [std::sync::OnceLock<metrics::Counter>; 7],
+    errors: std::sync::OnceLock<metrics::Counter>,
+}
+
+impl RuleCounters {
+    pub fn new(rule_id: &str) -> Self {
+        Self { rule_id: rule_id.to_string(), by_status: Default::default(), errors: Default::default() }
+    }
+
+    /// Count one evaluation of the rule with `status`.
+    pub fn record(&self, status: pb::FindingStatus) {
+        let slot = (status as usize).min(self.by_status.len() - 1);
+        self.by_status[slot]
+            .get_or_init(|| {
+                counter!("cdssd_rule_evaluations_total", "rule_id" => self.rule_id.clone(), "status" => status_label(status))
+            })
+            .increment(1);
+        if status == pb::FindingStatus::Error {
+            self.errors
+                .get_or_init(|| counter!("cdssd_rule_errors_total", "rule_id" => self.rule_id.clone()))
+                .increment(1);
+        }
     }
 }
 
 /// Time spent on one pack for one encounter.
 pub fn rule_pack_duration(pack: &str, elapsed: Duration) {
     histogram!("cdssd_rule_duration_seconds", "pack" => pack.to_string()).record(elapsed.as_secs_f64());
+}
+
+/// The rule and pack series of one rule set, kept with the set (see [`RuleCounters`]).
+#[derive(Debug, Default)]
+pub struct RuleSetMetrics {
+    rules: std::collections::HashMap<String, RuleCounters>,
+    packs: std::collections::HashMap<String, std::sync::OnceLock<metrics::Histogram>>,
+}
+
+impl RuleSetMetrics {
+    pub fn new<'a>(rule_ids: impl Iterator<Item = &'a str>, pack_ids: impl Iterator<Item = &'a str>) -> Self {
+        Self {
+            rules: rule_ids.map(|id| (id.to_string(), RuleCounters::new(id))).collect(),
+            packs: pack_ids.map(|id| (id.to_string(), std::sync::OnceLock::new())).collect(),
+        }
+    }
+
+    /// [`rule_evaluated`] through the set's kept counters.
+    pub fn rule_evaluated(&self, rule_id: &str, status: pb::FindingStatus) {
+        match self.rules.get(rule_id) {
+            Some(c) => c.record(status),
+            None => rule_evaluated(rule_id, status),
+        }
+    }
+
+    /// [`rule_pack_duration`] through the set's kept histograms.
+    pub fn pack_duration(&self, pack: &str, elapsed: Duration) {
+        match self.packs.get_key_value(pack) {
+            Some((id, h)) => h
+                .get_or_init(|| histogram!("cdssd_rule_duration_seconds", "pack" => id.clone()))
+                .record(elapsed.as_secs_f64()),
+            None => rule_pack_duration(pack, elapsed),
+        }
+    }
 }
 
 /// A rule-set reload attempt: `outcome` "success" (also accepted: "ok") or

@@ -64,6 +64,8 @@ pub struct RuleSet {
     pub packs: Vec<Pack>,
     pub value_sets: Arc<ValueSets>,
     pub tests: Vec<TestFile>,
+    /// The set's metric series, kept so a request does no registry lookups.
+    pub metrics: crate::metrics::RuleSetMetrics,
     pub(crate) engine: Arc<Engine>,
     pub(crate) limits: RuleLimits,
     pub(crate) tz: Tz,
@@ -263,7 +265,12 @@ impl Compiler {
             });
         }
 
+        let metrics = crate::metrics::RuleSetMetrics::new(
+            packs.iter().flat_map(|p| p.rules.iter()).map(|r| r.meta.id.as_str()),
+            packs.iter().map(|p| p.id.as_str()),
+        );
         let set = RuleSet {
+            metrics,
             version,
             loaded_at: Utc::now(),
             root: root.to_path_buf(),

@@ -144,10 +144,10 @@ pub fn evaluate_with(set: &RuleSet, ctx: &EvalContext) -> Evaluation {
     };
     let eval = set.evaluate(&enc, &opts);
     for f in &eval.findings {
-        crate::metrics::rule_evaluated(&f.rule_id, status_to_proto(f.status));
+        set.metrics.rule_evaluated(&f.rule_id, status_to_proto(f.status));
     }
     for (pack, d) in &eval.pack_durations {
-        crate::metrics::rule_pack_duration(pack, *d);
+        set.metrics.pack_duration(pack, *d);
     }
     eval
 }
