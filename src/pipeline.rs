@@ -161,8 +161,54 @@ impl Pipeline {
         })
     }
 
-    /// Rules and risk, computed on the blocking pool.
+    /// The rules, on this thread: findings, rule-set version, µs.
+    fn rules_now(rules: &RuleService, c: &EvalContext) -> (Vec<pb::Finding>, String, u64) {
+        let t = Instant::now();
+        let (findings, version) = tracing::debug_span!("rules").in_scope(|| rules.evaluate(c));
+        (findings, version, t.elapsed().as_micros() as u64)
+    }
+
+    /// The risk models, on this thread: scores, model versions, µs.
+    fn risk_now(risk: &RiskService, c: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>, u64) {
+        let t = Instant::now();
+        let (risks, models) = tracing::debug_span!("risk").in_scope(|| risk.evaluate(c));
+        (risks, models, t.elapsed().as_micros() as u64)
+    }
+
+    /// Rules and risk. An encounter of at most `server.inline_max_events` events has its
+    /// rules run on the async worker itself (a few hundred µs of CPU: handing it to another
+    /// thread costs more than it saves); ONNX sessions run only on the blocking pool, so
+    /// when a model applies, risk goes there. Larger encounters go there whole.
     pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
+        if ctx.encounter.event_count() > self.settings.server.inline_max_events {
+            return self
+                .on_blocking_pool(ctx, |rules, risk, c| {
+                    Self::fast_part(Self::rules_now(rules, c), Self::risk_now(risk, c))
+                })
+                .await;
+        }
+        let rules = Self::rules_now(&self.rules, ctx);
+        let risk = if self.risk.will_run_a_model(ctx) {
+            self.on_blocking_pool(ctx, |_, risk, c| Self::risk_now(risk, c)).await?
+        } else {
+            Self::risk_now(&self.risk, ctx)
+        };
+        Ok(Self::fast_part(rules, risk))
+    }
+
+    fn fast_part(
+        (findings, rule_set_version, rules_us): (Vec<pb::Finding>, String, u64),
+        (risks, models, risk_us): (Vec<pb::RiskScore>, Vec<pb::ModelVersion>, u64),
+    ) -> FastPart {
+        FastPart { findings, risks, rule_set_version, models, rules_us, risk_us }
+    }
+
+    /// `f` on the blocking pool, at most `max(2, cores)` at a time, within the deadline.
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        ctx: &EvalContext,
+        f: impl FnOnce(&RuleService, &RiskService, &EvalContext) -> T + Send + 'static,
+    ) -> Result<T, EvaluateError> {
         let (rules, risk, c) = (self.rules.clone(), self.risk.clone(), ctx.clone());
         // The request span follows the work onto the blocking pool (child spans for export).
         let span = tracing::Span::current();
@@ -171,25 +217,13 @@ impl Pipeline {
             tokio::task::spawn_blocking(move || {
                 let _slot = permit;
                 let _request = span.enter();
-                let t = Instant::now();
-                let (findings, rule_set_version) = tracing::debug_span!("rules").in_scope(|| rules.evaluate(&c));
-                let rules_us = t.elapsed().as_micros() as u64;
-                let t = Instant::now();
-                let (risks, models) = tracing::debug_span!("risk").in_scope(|| risk.evaluate(&c));
-                FastPart {
-                    findings,
-                    risks,
-                    rule_set_version,
-                    models,
-                    rules_us,
-                    risk_us: t.elapsed().as_micros() as u64,
-                }
+                f(&rules, &risk, &c)
             })
             .await
         };
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, work).await {
-            Ok(Ok(fast)) => Ok(fast),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(join)) => Err(EvaluateError::Internal(format!("evaluation task failed: {join}"))),
             Err(_) => Err(EvaluateError::DeadlineExceeded),
         }

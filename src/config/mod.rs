@@ -41,6 +41,7 @@ pub struct ServerSettings {
     pub default_budget_ms: u64,
     pub drain_grace_ms: u64,
     pub concurrency_per_connection: usize,
+    pub inline_max_events: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -116,6 +116,17 @@ impl RiskService {
 
     /// Score every applicable model (or those named in the request's options).
     /// Blocking: call off the async threads.
+    /// Whether [`RiskService::evaluate`] would run a model session for this request (a
+    /// requested model applies to the encounter); when not, it only reports versions and
+    /// refusals and may run on any thread.
+    pub fn will_run_a_model(&self, ctx: &EvalContext) -> bool {
+        let requested = &ctx.options.models;
+        self.registry().models.iter().any(|m| {
+            (requested.is_empty() || requested.iter().any(|id| *id == m.manifest.id))
+                && score::not_applicable(&m.manifest, &ctx.encounter).is_none()
+        })
+    }
+
     pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
         let reg = self.registry();
         let versions = reg

@@ -212,3 +212,33 @@ async fn drain_gives_up_after_the_grace_period() {
     let r = tokio::time::timeout(std::time::Duration::from_secs(5), in_flight).await.expect("client not left hanging");
     assert!(r.unwrap().is_err(), "an abandoned request is not reported as success");
 }
+
+/// Small encounters are evaluated on the gRPC worker, large ones on the blocking pool
+/// (`server.inline_max_events`): both paths give the same decision.
+#[tokio::test]
+async fn inline_and_blocking_pool_fast_paths_give_the_same_decision() {
+    let mut decisions = Vec::new();
+    for limit in ["100000", "0"] {
+        let server = TestServer::start(settings_with(&[("CDSSD__SERVER__INLINE_MAX_EVENTS", limit)])).await;
+        let mut client = CdsServiceClient::new(server.channel().await);
+        let mut req = request("stemi_primary_pci.json");
+        req.options.get_or_insert_with(Default::default).include_not_applicable = true;
+        let mut d = client.evaluate(req).await.expect("evaluate succeeds").into_inner().decision.unwrap();
+        server.shutdown().await;
+        d.request_id.clear();
+        d.timings = None;
+        for f in &mut d.findings {
+            f.duration_us = 0;
+        }
+        for r in &mut d.risks {
+            r.duration_us = 0;
+        }
+        for c in &mut d.cards {
+            c.uuid.clear(); // random per card
+        }
+        decisions.push(d);
+    }
+    assert_eq!(decisions[0].findings.len(), 43, "every rule, not-applicable ones included");
+    assert!(decisions[0].findings.iter().any(|f| f.status() == pb::FindingStatus::Met));
+    assert!(decisions[0] == decisions[1], "the two paths disagree:\n{:?}\n{:?}", decisions[0], decisions[1]);
+}
