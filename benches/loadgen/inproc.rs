@@ -25,15 +25,19 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Batches per measurement: many short ones, so that a burst of load from other
+/// processes spoils some of them, not all.
+const BATCHES: u32 = 15;
+
 /// Wall and thread-CPU time of one call of `f`, in microseconds: the lowest mean
-/// over 5 batches that together last at least `min` (after one warm-up call). The
-/// minimum of batch means is the figure least disturbed by other processes on a
+/// over [`BATCHES`] batches that together last at least `min` (after one warm-up call).
+/// The minimum of batch means is the figure least disturbed by other processes on a
 /// shared machine (cache and frequency effects still count as CPU time).
 pub fn per_call(min: Duration, mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let batch = min / 5;
+    let batch = min / BATCHES;
     let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..5 {
+    for _ in 0..BATCHES {
         let (t, c) = (Instant::now(), thread_cpu());
         let mut n = 0u32;
         while n < 2 || t.elapsed() < batch {
