@@ -280,7 +280,11 @@ pub fn build(
     });
     let items = if b.out.is_empty() { "(none)".to_string() } else { std::mem::take(&mut b.out) };
 
-    b.list("", "findings", &fast.findings, false, |f| {
+    // Only findings that say something about this patient: the not-applicable ones (most of
+    // the 43 on any encounter) would crowd the relevant ones out of the capped list.
+    let findings: Vec<&pb::Finding> =
+        fast.findings.iter().filter(|f| f.status() != pb::FindingStatus::NotApplicable).collect();
+    b.list("", "findings", &findings, false, |f| {
         let sev = f.severity().as_str_name().trim_start_matches("SEVERITY_").to_lowercase();
         let status = f.status().as_str_name().trim_start_matches("FINDING_STATUS_").to_lowercase();
         (f.rule_id.clone(), format!("{} — {status} ({sev}): {}", scrub(&f.title), scrub_capped(&f.message, 200)))

@@ -282,6 +282,29 @@ fn prompt_caps_long_lists_but_keeps_stable_aliases() {
 }
 
 #[test]
+fn prompt_lists_only_findings_that_apply_so_none_is_crowded_out() {
+    let e = example("stemi_primary_pci.json");
+    let finding = |rule_id: &str, status: pb::FindingStatus| pb::Finding {
+        rule_id: rule_id.into(),
+        title: format!("title of {rule_id}"),
+        status: status as i32,
+        ..Default::default()
+    };
+    // 40 packs' worth of not-applicable findings sorted before the one that applies.
+    let mut fast = FastPart {
+        findings: (0..40).map(|i| finding(&format!("a{i:02}.rule"), pb::FindingStatus::NotApplicable)).collect(),
+        ..Default::default()
+    };
+    fast.findings.push(finding("vte.risk_assessment_24h", pb::FindingStatus::NotMet));
+    let opts = PromptOptions { max_items_per_list: 40, ..PromptOptions::default() };
+    let p = prompt::build(&PromptTemplate::embedded(), &DraftSchema::new(), &e, &fast, &opts);
+    assert_eq!(p.refs.get("findings/1").map(String::as_str), Some("findings/vte.risk_assessment_24h"));
+    assert!(p.user.contains("title of vte.risk_assessment_24h — not_met"), "{}", p.user);
+    assert!(!p.user.contains("not_applicable"), "{}", p.user);
+    assert!(!p.user.contains("more items not shown"), "{}", p.user);
+}
+
+#[test]
 fn schema_accepts_valid_and_rejects_violations() {
     let s = DraftSchema::new();
     s.check(&valid_draft().to_string()).expect("valid draft");
