@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::api::encounter::EncounterView;
 use super::error::LoadError;
 use super::finding::{Finding, Status};
-use super::load::{Rule, RuleSet};
+use super::load::{Pack, Rule, RuleSet};
 use super::valueset::ValueSets;
 
 /// Encounter classes a pack may name (as `enc.class` spells them).
@@ -118,6 +118,17 @@ impl AppliesTo {
     }
 }
 
+impl Pack {
+    /// The pack's `[applies_to]` when `enc` is outside it (the pack's rules cannot apply);
+    /// `None` when the pack has none or the encounter is inside it. An object that is not
+    /// an encounter view counts as inside: the rules then run and report the problem.
+    pub fn excludes(&self, enc: &Dynamic) -> Option<&AppliesTo> {
+        let a = self.applies_to.as_ref()?;
+        let view = enc.read_lock::<EncounterView>()?;
+        (!a.matches(&view)).then_some(a)
+    }
+}
+
 /// When `finding` (of `rule`, run on `enc` without the gate) contradicts the
 /// `[applies_to]` of the rule's pack: the pack excludes the encounter but the rule found
 /// it applicable. The error is at the section in `pack.toml`; `context` names the encounter.
@@ -132,11 +143,7 @@ pub(crate) fn contradiction(
         return None;
     }
     let pack = set.pack(&rule.pack)?;
-    let a = pack.applies_to.as_ref()?;
-    let view = enc.read_lock::<EncounterView>()?;
-    if a.matches(&view) {
-        return None;
-    }
+    let a = pack.excludes(enc)?;
     Some(LoadError::new(
         &pack.pack_toml,
         a.line,
@@ -148,12 +155,12 @@ pub(crate) fn contradiction(
     ))
 }
 
-/// `cdssd rules test`: every rule of every pack with an `[applies_to]`, run without the
-/// gate on `enc`; the contradictions (see [`contradiction`]).
+/// `cdssd rules test`: every rule of every pack whose `[applies_to]` excludes `enc`, run
+/// without the gate; the contradictions (see [`contradiction`]).
 pub(crate) fn check_all(set: &RuleSet, enc: &Dynamic, now: DateTime<Utc>, context: &str) -> Vec<LoadError> {
     set.packs
         .iter()
-        .filter(|p| p.applies_to.is_some())
+        .filter(|p| p.excludes(enc).is_some())
         .flat_map(|p| p.rules.iter())
         .filter_map(|rule| {
             let f = set.evaluate_rule_within(rule, enc, now, super::probe::PROBE_BUDGET);

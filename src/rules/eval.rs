@@ -8,7 +8,6 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
 use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
-use super::applies::AppliesTo;
 use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
 use super::error::{pos_parts, LoadError};
 use super::finding::{Finding, Status};
@@ -108,7 +107,7 @@ impl RuleSet {
                 continue;
             }
             let pack_started = Instant::now();
-            let outside = pack.applies_to.as_ref().filter(|a| !applies(a, enc));
+            let outside = pack.excludes(enc);
             for rule in &pack.rules {
                 if let Some(t) = &opts.trigger {
                     if !rule.meta.runs_on(t) {
@@ -128,7 +127,7 @@ impl RuleSet {
     /// Run one rule as a request would: `not_applicable` without running the script when
     /// the encounter is outside its pack's `[applies_to]`.
     pub fn evaluate_rule_gated(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
-        match self.pack(&rule.pack).and_then(|p| p.applies_to.as_ref()).filter(|a| !applies(a, enc)) {
+        match self.pack(&rule.pack).and_then(|p| p.excludes(enc)) {
             Some(a) => not_applicable(rule, &a.reason),
             None => self.evaluate_rule_within(rule, enc, now, budget),
         }
@@ -197,12 +196,6 @@ impl RuleSet {
         }
         f
     }
-}
-
-/// Whether the encounter object is inside a pack's `[applies_to]` (an object that is not
-/// an encounter view counts as inside: the rules then run and report the problem).
-fn applies(a: &AppliesTo, enc: &Dynamic) -> bool {
-    enc.read_lock::<EncounterView>().is_none_or(|v| a.matches(&v))
 }
 
 /// The finding of a rule skipped because the encounter is outside its pack.
