@@ -114,19 +114,17 @@ impl RiskService {
         self.inner.as_ref().map(|i| i.runtime.device)
     }
 
-    /// Score every applicable model (or those named in the request's options).
-    /// Blocking: call off the async threads.
     /// Whether [`RiskService::evaluate`] would run a model session for this request (a
     /// requested model applies to the encounter); when not, it only reports versions and
     /// refusals and may run on any thread.
     pub fn will_run_a_model(&self, ctx: &EvalContext) -> bool {
-        let requested = &ctx.options.models;
         self.registry().models.iter().any(|m| {
-            (requested.is_empty() || requested.iter().any(|id| *id == m.manifest.id))
-                && score::not_applicable(&m.manifest, &ctx.encounter).is_none()
+            named(ctx, &m.manifest.id) != Some(false) && score::not_applicable(&m.manifest, &ctx.encounter).is_none()
         })
     }
 
+    /// Score every applicable model (or those named in the request's options).
+    /// Blocking: call off the async threads.
     pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
         let reg = self.registry();
         let versions = reg
@@ -134,15 +132,14 @@ impl RiskService {
             .iter()
             .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
             .collect();
-        let requested = &ctx.options.models;
         let mut scores = Vec::new();
         for model in &reg.models {
-            let named = requested.iter().any(|id| *id == model.manifest.id);
-            if !requested.is_empty() && !named {
+            let named = named(ctx, &model.manifest.id);
+            if named == Some(false) {
                 continue;
             }
             if let Some(why) = score::not_applicable(&model.manifest, &ctx.encounter) {
-                if named {
+                if named == Some(true) {
                     let mut s = score::base(model);
                     s.set_status(pb::RiskStatus::Refused);
                     s.message = format!("not applicable: {why}");
@@ -172,7 +169,7 @@ impl RiskService {
             }
             scores.push(s);
         }
-        for id in requested.iter().filter(|id| reg.get(id).is_none()) {
+        for id in ctx.options.models.iter().filter(|id| reg.get(id).is_none()) {
             let failed = reg.failed.iter().any(|f| f.id == *id);
             scores.push(pb::RiskScore {
                 model_id: id.clone(),
@@ -272,4 +269,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// Whether the request names model `id`: `None` when it names no model (all are wanted),
+/// `Some(false)` when it names others only.
+fn named(ctx: &EvalContext, id: &str) -> Option<bool> {
+    let requested = &ctx.options.models;
+    (!requested.is_empty()).then(|| requested.iter().any(|r| r == id))
 }
