@@ -4,6 +4,7 @@
 mod config;
 mod daemon;
 mod e2e;
+mod egress;
 mod examples;
 mod llm;
 mod llm_faults;
