@@ -6,6 +6,7 @@ mod daemon;
 mod e2e;
 mod egress;
 mod examples;
+mod fail_visibly;
 mod llm;
 mod llm_faults;
 mod llm_support;
