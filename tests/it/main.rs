@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod e2e;
 mod egress;
+mod errors;
 mod examples;
 mod fail_visibly;
 mod llm;
