@@ -45,6 +45,12 @@ pub fn evaluation(trigger: pb::Trigger) {
 }
 
 /// An encounter failed validation.
+/// An accepted item no rule can read (`rules::quality`): by list and code-system label
+/// (both from fixed sets; local systems are all `LOCAL`).
+pub fn data_quality_notice(list: &'static str, code_system: &'static str) {
+    counter!("cdssd_data_quality_notices_total", "list" => list, "code_system" => code_system).increment(1);
+}
+
 pub fn validation_failed() {
     counter!("cdssd_validation_errors_total").increment(1);
 }

@@ -207,10 +207,11 @@ impl Pipeline {
     /// Rules and risk, or `DEADLINE_EXCEEDED` when they did not finish within the request's budget
     /// (a late result is never returned as if it were in time).
     pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
-        let fast = self.fast_unchecked(ctx).await?;
+        let mut fast = self.fast_unchecked(ctx).await?;
         if Instant::now() > ctx.deadline {
             return Err(EvaluateError::DeadlineExceeded);
         }
+        fast.data_quality = self.rules.data_quality(ctx);
         Ok(fast)
     }
 
@@ -239,7 +240,7 @@ impl Pipeline {
         (findings, rule_set_version, rules_us): (Vec<pb::Finding>, String, u64),
         (risks, models, risk_us): (Vec<pb::RiskScore>, Vec<pb::ModelVersion>, u64),
     ) -> FastPart {
-        FastPart { findings, risks, rule_set_version, models, rules_us, risk_us }
+        FastPart { findings, risks, rule_set_version, models, rules_us, risk_us, data_quality: Vec::new() }
     }
 
     /// `f` on the blocking pool, at most `max(2, cores)` at a time, within the deadline.

@@ -9,7 +9,7 @@ mod cards;
 #[cfg(test)]
 mod tests;
 
-pub use cards::{card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
+pub use cards::{card_for_data_quality, card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
 
 use crate::proto::v1 as pb;
 
@@ -22,6 +22,8 @@ pub struct FastPart {
     pub models: Vec<pb::ModelVersion>,
     pub rules_us: u64,
     pub risk_us: u64,
+    /// Data-quality notices of the encounter (`rules::quality`).
+    pub data_quality: Vec<pb::DataQualityNotice>,
 }
 
 /// Identity of one evaluation, copied into the decision.
@@ -51,6 +53,7 @@ pub fn assemble(
     let mut cards: Vec<pb::Card> = findings.iter().filter_map(|f| card_for_finding(f, now)).collect();
     cards.extend(fast.risks.iter().filter_map(card_for_risk));
     cards.extend(card_for_suggestion(&suggestion));
+    cards.extend(cards::card_for_data_quality(&fast.data_quality));
     sort_cards(&mut cards);
     timings.rules_us = fast.rules_us;
     timings.risk_us = fast.risk_us;
@@ -70,7 +73,7 @@ pub fn assemble(
         suggestion: Some(suggestion),
         cards,
         timings: Some(timings),
-        data_quality: Vec::new(),
+        data_quality: fast.data_quality.clone(),
     }
 }
 

@@ -95,6 +95,10 @@ pub fn describe() {
     describe_gauge!("cdssd_llm_circuit_state", "LLM circuit breaker: 0 closed, 1 half-open, 2 open.");
     describe_gauge!("cdssd_llm_in_flight", "LLM calls in progress.");
     describe_counter!("cdssd_validation_errors_total", "Requests rejected because the encounter failed validation.");
+    describe_counter!(
+        "cdssd_data_quality_notices_total",
+        "Accepted encounter items that no loaded value set or mapping can match (data-quality notices), by list and code system."
+    );
     describe_gauge!("cdssd_build_info", "Build of the running binary (value 1).");
 }
 

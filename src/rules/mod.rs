@@ -16,6 +16,7 @@ pub mod lint;
 pub mod load;
 pub mod meta;
 pub mod probe;
+pub mod quality;
 pub mod runner;
 pub mod service;
 pub mod store;

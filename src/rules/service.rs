@@ -101,6 +101,11 @@ impl RuleService {
         (eval.findings.iter().map(finding_to_proto).collect(), eval.rule_set_version)
     }
 
+    /// Data-quality notices of the encounter against the value sets in force (counted).
+    pub fn data_quality(&self, ctx: &EvalContext) -> Vec<pb::DataQualityNotice> {
+        super::quality::unmatched_codes(&ctx.encounter, &self.store.current().value_sets)
+    }
+
     /// Rule packs in force and the outcome of the last reload, for `ListRulePacks`.
     pub fn list(&self) -> pb::ListRulePacksResponse {
         let set = self.store.current();

@@ -3,6 +3,7 @@
 
 mod config;
 mod daemon;
+mod data_quality;
 mod e2e;
 mod egress;
 mod errors;
