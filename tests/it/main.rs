@@ -20,3 +20,4 @@ mod rules_reload;
 mod support;
 mod tracing;
 mod validation;
+mod web;
