@@ -159,6 +159,13 @@ def build():
                    [target(f'sum by (instance) (cdssd_llm_in_flight{{{SEL}}})', "{{instance}}")], x=12),
     ]
     advance(8)
+    panels += [
+        timeseries("Data-quality notices/s",
+                   [target(f'sum by (list, code_system) (rate(cdssd_data_quality_notices_total{{{SEL}}}[$__rate_interval]))', "{{list}} {{code_system}}")],
+                   unit="reqps", x=0,
+                   desc="Accepted items no loaded value set can match (e.g. unmapped local codes): rules cannot read them; map the codes."),
+    ]
+    advance(8)
     # ---- Rules -------------------------------------------------------------
     panels.append(row("Rules"))
     panels += [
