@@ -93,6 +93,8 @@ pub enum Format {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Before any thread exists: ONNX Runtime reads this when its library loads.
+    crate::risk::runtime::disable_vendor_telemetry();
     let cli = Cli::parse();
     let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
         Ok(s) => Arc::new(s),

@@ -5,6 +5,7 @@ mod architecture;
 mod config;
 mod daemon;
 mod e2e;
+mod egress;
 mod examples;
 mod llm;
 mod llm_faults;
