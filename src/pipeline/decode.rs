@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use super::{Call, EvaluateError, Pipeline, Prepared};
+use super::{Call, EvaluateError, Pipeline, Prepared, Snapshot};
 use crate::{
     decision::Header,
     encounter::{self, FieldViolation, ValidationError},
@@ -70,19 +70,7 @@ impl Pipeline {
             encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| crate::metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
         let snapshot = self.snapshot();
-        let unknown: Vec<FieldViolation> = options
-            .rule_packs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| snapshot.rules.pack(p).is_none())
-            .map(|(i, p)| FieldViolation {
-                field: format!("options.rule_packs[{i}]"),
-                description: format!(
-                    "unknown rule pack `{p}` (in force: {})",
-                    snapshot.rules.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            })
-            .collect();
+        let unknown = unknown_names(req, &options, &snapshot);
         if !unknown.is_empty() {
             return Err(ValidationError { violations: unknown }.into());
         }
@@ -109,4 +97,41 @@ impl Pipeline {
         };
         Ok(Prepared { evaluation: Arc::new(evaluation), snapshot })
     }
+}
+
+/// The request's trigger and options checked against the snapshot it will run with: the
+/// trigger must be a known, specified value; the LLM mode a known value; every named rule
+/// pack and model must exist (a model that failed to load is known: it scores as ERROR).
+fn unknown_names(req: &pb::EvaluateRequest, options: &pb::EvaluateOptions, snapshot: &Snapshot) -> Vec<FieldViolation> {
+    let violation = |field: String, description: String| FieldViolation { field, description };
+    let mut out = Vec::new();
+    match pb::Trigger::try_from(req.trigger) {
+        Ok(pb::Trigger::Unspecified) => out.push(violation(
+            "trigger".into(),
+            "is required: TRIGGER_UNSPECIFIED is not a trigger (e.g. TRIGGER_PATIENT_VIEW, TRIGGER_DISCHARGE)".into(),
+        )),
+        Ok(_) => {}
+        Err(_) => out.push(violation("trigger".into(), format!("unknown trigger number {}", req.trigger))),
+    }
+    if pb::LlmMode::try_from(options.llm).is_err() {
+        out.push(violation("options.llm".into(), format!("unknown LLM mode number {}", options.llm)));
+    }
+    let rule_set = &snapshot.rules;
+    for (i, p) in options.rule_packs.iter().enumerate() {
+        if rule_set.pack(p).is_none() {
+            let known = rule_set.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ");
+            out.push(violation(
+                format!("options.rule_packs[{i}]"),
+                format!("unknown rule pack `{p}` (in force: {known})"),
+            ));
+        }
+    }
+    let registry = &snapshot.models;
+    for (i, m) in options.models.iter().enumerate() {
+        if registry.get(m).is_none() && !registry.failed.iter().any(|f| &f.id == m) {
+            let known = registry.models.iter().map(|k| k.manifest.id.as_str()).collect::<Vec<_>>().join(", ");
+            out.push(violation(format!("options.models[{i}]"), format!("unknown model `{m}` (in force: {known})")));
+        }
+    }
+    out
 }

@@ -52,11 +52,21 @@ fn fast_part((findings, rule_set_version, rules_us): RulesPart, (risks, models, 
 }
 
 impl Pipeline {
-    /// Rules and risk of a prepared request (see the module doc for where they run).
-    /// Counts the evaluation: the one place it is counted, whichever the flow.
+    /// Rules and risk of a prepared request (see the module doc for where they run), or
+    /// `DEADLINE_EXCEEDED` when they did not finish within the request's budget (a late
+    /// result is never returned as if it were in time). Counts the evaluation: the one
+    /// place it is counted, whichever the flow.
     pub async fn fast(&self, p: &Prepared) -> Result<FastPart, EvaluateError> {
+        metrics::evaluation(p.evaluation.trigger);
+        let fast = self.fast_unchecked(p).await?;
+        if p.evaluation.past_deadline() {
+            return Err(EvaluateError::DeadlineExceeded);
+        }
+        Ok(fast)
+    }
+
+    async fn fast_unchecked(&self, p: &Prepared) -> Result<FastPart, EvaluateError> {
         let ev = &p.evaluation;
-        metrics::evaluation(ev.trigger);
         if ev.encounter.event_count() > self.settings.server.inline_max_events {
             return on_blocking_pool(p, |s, ev| fast_part(rules_now(s, ev), risk_now(s, ev))).await;
         }
