@@ -111,8 +111,10 @@ async fn malformed_input_never_gets_internal() {
     assert!(other.is_empty(), "only OK or INVALID_ARGUMENT: {other:?}");
 
     // Oversize: 5 MB against the 4 MiB default.
-    let mut big = pb::EvaluateRequest::default();
-    big.encounter = Some(pb::Encounter { id: "x".repeat(5 << 20), ..Default::default() });
+    let big = pb::EvaluateRequest {
+        encounter: Some(pb::Encounter { id: "x".repeat(5 << 20), ..Default::default() }),
+        ..Default::default()
+    };
     let s = send(&channel, big.encode_to_vec()).await.expect_err("too large");
     assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
     assert!(s.message().contains("over the server's limit of 4194304 bytes"), "{}", s.message());
