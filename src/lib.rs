@@ -8,6 +8,7 @@
 //! configuration, [`metrics`] the one place events are counted. See
 //! `ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -16,6 +17,7 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;
+pub mod report;
 pub mod risk;
 pub mod rules;
 pub mod server;

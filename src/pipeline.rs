@@ -65,6 +65,9 @@ pub enum EvaluateError {
     DeadlineExceeded,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The decision could not be recorded (durability `sync`, `fail_closed`): nothing is answered.
+    #[error("the decision could not be recorded: {0}")]
+    AuditUnavailable(String),
 }
 
 /// Fast parts (rules + risk) computed at once, process-wide: one per core. More only
@@ -88,6 +91,8 @@ pub struct Pipeline {
     pub rules: Arc<RuleService>,
     pub risk: Arc<RiskService>,
     pub llm: Arc<LlmService>,
+    /// The audit sink (`cdssd serve`); `None` records nothing (`cdssd evaluate`, audit off).
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl Pipeline {
@@ -98,8 +103,24 @@ impl Pipeline {
             rules: Arc::new(RuleService::load(&settings)?),
             risk: Arc::new(RiskService::load(&settings)?),
             llm: Arc::new(LlmService::new(&settings)?),
+            audit: None,
             settings,
         })
+    }
+
+    /// The same pipeline, recording every decision in `audit` before it is answered.
+    pub fn with_audit(mut self, audit: Option<crate::audit::Auditor>) -> Self {
+        self.audit = audit.map(Arc::new);
+        self
+    }
+
+    /// Record `decision` (answered to `req`) before it is sent and set its `decision_id`;
+    /// without an audit sink, nothing. The one place decisions reach the audit.
+    pub async fn record(&self, req: &pb::EvaluateRequest, decision: &mut pb::Decision) -> Result<(), EvaluateError> {
+        match &self.audit {
+            None => Ok(()),
+            Some(a) => a.record(req, decision, "").await.map_err(|e| EvaluateError::AuditUnavailable(e.to_string())),
+        }
     }
 
     /// Validate a request. `transport_deadline` is the caller's gRPC deadline, if any.

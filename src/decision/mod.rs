@@ -70,6 +70,8 @@ pub fn assemble(
         suggestion: Some(suggestion),
         cards,
         timings: Some(timings),
+        // Set by the pipeline once the decision is recorded (audit).
+        decision_id: String::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! graceful shutdown. [`run`] takes its listener and shutdown future from the
 //! caller, so tests run real servers on port 0 and stop them at will.
 
+mod audit;
 mod drain;
 mod error;
 mod service;
@@ -12,6 +13,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 
+pub use audit::AuditApi;
 pub use service::{AdminApi, CdsApi};
 
 use crate::{
@@ -60,6 +62,7 @@ pub async fn run(
         .max_decoding_message_size(max)
         .max_encoding_message_size(64 * 1024 * 1024);
     let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()));
+    let audit = crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit.clone()));
 
     let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());
@@ -82,6 +85,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(cds)
         .add_service(admin)
+        .add_service(audit)
         .serve_with_incoming_shutdown(drain::incoming(listener, cut.clone()), signal);
     tokio::pin!(server);
     tokio::select! {

@@ -89,7 +89,8 @@ impl CdsService for CdsApi {
             let req = request.into_inner();
             tracing::Span::current().record("trigger", req.trigger().as_str_name());
             let ctx = pipeline.prepare(&req, rid, timeout)?;
-            let decision = pipeline.evaluate(&ctx).await?;
+            let mut decision = pipeline.evaluate(&ctx).await?;
+            pipeline.record(&req, &mut decision).await?;
             Ok(Response::new(pb::EvaluateResponse { decision: Some(decision) }))
         }
         .instrument(span.clone())

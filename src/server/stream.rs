@@ -43,7 +43,9 @@ pub(super) async fn start(
     } else {
         decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested")
     };
-    let first = decision::assemble(&header, &fast, pending, Pipeline::timings(&ctx, 0));
+    let mut first = decision::assemble(&header, &fast, pending, Pipeline::timings(&ctx, 0));
+    // FAST is an answer: recorded before it is sent (and FINAL again, with the draft).
+    pipeline.record(&req, &mut first).await?;
 
     let (tx, rx) = mpsc::channel::<Result<pb::EvaluateUpdate, Status>>(32);
     let update =
@@ -87,10 +89,12 @@ pub(super) async fn start(
             if tx.send(Ok(msg)).await.is_err() {
                 return;
             }
-            let last = decision::assemble(&header, &fast, suggestion, Pipeline::timings(&ctx, llm_us));
-            let _ = tx
-                .send(Ok(pb::EvaluateUpdate { decision: Some(last), ..update(seq + 1, pb::UpdateKind::Final) }))
-                .await;
+            let mut last = decision::assemble(&header, &fast, suggestion, Pipeline::timings(&ctx, llm_us));
+            let msg = match pipeline.record(&req, &mut last).await {
+                Ok(()) => Ok(pb::EvaluateUpdate { decision: Some(last), ..update(seq + 1, pb::UpdateKind::Final) }),
+                Err(e) => Err(Status::from(e)),
+            };
+            let _ = tx.send(msg).await;
         }
         .instrument(span),
     );

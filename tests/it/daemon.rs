@@ -25,14 +25,18 @@ pub(crate) struct Daemon {
     grpc: SocketAddr,
     metrics: SocketAddr,
     pub(crate) logs: mpsc::Receiver<String>,
+    /// The audit store's data directory (SQLite file and keys), removed on drop.
+    pub(crate) audit_dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
     /// so that reloads happen only when a test asks for one).
     pub(crate) fn start(env: &[(&str, &str)]) -> Self {
+        let audit_dir = tempfile::Builder::new().prefix("cdssd-audit-").tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
         cmd.arg("serve")
+            .env("CDSSD__AUDIT__DIR", audit_dir.path())
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
             .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
             .env("CDSSD__LOG__FORMAT", "json")
@@ -72,11 +76,21 @@ impl Daemon {
                 _ => {}
             }
         }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
+        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs, audit_dir }
     }
 
     pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
+    }
+
+    pub(crate) fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+
+    /// SIGKILL now (no drain); the process is reaped.
+    pub(crate) fn sigkill(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { kill(self.child.id() as i32, 9) };
     }
 
     pub(crate) async fn admin(&self) -> AdminServiceClient<tonic::transport::Channel> {

@@ -1,6 +1,10 @@
 //! The integration test binary (one binary keeps link time down). Each module
 //! covers one area; shared helpers live in `support`.
 
+mod audit_reliability;
+mod audit_rpc;
+mod audit_store;
+mod batch;
 mod config;
 mod daemon;
 mod e2e;
@@ -11,6 +15,9 @@ mod llm_support;
 mod logging;
 mod metrics;
 mod metrics_llm;
+mod pg;
+mod replay;
+mod report;
 mod risk;
 mod rules;
 mod rules_applies;

@@ -208,6 +208,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
         rules: Arc::new(cdssd::rules::RuleService::load(&settings).unwrap()),
         risk: Arc::new(svc),
         llm: Arc::new(cdssd::llm::LlmService::new(&settings).unwrap()),
+        audit: None,
     };
     let text = std::fs::read_to_string(format!("{ROOT}/examples/encounters/stemi_primary_pci.json")).unwrap();
     let mut req = encounter::request_from_json(&text).unwrap();
