@@ -4,6 +4,7 @@
 
 mod audit;
 mod drain;
+mod edge;
 mod error;
 mod service;
 mod stream;
@@ -11,9 +12,11 @@ mod stream;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic_health::ServingStatus;
 
 pub use audit::AuditApi;
+pub use edge::request_id_from;
 pub use service::{AdminApi, CdsApi};
 
 use crate::{
@@ -52,17 +55,25 @@ pub async fn run(
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
     let cds = CdsServiceServer::new(CdsApi::new(pipeline.clone()))
         .max_decoding_message_size(max)
-        .max_encoding_message_size(64 * 1024 * 1024);
-    let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()));
-    let audit = crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit.clone()));
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let audit = crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
 
     let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());
@@ -78,8 +89,11 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "Serving gRPC.");
     }
+    // gRPC over HTTP/2, gRPC-Web over HTTP/1.1 and h2c, behind one edge (request ids, content types).
     let server = tonic::transport::Server::builder()
+        .accept_http1(true)
         .concurrency_limit_per_connection(settings.server.concurrency_per_connection)
+        .layer(tower::ServiceBuilder::new().layer(edge::EdgeLayer).layer(tonic_web::GrpcWebLayer::new()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
