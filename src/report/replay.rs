@@ -85,6 +85,9 @@ pub async fn replay(
             s.rules.watch = false;
             s.risk.enabled = false;
             s.llm.enabled = false;
+            // Offline: a generous per-rule time budget, so that machine load never shows up as
+            // a rule `error` (a false change); the operations budget stays as configured.
+            s.rules.max_rule_ms = s.rules.max_rule_ms.max(2000);
             if d.time_zone.parse::<chrono_tz::Tz>().is_ok() {
                 s.encounter.hospital_timezone = d.time_zone.clone();
             }

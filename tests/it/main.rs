@@ -28,3 +28,4 @@ mod rules_reload;
 mod support;
 mod tracing;
 mod validation;
+mod web;
