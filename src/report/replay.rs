@@ -101,7 +101,14 @@ pub async fn replay(
             req.evaluation_time = Some(pbjson_types::Timestamp { seconds: us.div_euclid(1_000_000), nanos: 0 });
         }
         req.options.get_or_insert_with(Default::default).llm = pb::LlmMode::Skip as i32;
-        let decision = match pipeline.prepare(&req, format!("replay-{}", d.id), None) {
+        let decision = match pipeline.prepare(
+            &req,
+            crate::pipeline::Call {
+                request_id: format!("replay-{}", d.id),
+                deadline: None,
+                budget: crate::pipeline::Budget::Decision,
+            },
+        ) {
             Ok(ctx) => match pipeline.evaluate(&ctx).await {
                 Ok(dec) => dec,
                 Err(e) => {

@@ -44,7 +44,7 @@ pub async fn run(
     pipeline: Arc<Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let settings = pipeline.settings.clone();
+    let settings = pipeline.settings().clone();
     let grace = Duration::from_millis(settings.server.drain_grace_ms);
     let max = settings.server.max_request_bytes;
 
@@ -71,9 +71,10 @@ pub async fn run(
     let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let audit = crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+    let audit =
+        crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit().cloned()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
 
     let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());

@@ -24,7 +24,16 @@ pub(crate) async fn decisions() -> Vec<(pb::EvaluateRequest, pb::Decision)> {
     let mut out = Vec::new();
     for name in EXAMPLES {
         let req = support::request(name);
-        let ctx = pipeline.prepare(&req, format!("req-{name}"), None).expect("valid example");
+        let ctx = pipeline
+            .prepare(
+                &req,
+                cdssd::pipeline::Call {
+                    request_id: format!("req-{name}"),
+                    deadline: None,
+                    budget: cdssd::pipeline::Budget::Decision,
+                },
+            )
+            .expect("valid example");
         out.push((req, pipeline.evaluate(&ctx).await.expect("evaluates")));
     }
     out

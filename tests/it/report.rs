@@ -72,7 +72,16 @@ async fn batch() -> Batch {
     let pipeline = Pipeline::new(Arc::new(settings)).unwrap();
     let mut expected = Expected::new();
     let evaluate = async |req: &pb::EvaluateRequest| {
-        let ctx = pipeline.prepare(req, "r".into(), None).expect("valid variation");
+        let ctx = pipeline
+            .prepare(
+                req,
+                cdssd::pipeline::Call {
+                    request_id: "r".into(),
+                    deadline: None,
+                    budget: cdssd::pipeline::Budget::Decision,
+                },
+            )
+            .expect("valid variation");
         pipeline.evaluate(&ctx).await.unwrap()
     };
     let rec = |req: &pb::EvaluateRequest, d: &pb::Decision| {
