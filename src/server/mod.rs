@@ -6,6 +6,7 @@ mod audit;
 mod drain;
 mod edge;
 mod error;
+mod malformed;
 mod service;
 mod stream;
 

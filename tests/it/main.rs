@@ -17,6 +17,7 @@ mod llm;
 mod llm_faults;
 mod llm_support;
 mod logging;
+mod malformed;
 mod metrics;
 mod metrics_llm;
 mod pg;
