@@ -2,8 +2,12 @@
 //! set used by server reflection from `proto/cdss/v1/*.proto`.
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] =
-    &["proto/cdss/v1/encounter.proto", "proto/cdss/v1/decision.proto", "proto/cdss/v1/service.proto"];
+const PROTOS: &[&str] = &[
+    "proto/cdss/v1/encounter.proto",
+    "proto/cdss/v1/decision.proto",
+    "proto/cdss/v1/service.proto",
+    "proto/cdss/v1/audit.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;

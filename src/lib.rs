@@ -9,6 +9,7 @@
 //! configuration, [`metrics`] the one place events are counted. See
 //! `ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -18,6 +19,7 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;
+pub mod report;
 pub mod risk;
 pub mod rules;
 pub mod server;

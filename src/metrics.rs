@@ -269,3 +269,26 @@ pub fn status_label(status: pb::FindingStatus) -> &'static str {
         pb::FindingStatus::Error => "error",
     }
 }
+
+// --- audit (src/audit/): group commits, calls failed closed, clinician feedback.
+
+/// One group commit of `records` decisions to the audit store.
+pub fn audit_commit(backend: &'static str, records: usize, elapsed: Duration, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    counter!("cdssd_audit_commits_total", "backend" => backend, "outcome" => outcome).increment(1);
+    if ok {
+        counter!("cdssd_audit_records_total", "backend" => backend).increment(records as u64);
+    }
+    histogram!("cdssd_audit_commit_duration_seconds", "backend" => backend).record(elapsed.as_secs_f64());
+}
+
+/// A call refused with UNAVAILABLE because its decision could not be recorded.
+pub fn audit_failed_closed() {
+    counter!("cdssd_audit_failed_closed_total").increment(1);
+}
+
+/// Clinician feedback on a card of rule/model `source_id` (an id of the loaded set, so the
+/// label is bounded), by outcome (`accepted`, `overridden`); override ratio = overridden / all.
+pub fn feedback(source_id: &str, outcome: &'static str) {
+    counter!("cdssd_feedback_total", "source_id" => source_id.to_string(), "outcome" => outcome).increment(1);
+}

@@ -247,6 +247,31 @@ def build():
                    desc="0 closed, 1 half-open, 2 open (alert CdssdLlmCircuitOpen)."),
     ]
     advance(8)
+    # ---- Audit -------------------------------------------------------------
+    panels.append(row("Audit"))
+    panels += [
+        timeseries("Audit commits/s by backend and outcome",
+                   [target(q("rate", "cdssd_audit_commits_total", "backend, outcome"), "{{backend}} {{outcome}}")],
+                   x=0, w=6, desc="Group commits of decision records; an error fails every call of its batch closed."),
+        timeseries("Decisions recorded/s",
+                   [target(q("rate", "cdssd_audit_records_total", "backend"), "{{backend}}")], x=6, w=6),
+        timeseries("Audit commit latency (p50 / p99)",
+                   [target(quantile(0.5, "cdssd_audit_commit_duration_seconds", "backend"), "p50 {{backend}}"),
+                    target(quantile(0.99, "cdssd_audit_commit_duration_seconds", "backend"), "p99 {{backend}}", "B")],
+                   unit="s", x=12, w=6),
+        timeseries("Calls failed closed/s (audit unavailable)",
+                   [target(f'sum(rate(cdssd_audit_failed_closed_total{{{SEL}}}[$__rate_interval]))', "failed closed")],
+                   x=18, w=6, desc="UNAVAILABLE because the decision could not be recorded."),
+    ]
+    advance(8)
+    panels += [
+        timeseries("Override ratio by rule (feedback)",
+                   [target(f'sum by (source_id) (rate(cdssd_feedback_total{{{SEL}, outcome="overridden"}}[1h])) / '
+                           f'sum by (source_id) (rate(cdssd_feedback_total{{{SEL}}}[1h]))', "{{source_id}}")],
+                   unit="percentunit", x=0, w=12,
+                   desc="Share of clinician feedback that overrode the card, per rule or model."),
+    ]
+    advance(8)
     # ---- Process -----------------------------------------------------------
     panels.append(row("Process"))
     panels += [

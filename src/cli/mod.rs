@@ -1,6 +1,10 @@
 //! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`,
 //! `cdssd rules check|test`.
 
+mod audit;
+mod batch;
+mod replay;
+mod report;
 mod rules;
 mod summary;
 
@@ -63,6 +67,25 @@ pub enum Command {
     /// Quality-control rules: compile/lint (`check`) and run their test cases (`test`).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// The decision audit: retention purge, an encounter's history, one decision with its basis.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Single-disease QC report over the audit store (each discharged encounter once per
+    /// measure: its latest evaluation at or after discharge).
+    Report(report::ReportArgs),
+    /// The concurrent-QC worklist: current inpatients' pending measures by deadline, from the
+    /// latest recorded evaluations (same as `cdssd audit worklist`).
+    Worklist {
+        /// Only this department.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Retrospective evaluation of NDJSON requests into the audit store (trigger RETROSPECTIVE,
+    /// no LLM, parallel, resumable: already-recorded requests are skipped).
+    Batch(batch::BatchArgs),
+    /// Re-run recorded requests against another rule set and print the findings that change,
+    /// by measure (exit 1 with --fail-on-change when any does).
+    Replay(replay::ReplayArgs),
     /// Risk models: offline checks.
     Models {
         #[command(subcommand)]
@@ -127,7 +150,14 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                     }
                 });
                 let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
-                let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
+                let audit = {
+                    let s = settings.clone();
+                    tokio::task::spawn_blocking(move || crate::audit::Auditor::open(&s))
+                        .await
+                        .context("audit start-up task failed")?
+                        .context("cannot open the audit store")?
+                };
+                let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?.with_audit(audit));
                 let _rule_reloaders = pipeline.rules().spawn_reloaders()?;
                 let _ = loaded.set(pipeline.clone());
                 let addr = settings.grpc_addr();
@@ -207,6 +237,26 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 println!("{}", encounter::to_json(&decision));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(cmd) => {
+            telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+            audit::run(cmd, &settings)
+        }
+        Command::Report(args) => {
+            telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+            report::run(args, &settings)
+        }
+        Command::Worklist { department } => {
+            telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+            audit::run(audit::AuditCommand::Worklist { department }, &settings)
+        }
+        Command::Batch(args) => {
+            telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
+            batch::run(args, settings)
+        }
+        Command::Replay(args) => {
+            telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
+            replay::run(args, &settings)
         }
         Command::Rules(cmd) => {
             telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });

@@ -32,6 +32,7 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub risk: RiskSettings,
     pub llm: LlmSettings,
+    pub audit: crate::audit::AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

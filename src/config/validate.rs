@@ -83,6 +83,7 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("llm.breaker_open_ms", s.llm.breaker_open_ms, 1, 3_600_000);
     p.range("llm.cache_max_entries", s.llm.cache_max_entries as u64, 0, 1_000_000);
     p.range("llm.max_prompt_items_per_list", s.llm.max_prompt_items_per_list as u64, 1, 10_000);
+    p.0.extend(s.audit.validate());
     p.0
 }
 

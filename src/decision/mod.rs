@@ -95,6 +95,8 @@ pub fn assemble(
         cards,
         timings: Some(timings),
         data_quality: fast.data_quality.clone(),
+        // Set by the pipeline once the decision is recorded (audit).
+        decision_id: String::new(),
     }
 }
 

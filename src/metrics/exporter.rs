@@ -104,6 +104,21 @@ pub fn describe() {
         "Accepted encounter items that no loaded value set or mapping can match (data-quality notices), by list and code system."
     );
     describe_gauge!("cdssd_build_info", "Build of the running binary (value 1).");
+    describe_counter!("cdssd_audit_commits_total", "Audit group commits by backend and outcome (ok, error).");
+    describe_counter!("cdssd_audit_records_total", "Decisions durably recorded in the audit store, by backend.");
+    describe_histogram!(
+        "cdssd_audit_commit_duration_seconds",
+        Unit::Seconds,
+        "Time of one audit group commit (insert + fsync), by backend."
+    );
+    describe_counter!(
+        "cdssd_audit_failed_closed_total",
+        "Calls refused (UNAVAILABLE) because the audit store could not record them."
+    );
+    describe_counter!(
+        "cdssd_feedback_total",
+        "Clinician feedback on cards by rule/model id and outcome (accepted, overridden)."
+    );
 }
 
 /// Series that exist from the start, so that dashboards and alerts see zeros
@@ -113,6 +128,7 @@ fn initial_series() {
     gauge!("cdssd_llm_circuit_state").set(0.0);
     gauge!("cdssd_llm_in_flight").set(0.0);
     metrics::counter!("cdssd_validation_errors_total").increment(0);
+    metrics::counter!("cdssd_audit_failed_closed_total").increment(0);
     for outcome in ["success", "failure"] {
         metrics::counter!("cdssd_rule_reloads_total", "outcome" => outcome).increment(0);
         metrics::counter!("cdssd_model_reloads_total", "outcome" => outcome).increment(0);

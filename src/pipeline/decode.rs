@@ -95,7 +95,8 @@ impl Pipeline {
             deadline: started + budget,
             validation_us: started.elapsed().as_micros() as u64,
         };
-        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot })
+        let request = self.audit.as_ref().map(|_| Arc::new(req.clone()));
+        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot, request })
     }
 }
 

@@ -28,6 +28,9 @@ pub enum Update {
     Suggestion(pb::DraftSuggestion),
     /// The complete decision.
     Final(pb::Decision),
+    /// The final decision could not be recorded (audit `fail_closed`): the stream ends
+    /// with this error instead of [`Update::Final`].
+    Unrecorded(String),
 }
 
 impl Pipeline {
@@ -69,7 +72,9 @@ impl Pipeline {
         let t = Instant::now();
         let suggestion = self.draft_within_budget(ev, &fast, None).await;
         let llm_us = if ev.wants_draft { t.elapsed().as_micros() as u64 } else { 0 };
-        Ok(decision::assemble(&header(ev), &fast, suggestion, Self::timings(ev, llm_us)))
+        let mut decision = decision::assemble(&header(ev), &fast, suggestion, Self::timings(ev, llm_us));
+        self.record(p, &mut decision).await?;
+        Ok(decision)
     }
 
     /// The streaming flow: the fast part is computed before this returns (its errors are
@@ -85,7 +90,9 @@ impl Pipeline {
         } else {
             decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested")
         };
-        let first = decision::assemble(&header, &fast, pending, Self::timings(&ev, 0));
+        let mut first = decision::assemble(&header, &fast, pending, Self::timings(&ev, 0));
+        // FAST is an answer: recorded before it is sent (and FINAL again, with the draft).
+        self.record(&p, &mut first).await?;
         let (tx, rx) = mpsc::channel::<Update>(32);
         // The receiver is held: a fresh channel has room for the first update.
         let _ = tx.try_send(Update::Fast(first.clone()));
@@ -117,8 +124,12 @@ impl Pipeline {
             if tx.send(Update::Suggestion(suggestion.clone())).await.is_err() {
                 return;
             }
-            let last = decision::assemble(&header, &fast, suggestion, Self::timings(&ev, llm_us));
-            let _ = tx.send(Update::Final(last)).await;
+            let mut last = decision::assemble(&header, &fast, suggestion, Self::timings(&ev, llm_us));
+            let update = match self.record(&p, &mut last).await {
+                Ok(()) => Update::Final(last),
+                Err(e) => Update::Unrecorded(e.to_string()),
+            };
+            let _ = tx.send(update).await;
         };
         tokio::spawn(task.instrument(tracing::Span::current()));
         Ok(rx)

@@ -44,6 +44,10 @@ pub enum EvaluateError {
     /// A bug or a crashed task; details are logged, not returned.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The decision could not be recorded (audit durability `sync`, `fail_closed`):
+    /// nothing is answered.
+    #[error("the decision could not be recorded: {0}")]
+    AuditUnavailable(String),
 }
 
 /// How long the caller is prepared to wait, the one budget policy of every flow:
@@ -85,6 +89,8 @@ pub struct Snapshot {
 pub struct Prepared {
     evaluation: Arc<Evaluation>,
     snapshot: Snapshot,
+    /// The request as received, kept only when an audit sink records it (replay needs it).
+    request: Option<Arc<crate::proto::v1::EvaluateRequest>>,
 }
 
 impl Prepared {
@@ -113,6 +119,8 @@ pub struct Pipeline {
     rules: Arc<RuleService>,
     risk: Arc<RiskService>,
     llm: Arc<LlmService>,
+    /// The audit sink (`cdssd serve`); `None` records nothing (`cdssd evaluate`, audit off).
+    audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl Pipeline {
@@ -134,7 +142,33 @@ impl Pipeline {
         risk: Arc<RiskService>,
         llm: Arc<LlmService>,
     ) -> Self {
-        Self { limits: Limits::from_settings(&settings.encounter), settings, rules, risk, llm }
+        Self { limits: Limits::from_settings(&settings.encounter), settings, rules, risk, llm, audit: None }
+    }
+
+    /// The audit sink, if decisions are recorded.
+    pub fn audit(&self) -> Option<&Arc<crate::audit::Auditor>> {
+        self.audit.as_ref()
+    }
+
+    /// The same pipeline, recording every decision in `audit` before it is answered.
+    pub fn with_audit(mut self, audit: Option<crate::audit::Auditor>) -> Self {
+        self.audit = audit.map(Arc::new);
+        self
+    }
+
+    /// Record `decision` (the answer to `p`'s request) before it is sent and set its
+    /// `decision_id`; without an audit sink, nothing. The one place decisions reach the audit.
+    pub(crate) async fn record(
+        &self,
+        p: &Prepared,
+        decision: &mut crate::proto::v1::Decision,
+    ) -> Result<(), EvaluateError> {
+        match (&self.audit, &p.request) {
+            (Some(a), Some(req)) => {
+                a.record(req, decision, "").await.map_err(|e| EvaluateError::AuditUnavailable(e.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The settings the pipeline was built with.

@@ -30,6 +30,12 @@ impl From<EvaluateError> for Status {
             EvaluateError::DeadlineExceeded => {
                 Status::deadline_exceeded("rules and risk did not finish within the request budget")
             }
+            EvaluateError::AuditUnavailable(msg) => {
+                tracing::warn!(error = %msg, "Decision not recorded; refusing the call.");
+                Status::unavailable(
+                    "the decision could not be recorded (audit store unavailable); nothing was answered",
+                )
+            }
             EvaluateError::Internal(msg) => {
                 tracing::error!(error = %msg, "Evaluation failed internally.");
                 Status::internal("internal error; see the server log for this request id")

@@ -2,6 +2,7 @@
 //! graceful shutdown. [`run`] takes its listener and shutdown future from the
 //! caller, so tests run real servers on port 0 and stop them at will.
 
+mod audit;
 mod drain;
 mod edge;
 mod error;
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic_health::ServingStatus;
 
+pub use audit::AuditApi;
 pub use edge::request_id_from;
 pub use service::{AdminApi, CdsApi};
 
@@ -70,6 +72,10 @@ pub async fn run(
     let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
+    let audit =
+        crate::proto::v1::audit_service_server::AuditServiceServer::new(AuditApi::new(pipeline.audit().cloned()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
 
     let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());
@@ -95,6 +101,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(cds)
         .add_service(admin)
+        .add_service(audit)
         .serve_with_incoming_shutdown(drain::incoming(listener, cut.clone()), signal);
     tokio::pin!(server);
     tokio::select! {

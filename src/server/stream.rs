@@ -15,14 +15,15 @@ use crate::{
 pub(super) type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::EvaluateUpdate, Status>> + Send>>;
 
 /// The message of update number `sequence`.
-fn encode(sequence: u32, update: Update) -> pb::EvaluateUpdate {
+fn encode(sequence: u32, update: Update) -> Result<pb::EvaluateUpdate, Status> {
     let msg = |kind: pb::UpdateKind| pb::EvaluateUpdate { sequence, kind: kind as i32, ..Default::default() };
-    match update {
+    Ok(match update {
         Update::Fast(d) => pb::EvaluateUpdate { decision: Some(d), ..msg(pb::UpdateKind::Fast) },
         Update::DraftDelta(text) => pb::EvaluateUpdate { text_delta: text, ..msg(pb::UpdateKind::DraftDelta) },
         Update::Suggestion(s) => pb::EvaluateUpdate { suggestion: Some(s), ..msg(pb::UpdateKind::Suggestion) },
         Update::Final(d) => pb::EvaluateUpdate { decision: Some(d), ..msg(pb::UpdateKind::Final) },
-    }
+        Update::Unrecorded(why) => return Err(Status::from(crate::pipeline::EvaluateError::AuditUnavailable(why))),
+    })
 }
 
 /// Decode → [`Pipeline::stream`] → encode.
@@ -36,6 +37,6 @@ pub(super) async fn start(
     let mut sequence = 0;
     Ok(Box::pin(ReceiverStream::new(updates).map(move |u| {
         sequence += 1;
-        Ok(encode(sequence - 1, u))
+        encode(sequence - 1, u)
     })))
 }

@@ -25,6 +25,8 @@ pub(crate) struct Daemon {
     grpc: SocketAddr,
     metrics: SocketAddr,
     pub(crate) logs: mpsc::Receiver<String>,
+    /// The audit store's data directory (SQLite file and keys), removed on drop.
+    pub(crate) audit_dir: tempfile::TempDir,
     /// Started under a wrapper: signals go to the wrapper's child, the daemon itself.
     wrapped: bool,
 }
@@ -39,6 +41,7 @@ impl Daemon {
     /// Same, with the binary run by a wrapper command (`wrapper[0] wrapper[1..] cdssd serve`),
     /// e.g. `strace -f -o FILE`; the wrapper must pass stderr through.
     pub(crate) fn start_under(wrapper: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Self {
+        let audit_dir = tempfile::Builder::new().prefix("cdssd-audit-").tempdir().unwrap();
         let mut cmd = match wrapper.split_first() {
             None => Command::new(env!("CARGO_BIN_EXE_cdssd")),
             Some((program, args)) => {
@@ -48,6 +51,7 @@ impl Daemon {
             }
         };
         cmd.arg("serve")
+            .env("CDSSD__AUDIT__DIR", audit_dir.path())
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
             .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
             .env("CDSSD__LOG__FORMAT", "json")
@@ -87,11 +91,21 @@ impl Daemon {
                 _ => {}
             }
         }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs, wrapped: !wrapper.is_empty() }
+        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs, wrapped: !wrapper.is_empty(), audit_dir }
     }
 
     pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
+    }
+
+    pub(crate) fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+
+    /// SIGKILL now (no drain); the process is reaped.
+    pub(crate) fn sigkill(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { kill(self.child.id() as i32, 9) };
     }
 
     /// `http://ADDR` of the gRPC port.

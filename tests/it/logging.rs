@@ -16,10 +16,12 @@ const SEEDS: &[&str] = &["pt-SEEDED-7731", "enc-SEEDED-5529", "lab-SEEDED-11", "
 
 #[tokio::test]
 async fn logs_contain_no_patient_data() {
+    let audit_dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdssd"))
         .arg("serve")
         .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
         .env("CDSSD__METRICS__LISTEN", "")
+        .env("CDSSD__AUDIT__DIR", audit_dir.path())
         .env("CDSSD__LOG__FORMAT", "json")
         .env("RUST_LOG", "cdssd=trace,info")
         .env("CDSSD__RULES__DIR", root().join("rules"))

@@ -2,6 +2,10 @@
 //! covers one area; shared helpers live in `support`.
 
 mod architecture;
+mod audit_reliability;
+mod audit_rpc;
+mod audit_store;
+mod batch;
 mod config;
 mod daemon;
 mod data_quality;
@@ -17,6 +21,9 @@ mod logging;
 mod malformed;
 mod metrics;
 mod metrics_llm;
+mod pg;
+mod replay;
+mod report;
 mod risk;
 mod rules;
 mod rules_applies;

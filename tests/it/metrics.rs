@@ -65,6 +65,10 @@ async fn known_traffic_moves_the_counters_by_exactly_that_much() {
         (r#"cdssd_evaluations_total{trigger="admission"}"#, 1.0),
         (r#"cdssd_evaluations_total{trigger="discharge"}"#, 1.0),
         ("cdssd_validation_errors_total", 1.0),
+        // Both answered decisions recorded (the stream without LLM once, FAST = FINAL), one commit each.
+        (r#"cdssd_audit_records_total{backend="sqlite"}"#, 2.0),
+        (r#"cdssd_audit_commits_total{backend="sqlite",outcome="ok"}"#, 2.0),
+        ("cdssd_audit_failed_closed_total", 0.0),
         (r#"cdssd_llm_requests_total{outcome="ok"}"#, 0.0),
         // The STEMI admission is scored by the AMI mortality model; no other model applies.
         (r#"cdssd_model_inferences_total{model_id="ami-1y-mortality",device="cpu",outcome="ok"}"#, 1.0),
@@ -239,6 +243,7 @@ async fn disabled_metrics_listener_still_serves_grpc() {
         .args(["serve"])
         .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
         .env("CDSSD__METRICS__LISTEN", "")
+        .env("CDSSD__AUDIT__BACKEND", "off")
         .env("CDSSD__LOG__FORMAT", "json")
         .env("CDSSD__RULES__DIR", root().join("rules"))
         .env("CDSSD__RISK__DIR", root().join("models"))

@@ -100,3 +100,20 @@ impl TestServer {
             .expect("server task ok");
     }
 }
+
+/// Run the cdssd binary with `args` on the shipped rules and models, the audit in `audit_dir`:
+/// (exit code, stdout + stderr).
+pub fn cdssd_cli(audit_dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdssd"))
+        .args(args)
+        .env("CDSSD__AUDIT__DIR", audit_dir)
+        .env("CDSSD__RULES__DIR", root().join("rules"))
+        .env("CDSSD__RISK__DIR", root().join("models"))
+        .env_remove("CDSSD_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
