@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod encounter;
 pub mod llm;
+pub mod locale;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;

@@ -39,6 +39,8 @@ pub struct EvalContext {
     /// When validation started.
     pub started: Instant,
     pub validation_us: u64,
+    /// Language of the texts (request's `options.locale`, else `server.default_locale`).
+    pub locale: crate::locale::Locale,
 }
 
 impl EvalContext {
@@ -125,7 +127,7 @@ impl Pipeline {
         let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
         let rule_set = self.rules.current();
-        let unknown: Vec<encounter::FieldViolation> = options
+        let mut unknown: Vec<encounter::FieldViolation> = options
             .rule_packs
             .iter()
             .enumerate()
@@ -138,6 +140,14 @@ impl Pipeline {
                 ),
             })
             .collect();
+        let locale = if options.locale.trim().is_empty() {
+            self.settings.default_locale()
+        } else {
+            crate::locale::Locale::parse(&options.locale).unwrap_or_else(|description| {
+                unknown.push(encounter::FieldViolation { field: "options.locale".into(), description });
+                self.settings.default_locale()
+            })
+        };
         if !unknown.is_empty() {
             return Err(ValidationError { violations: unknown }.into());
         }
@@ -158,6 +168,7 @@ impl Pipeline {
             deadline: started + budget,
             started,
             validation_us: started.elapsed().as_micros() as u64,
+            locale,
         })
     }
 

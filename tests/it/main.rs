@@ -14,6 +14,7 @@ mod metrics_llm;
 mod risk;
 mod rules;
 mod rules_applies;
+mod rules_outcomes;
 mod rules_reload;
 mod support;
 mod tracing;
