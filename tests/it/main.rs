@@ -4,6 +4,8 @@
 mod config;
 mod daemon;
 mod e2e;
+mod egress;
+mod errors;
 mod examples;
 mod llm;
 mod llm_faults;

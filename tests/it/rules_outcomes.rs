@@ -222,3 +222,34 @@ fn shipped_keyed_rules_reach_every_declared_outcome_and_read_in_both_languages()
         }
     }
 }
+
+#[tokio::test]
+async fn the_request_locale_picks_the_texts_and_an_unknown_one_is_invalid_argument() {
+    use cdssd::proto::v1::cds_service_client::CdsServiceClient;
+    let server = crate::support::TestServer::start(settings_with(&[])).await;
+    let mut cds = CdsServiceClient::new(server.channel().await);
+    let mut by_locale = Vec::new();
+    for tag in ["zh-CN", "en"] {
+        let mut req = crate::support::request("stemi_primary_pci.json");
+        req.options.as_mut().unwrap().locale = tag.into();
+        req.options.as_mut().unwrap().include_not_applicable = true;
+        let d = cds.evaluate(req).await.unwrap().into_inner().decision.unwrap();
+        let f = d.findings.iter().find(|f| f.rule_id == "stemi.door_to_device_90").cloned().expect("finding");
+        assert_eq!(f.locale, tag);
+        assert_eq!((f.measure_set.as_str(), f.measure_id.as_str()), ("CMS", "AMI-8a"));
+        by_locale.push(f);
+    }
+    let (zh, en) = (&by_locale[0], &by_locale[1]);
+    assert_eq!(zh.status, en.status);
+    assert_eq!(zh.reason_key, en.reason_key);
+    assert!(has_chinese(&zh.message) && has_chinese(&zh.title), "{zh:?}");
+    assert!(!has_chinese(&en.message) && zh.message != en.message, "{en:?}");
+
+    let mut req = crate::support::request("stemi_primary_pci.json");
+    req.options.as_mut().unwrap().locale = "fr-FR".into();
+    let err = cds.evaluate(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let bad = tonic_types::StatusExt::get_details_bad_request(&err).expect("BadRequest details");
+    assert_eq!(bad.field_violations[0].field, "options.locale", "{bad:?}");
+    server.shutdown().await;
+}
