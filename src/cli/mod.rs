@@ -4,15 +4,7 @@
 mod rules;
 mod summary;
 
-use std::{
-    io::IsTerminal,
-    path::PathBuf,
-    process::ExitCode,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -126,18 +118,18 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let tracing = telemetry::init_daemon(&settings.log)?;
                 // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
-                let loaded = Arc::new(AtomicBool::new(false));
+                let loaded = Arc::new(std::sync::OnceLock::<Arc<Pipeline>>::new());
                 let readiness = metrics::http::Readiness::new({
                     let loaded = loaded.clone();
-                    move || match loaded.load(Ordering::SeqCst) {
-                        true => Ok(()),
-                        false => Err("loading rules and models".into()),
+                    move || match loaded.get() {
+                        Some(pipeline) => pipeline.risk.readiness(),
+                        None => Err("loading rules and models".into()),
                     }
                 });
                 let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
                 let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
-                loaded.store(true, Ordering::SeqCst);
+                let _ = loaded.set(pipeline.clone());
                 let addr = settings.grpc_addr();
                 let listener =
                     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

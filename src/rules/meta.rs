@@ -17,8 +17,8 @@ pub const TRIGGERS: &[&str] =
 /// Measure sets a rule may name in `measure_set` (an unknown one is a load error).
 /// `NHC-2022`: 三级医院评审标准（2022 年版）chapter 4 and the single-disease indicators it
 /// adopts; `NHC-2020`: 单病种质量监测信息项（2020 年版）; `NHC-2015`: 抗菌药物临床应用指导原则
-/// （2015 年版）; `CMS`/`TJC`/`SCIP`: US chart-abstracted measures; `LOCAL`: a hospital's own.
-pub const MEASURE_SETS: &[&str] = &["NHC-2022", "NHC-2020", "NHC-2015", "CMS", "TJC", "SCIP", "LOCAL"];
+/// （2015 年版）; `CMS`/`TJC`/`SCIP`: US chart-abstracted measures; `AHA`: AHA/ASA Get With The Guidelines programme measures (Target: Stroke); `LOCAL`: a hospital's own.
+pub const MEASURE_SETS: &[&str] = &["NHC-2022", "NHC-2020", "NHC-2015", "CMS", "TJC", "SCIP", "AHA", "LOCAL"];
 
 /// The finding constructors, as named in `outcomes`, and the status each returns.
 pub const OUTCOME_KINDS: &[(&str, Status)] = &[
@@ -35,7 +35,11 @@ pub const FIELDS: &[(&str, bool, &str)] = &[
     ("id", true, "`<pack>.<file name>`"),
     ("title", true, "`#{ \"zh-CN\": \"…\", en: \"…\" }` (official Chinese indicator name where the source has one)"),
     ("measure", true, "the citation in words, e.g. \"CMS AMI-8a; NHC-2022 4.1.1.3\""),
-    ("measure_set", true, "one of the known sets (`NHC-2022`, `NHC-2020`, `NHC-2015`, `CMS`, `TJC`, `SCIP`, `LOCAL`)"),
+    (
+        "measure_set",
+        true,
+        "one of the known sets (`NHC-2022`, `NHC-2020`, `NHC-2015`, `CMS`, `TJC`, `SCIP`, `AHA`, `LOCAL`)",
+    ),
     ("measure_id", true, "item within the set, e.g. \"4.1.1.3\", \"AMI-8a\""),
     ("measure_version", true, "edition or specification version followed, e.g. \"2022\", \"v2024a\""),
     ("version", true, "the rule's own version, `1.0.0`"),

@@ -7,6 +7,7 @@ mod e2e;
 mod egress;
 mod errors;
 mod examples;
+mod fail_visibly;
 mod llm;
 mod llm_faults;
 mod llm_support;

@@ -223,7 +223,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     ctx2.options.models = vec![PCE.into(), "nope".into()];
     let (scores, _) = pipeline.risk.evaluate(&ctx2);
     assert_eq!(scores.len(), 2);
-    assert_eq!(scores[0].status(), pb::RiskStatus::Refused);
+    assert_eq!(scores[0].status(), pb::RiskStatus::NotApplicable);
     assert!(scores[0].message.starts_with("not applicable: encounter class inpatient"), "{}", scores[0].message);
     assert_eq!((scores[1].status(), scores[1].message.as_str()), (pb::RiskStatus::Error, "no such model"));
 }

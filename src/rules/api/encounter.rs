@@ -52,6 +52,9 @@ pub const VALUE_SET_METHODS: &[&str] = &[
     "notes",
 ];
 
+/// Methods of `enc` whose two arguments are both value-set names (checked by the linter).
+pub const TWO_VALUE_SET_METHODS: &[&str] = &["not_given_for"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Query {
     Diagnoses,
@@ -95,6 +98,14 @@ fn any_code(codes: &[Code], vs: &ValueSet) -> bool {
     codes.iter().any(|c| {
         let sys = c.system.name();
         vs.matches_normalized(sys, &normalize_code(sys, &c.code))
+    })
+}
+
+/// A substance record matches its ATC class or members too (see `ValueSet::matches_class_or_member`).
+fn any_substance(codes: &[Code], vs: &ValueSet) -> bool {
+    codes.iter().any(|c| {
+        let sys = c.system.name();
+        vs.matches_class_or_member(sys, &normalize_code(sys, &c.code))
     })
 }
 
@@ -147,10 +158,12 @@ impl EncounterView {
         })?;
         let e = &*self.0.enc;
         let idx: Vec<usize> = match q {
-            Query::Diagnoses => (0..e.diagnoses.len()).filter(|&i| one_code(&e.diagnoses[i].code, vs)).collect(),
-            Query::Vitals => (0..e.vitals.len()).filter(|&i| one_code(&e.vitals[i].code, vs)).collect(),
-            Query::Labs => (0..e.labs.len()).filter(|&i| one_code(&e.labs[i].code, vs)).collect(),
-            Query::Assessments => (0..e.assessments.len()).filter(|&i| one_code(&e.assessments[i].code, vs)).collect(),
+            Query::Diagnoses => (0..e.diagnoses.len()).filter(|&i| any_code(&e.diagnoses[i].codings, vs)).collect(),
+            Query::Vitals => (0..e.vitals.len()).filter(|&i| any_code(&e.vitals[i].codings, vs)).collect(),
+            Query::Labs => (0..e.labs.len()).filter(|&i| any_code(&e.labs[i].codings, vs)).collect(),
+            Query::Assessments => {
+                (0..e.assessments.len()).filter(|&i| any_code(&e.assessments[i].codings, vs)).collect()
+            }
             Query::Orders => (0..e.medication_orders.len())
                 .filter(|&i| {
                     let o = &e.medication_orders[i];
@@ -175,8 +188,10 @@ impl EncounterView {
                     !a.was_given() && any_code(&a.codes, vs)
                 })
                 .collect(),
-            Query::Procedures => (0..e.procedures.len()).filter(|&i| one_code(&e.procedures[i].code, vs)).collect(),
-            Query::Allergies => (0..e.allergies.len()).filter(|&i| one_code(&e.allergies[i].substance, vs)).collect(),
+            Query::Procedures => (0..e.procedures.len()).filter(|&i| any_code(&e.procedures[i].codings, vs)).collect(),
+            Query::Allergies => {
+                (0..e.allergies.len()).filter(|&i| any_substance(&e.allergies[i].substance_codings, vs)).collect()
+            }
             Query::Notes => {
                 (0..e.notes.len()).filter(|&i| e.notes[i].kind.as_ref().is_some_and(|c| one_code(c, vs))).collect()
             }
@@ -201,6 +216,22 @@ impl EncounterView {
     /// Any procedure in value set `vs` (like `enc.procedures(vs).len() > 0`).
     pub fn has_procedure_in(&self, vs: &ImmutableString) -> bool {
         self.matching(Query::Procedures, vs.clone()).map_or(true, |idx| !idx.is_empty())
+    }
+
+    /// Administrations of value set `drugs` documented as not given whose coded reason is in
+    /// value set `reasons` (`enc.not_given_for("aspirin", "reason_medical")`): the reason
+    /// class a measure accepts (clinical contraindication, patient refusal), never free text.
+    fn not_given_for(&self, drugs: ImmutableString, reasons: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+        let idx = self.matching(Query::NotGiven, drugs)?;
+        let vs = self.0.value_sets.get(&reasons).ok_or_else(|| -> Box<EvalAltResult> {
+            format!("unknown value set '{reasons}' (files in rules/valuesets/)").into()
+        })?;
+        let enc = &self.0.enc;
+        Ok(idx
+            .iter()
+            .filter(|&&i| enc.administrations[i].reason_not_given.as_ref().is_some_and(|c| one_code(c, vs)))
+            .map(|&i| Dynamic::from(AdministrationRef { enc: enc.clone(), i }))
+            .collect())
     }
 
     fn items(&self, q: Query, name: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
@@ -275,6 +306,12 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
     for (name, q) in queries {
         engine.register_fn(name, move |v: &mut EncounterView, vs: ImmutableString| -> Res<Array> { v.items(q, vs) });
     }
+    engine.register_fn(
+        "not_given_for",
+        |v: &mut EncounterView, drugs: ImmutableString, reasons: ImmutableString| -> Res<Array> {
+            v.not_given_for(drugs, reasons)
+        },
+    );
     engine.register_fn("has_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
         Ok(!v.matching(Query::Diagnoses, vs)?.is_empty())
     });
