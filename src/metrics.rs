@@ -46,6 +46,12 @@ pub fn evaluation(trigger: Trigger) {
 }
 
 /// An encounter failed validation.
+/// An accepted item no rule can read (`rules::quality`): by list and code-system label
+/// (both from fixed sets; local systems are all `LOCAL`).
+pub fn data_quality_notice(list: &'static str, code_system: &'static str) {
+    counter!("cdssd_data_quality_notices_total", "list" => list, "code_system" => code_system).increment(1);
+}
+
 pub fn validation_failed() {
     counter!("cdssd_validation_errors_total").increment(1);
 }
@@ -180,6 +186,13 @@ pub fn reload_outcome(outcome: &str) -> &'static str {
         "success" | "ok" => "success",
         _ => "failure",
     }
+}
+
+/// A request the transport could not read (`reason`: "undecodable", "too_large";
+/// anything else counts as "undecodable"), rewritten by `server::malformed`.
+pub fn grpc_malformed_request(reason: &'static str) {
+    let reason = if reason == "too_large" { "too_large" } else { "undecodable" };
+    counter!("cdssd_grpc_malformed_requests_total", "reason" => reason).increment(1);
 }
 
 /// Number of models in force, and of model directories configured (loaded + failed):

@@ -96,7 +96,15 @@ pub fn stages(p: &Pipeline, work: &Work, min: Duration) -> anyhow::Result<Stages
     });
     let (findings, rule_set_version) = cdssd::rules::service::run(&snap.rules, ev);
     let (risks, models) = snap.models.evaluate(ev);
-    let fast = decision::FastPart { findings, risks, rule_set_version, models, rules_us: 0, risk_us: 0 };
+    let fast = decision::FastPart {
+        findings,
+        risks,
+        rule_set_version,
+        models,
+        rules_us: 0,
+        risk_us: 0,
+        data_quality: Vec::new(),
+    };
     let header = ctx.header();
     let assemble = || {
         let s = decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested");

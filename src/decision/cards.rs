@@ -217,3 +217,38 @@ pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
         draft: true,
     })
 }
+
+/// One QC card for the data-quality notices of the denominator lists (diagnoses,
+/// procedures): items no rule can read may change which measures apply. `None` when
+/// there are none. Bilingual (en, zh-CN); names items by list/id, never by value.
+pub fn card_for_data_quality(notices: &[pb::DataQualityNotice]) -> Option<pb::Card> {
+    let relevant: Vec<&pb::DataQualityNotice> =
+        notices.iter().filter(|n| crate::encounter::DENOMINATOR_LISTS.contains(&n.list.as_str())).collect();
+    if relevant.is_empty() {
+        return None;
+    }
+    let n = relevant.len();
+    let mut detail = String::from(
+        "Items coded only in systems that no value set or local-code mapping lists. Measures may be missing or \
+         wrongly not applicable until the codes are mapped (rules/valuesets, rules/mappings).\n\
+         以下条目的编码不在任何值集或本地编码映射中，相关质控指标可能缺失或被误判为不适用，请维护映射。\n\n",
+    );
+    for x in &relevant {
+        detail.push_str(&format!("- {}/{} ({})\n", x.list, x.item_id, x.code_system));
+    }
+    Some(pb::Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary: truncate_summary(&format!(
+            "Data quality: {n} item(s) no rule can read · 数据质量：{n} 项编码规则无法识别"
+        )),
+        detail,
+        indicator: pb::Indicator::Info as i32,
+        source: Some(pb::CardSource {
+            kind: pb::SourceKind::DataQuality as i32,
+            id: "data_quality.unmatched_code".into(),
+            version: String::new(),
+            label: "Data quality (QC) / 数据质量（质控）".into(),
+        }),
+        draft: false,
+    })
+}

@@ -11,7 +11,7 @@ mod cards;
 mod tests;
 
 pub use card_id::card_id;
-pub use cards::{card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
+pub use cards::{card_for_data_quality, card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
 
 use crate::proto::v1 as pb;
 
@@ -24,6 +24,8 @@ pub struct FastPart {
     pub models: Vec<pb::ModelVersion>,
     pub rules_us: u64,
     pub risk_us: u64,
+    /// Data-quality notices of the encounter (`rules::quality`).
+    pub data_quality: Vec<pb::DataQualityNotice>,
 }
 
 /// Identity of one evaluation, copied into the decision.
@@ -72,6 +74,7 @@ pub fn assemble(
         let version = format!("{}@{}", suggestion.template_version, suggestion.model);
         with_id(c, "llm", &suggestion.prompt_hash, &version)
     }));
+    cards.extend(card_for_data_quality(&fast.data_quality));
     sort_cards(&mut cards);
     timings.rules_us = fast.rules_us;
     timings.risk_us = fast.risk_us;
@@ -91,7 +94,7 @@ pub fn assemble(
         suggestion: Some(suggestion),
         cards,
         timings: Some(timings),
-        data_quality: Vec::new(),
+        data_quality: fast.data_quality.clone(),
     }
 }
 

@@ -17,6 +17,10 @@ pub use model::*;
 
 use crate::{config::EncounterSettings, proto::v1 as pb};
 
+/// The lists whose items decide which measures apply: an item there that no rule can
+/// read may change a denominator (data-quality notices and their QC card).
+pub const DENOMINATOR_LISTS: &[&str] = &["diagnoses", "procedures"];
+
 /// Validation limits and accepted local code systems (from `[encounter]`).
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -79,6 +79,10 @@ pub fn describe() {
     );
     describe_counter!("cdssd_model_imputed_features_total", "Features imputed because the encounter lacked them.");
     describe_counter!("cdssd_model_reloads_total", "Model-set (re)loads by outcome (success, failure).");
+    describe_counter!(
+        "cdssd_grpc_malformed_requests_total",
+        "Requests the transport could not read, by reason (undecodable: INVALID_ARGUMENT; too_large: RESOURCE_EXHAUSTED)."
+    );
     describe_gauge!("cdssd_models_loaded", "Risk models in force.");
     describe_gauge!(
         "cdssd_models_configured",
@@ -95,6 +99,10 @@ pub fn describe() {
     describe_gauge!("cdssd_llm_circuit_state", "LLM circuit breaker: 0 closed, 1 half-open, 2 open.");
     describe_gauge!("cdssd_llm_in_flight", "LLM calls in progress.");
     describe_counter!("cdssd_validation_errors_total", "Requests rejected because the encounter failed validation.");
+    describe_counter!(
+        "cdssd_data_quality_notices_total",
+        "Accepted encounter items that no loaded value set or mapping can match (data-quality notices), by list and code system."
+    );
     describe_gauge!("cdssd_build_info", "Build of the running binary (value 1).");
 }
 

@@ -48,7 +48,7 @@ fn risk_now(s: &Snapshot, ev: &Evaluation) -> RiskPart {
 }
 
 fn fast_part((findings, rule_set_version, rules_us): RulesPart, (risks, models, risk_us): RiskPart) -> FastPart {
-    FastPart { findings, risks, rule_set_version, models, rules_us, risk_us }
+    FastPart { findings, risks, rule_set_version, models, rules_us, risk_us, data_quality: Vec::new() }
 }
 
 impl Pipeline {
@@ -58,10 +58,12 @@ impl Pipeline {
     /// place it is counted, whichever the flow.
     pub async fn fast(&self, p: &Prepared) -> Result<FastPart, EvaluateError> {
         metrics::evaluation(p.evaluation.trigger);
-        let fast = self.fast_unchecked(p).await?;
+        let mut fast = self.fast_unchecked(p).await?;
         if p.evaluation.past_deadline() {
             return Err(EvaluateError::DeadlineExceeded);
         }
+        fast.data_quality =
+            crate::rules::quality::unmatched_codes(&p.evaluation.encounter, &p.snapshot.rules.value_sets);
         Ok(fast)
     }
 

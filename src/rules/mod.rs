@@ -17,6 +17,7 @@ pub mod load;
 pub mod meta;
 pub mod outcomes;
 pub mod probe;
+pub mod quality;
 pub mod runner;
 pub mod service;
 pub mod store;

@@ -225,3 +225,44 @@ fn new_fields_reach_scripts() {
         ]
     );
 }
+
+#[test]
+fn an_unmatchable_coding_gives_a_notice_and_a_qc_card() {
+    let limits = Limits {
+        max_items_per_list: 100,
+        max_text_bytes: 1000,
+        max_note_bytes: 1000,
+        future_tolerance: chrono::Duration::seconds(300),
+        local_code_systems: vec!["HOSP-DX".into()],
+    };
+    let mut e = base();
+    e.diagnoses = vec![
+        dx("local", vec![c("HOSP-DX", "XB-0091")]),
+        dx("both", vec![c("HOSP-DX", "XB-0092"), c("ICD-10", "I10")]),
+        dx("cm", vec![c("ICD-10-CM", "I50.22")]),
+    ];
+    e.labs = vec![pb::Observation {
+        id: "cpt-lab".into(),
+        code: Some(c("CPT", "80053")),
+        value: Some(pb::observation::Value::Text("done".into())),
+        effective_time: ts("2026-03-02T08:30:00Z"),
+        ..Default::default()
+    }];
+    let enc = from_proto(&e, &limits, now()).unwrap();
+    let notices = super::quality::unmatched_codes(&enc, &sets());
+    let got: Vec<(String, String, String)> =
+        notices.iter().map(|n| (n.list.clone(), n.item_id.clone(), n.code_system.clone())).collect();
+    assert_eq!(
+        got,
+        [("diagnoses".into(), "local".into(), "HOSP-DX".into()), ("labs".into(), "cpt-lab".into(), "CPT".into())]
+    );
+    assert!(notices.iter().all(|n| n.kind == pb::DataQualityKind::UnmatchedCode as i32));
+    assert!(notices[0].text_zh.contains("规则无法识别") && notices[0].text_en.contains("no rule can read it"));
+    assert!(!notices[0].text_en.contains("XB-0091"), "no code values in the text");
+    let card = crate::decision::card_for_data_quality(&notices).expect("a diagnosis is a denominator list");
+    assert_eq!(card.source.unwrap().kind, pb::SourceKind::DataQuality as i32);
+    assert!(card.summary.contains("1 item(s)") && card.summary.contains("数据质量"), "{}", card.summary);
+    assert!(card.detail.contains("diagnoses/local (HOSP-DX)"));
+    // A lab alone changes no denominator: a notice, no card.
+    assert!(crate::decision::card_for_data_quality(&notices[1..]).is_none());
+}

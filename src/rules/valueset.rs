@@ -143,9 +143,16 @@ pub fn normalize_code<'a>(system: &str, code: &'a str) -> Cow<'a, str> {
 #[derive(Debug, Clone, Default)]
 pub struct ValueSets {
     sets: BTreeMap<String, ValueSet>,
+    /// Every code system some set lists (ICD-10-CM counted as ICD-10: one family).
+    systems: HashSet<String>,
 }
 
 impl ValueSets {
+    /// Does any value set list codes of `system` (canonical name)?
+    pub fn uses_system(&self, system: &str) -> bool {
+        self.systems.contains(system)
+    }
+
     pub fn get(&self, name: &str) -> Option<&ValueSet> {
         self.sets.get(name)
     }
@@ -169,6 +176,9 @@ impl ValueSets {
                 set.path.clone(),
                 format!("value set '{}' is already defined in {}", set.name, prev.path),
             ));
+        }
+        for system in set.by_system.keys() {
+            self.systems.insert(if system == "ICD-10-CM" { "ICD-10".to_string() } else { system.clone() });
         }
         self.sets.insert(set.name.clone(), set);
         Ok(())

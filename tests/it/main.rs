@@ -4,6 +4,7 @@
 mod architecture;
 mod config;
 mod daemon;
+mod data_quality;
 mod e2e;
 mod egress;
 mod errors;
@@ -13,6 +14,7 @@ mod llm;
 mod llm_faults;
 mod llm_support;
 mod logging;
+mod malformed;
 mod metrics;
 mod metrics_llm;
 mod risk;
