@@ -16,6 +16,7 @@ pub mod decision;
 pub mod encounter;
 pub mod evaluation;
 pub mod llm;
+pub mod locale;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;

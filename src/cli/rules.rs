@@ -52,7 +52,8 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if check {
-        let warnings = runner::check_tests(&set);
+        let mut warnings = runner::check_tests(&set);
+        warnings.extend(runner::text_warnings(&set, &settings.rule_locales()));
         for w in &warnings {
             println!("warning: {w}");
         }
@@ -77,6 +78,8 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let limits = Limits::from_settings(&settings.encounter);
     let results = runner::run_tests(&set, &limits, filter);
     print!("{}", runner::render(&results, set.tz()));
+    let cov = runner::coverage(&set, &results, filter);
+    print!("{}", runner::render_coverage(&cov));
     let gated = set.packs.iter().filter(|p| p.applies_to.is_some()).count();
     let contradictions = runner::check_applies_to(&set, &limits);
     for c in &contradictions {
@@ -87,6 +90,6 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         contradictions.len()
     );
     println!("rule set {} in {}", set.version, dir.display());
-    let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty();
+    let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty() && cov.iter().all(|c| c.complete());
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub drain_grace_ms: u64,
     pub concurrency_per_connection: usize,
     pub inline_max_events: usize,
+    /// Language of texts when a request names none (BCP-47: "zh-CN" or "en").
+    pub default_locale: String,
 }
 
 /// The HTTP listener: JSON (`POST /v1/evaluate`).
@@ -97,6 +99,15 @@ pub struct RulesSettings {
     pub debounce_ms: u64,
     pub max_operations: u64,
     pub max_rule_ms: u64,
+    /// Measure sets whose rules run; empty = every set the rules name.
+    pub measure_sets: Vec<String>,
+    /// Locales every rule must have its texts in (`rules check` and reloads fail otherwise).
+    pub locales: Vec<String>,
+    /// A reload whose test cases fail is rejected (turn off only in an emergency).
+    pub require_passing_tests: bool,
+    /// Where test cases' `base` encounters are looked up first ("" = inside the rules
+    /// directory, then its ancestors).
+    pub examples_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +219,8 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("encounter.local_code_systems")
+                .with_list_parse_key("rules.measure_sets")
+                .with_list_parse_key("rules.locales")
                 .source(Some(env)),
         );
         let raw = builder.build().map_err(|e| ConfigError::one("config", e.to_string()))?;
@@ -238,5 +251,15 @@ impl Settings {
     /// The hospital time zone (validated at load).
     pub fn timezone(&self) -> chrono_tz::Tz {
         self.encounter.hospital_timezone.parse().expect("validated at load")
+    }
+
+    /// `server.default_locale` (validated at load).
+    pub fn default_locale(&self) -> crate::locale::Locale {
+        crate::locale::Locale::parse(&self.server.default_locale).unwrap_or_default()
+    }
+
+    /// `rules.locales` (validated at load).
+    pub fn rule_locales(&self) -> Vec<crate::locale::Locale> {
+        self.rules.locales.iter().filter_map(|l| crate::locale::Locale::parse(l).ok()).collect()
     }
 }

@@ -54,6 +54,30 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("rules.debounce_ms", s.rules.debounce_ms, 0, 60_000);
     p.range("rules.max_operations", s.rules.max_operations, 1_000, 100_000_000);
     p.range("rules.max_rule_ms", s.rules.max_rule_ms, 1, 60_000);
+    if let Err(e) = crate::locale::Locale::parse(&s.server.default_locale) {
+        p.add("server.default_locale", e);
+    }
+    for (i, m) in s.rules.measure_sets.iter().enumerate() {
+        let known = crate::rules::meta::MEASURE_SETS;
+        if !known.contains(&m.as_str()) {
+            p.add(
+                &format!("rules.measure_sets[{i}]"),
+                format!(
+                    "unknown measure set `{m}` (known: {}){}",
+                    known.join(", "),
+                    crate::rules::meta::did_you_mean(m, known)
+                ),
+            );
+        }
+    }
+    if s.rules.locales.is_empty() {
+        p.add("rules.locales", "must name at least one locale (zh-CN, en)".into());
+    }
+    for (i, l) in s.rules.locales.iter().enumerate() {
+        if let Err(e) = crate::locale::Locale::parse(l) {
+            p.add(&format!("rules.locales[{i}]"), e);
+        }
+    }
     if s.risk.dir.as_os_str().is_empty() {
         p.add("risk.dir", "must not be empty".into());
     }

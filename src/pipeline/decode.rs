@@ -70,7 +70,15 @@ impl Pipeline {
             encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| crate::metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
         let snapshot = self.snapshot();
-        let unknown = unknown_names(req, &options, &snapshot);
+        let mut unknown = unknown_names(req, &options, &snapshot);
+        let locale = if options.locale.trim().is_empty() {
+            self.settings.default_locale()
+        } else {
+            crate::locale::Locale::parse(&options.locale).unwrap_or_else(|description| {
+                unknown.push(FieldViolation { field: "options.locale".into(), description });
+                self.settings.default_locale()
+            })
+        };
         if !unknown.is_empty() {
             return Err(ValidationError { violations: unknown }.into());
         }
@@ -90,7 +98,7 @@ impl Pipeline {
             models: options.models,
             wants_draft,
             include_not_applicable: options.include_not_applicable,
-            locale: None,
+            locale: Some(locale.tag().to_string()),
             started,
             deadline: started + budget,
             validation_us: started.elapsed().as_micros() as u64,

@@ -40,8 +40,16 @@ pub(crate) struct AppliesToFile {
     /// The encounter class is one of these.
     #[serde(default)]
     encounter_class: Vec<String>,
-    /// The `not_applicable` message of every rule of the pack for other encounters.
-    reason: String,
+    /// The `not_applicable` message of every rule of the pack for other encounters:
+    /// `reason = { "zh-CN" = "…", en = "…" }` (a plain string is English only).
+    reason: ReasonFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ReasonFile {
+    One(String),
+    Texts(std::collections::BTreeMap<String, String>),
 }
 
 /// The compiled condition: every non-empty list must match (within a list, any entry).
@@ -51,7 +59,8 @@ pub struct AppliesTo {
     pub principal_diagnosis: Vec<ImmutableString>,
     pub procedure: Vec<ImmutableString>,
     pub encounter_class: Vec<String>,
-    pub reason: String,
+    /// The reason in each locale it is written in.
+    pub reason: crate::rules::meta::LocalText,
     /// `pack.toml:line:col` of the section, for contradictions found later.
     pub(crate) line: u32,
     pub(crate) column: u32,
@@ -67,7 +76,24 @@ impl AppliesToFile {
     ) -> Result<AppliesTo, Vec<LoadError>> {
         let mut errors = Vec::new();
         let mut err = |msg: String| errors.push(LoadError::new(path, line, column, msg));
-        if self.reason.trim().is_empty() {
+        let reason = match &self.reason {
+            ReasonFile::One(s) => crate::rules::meta::LocalText::untranslated(s.trim()),
+            ReasonFile::Texts(m) => {
+                let mut t = crate::rules::meta::LocalText::default();
+                for (tag, text) in m {
+                    match crate::locale::Locale::ALL.into_iter().find(|l| l.tag() == tag) {
+                        Some(l) => {
+                            t.0.insert(l, text.trim().to_string());
+                        }
+                        None => {
+                            err(format!("[applies_to] reason: '{tag}' is not a supported language (\"zh-CN\" or en)"))
+                        }
+                    }
+                }
+                t
+            }
+        };
+        if reason.0.values().all(|s| s.is_empty()) {
             err("[applies_to] needs a `reason` (the not_applicable message of its rules)".into());
         }
         let lists = [
@@ -98,7 +124,7 @@ impl AppliesToFile {
             principal_diagnosis: names(self.principal_diagnosis),
             procedure: names(self.procedure),
             encounter_class: self.encounter_class,
-            reason: self.reason.trim().to_string(),
+            reason,
             line,
             column,
         })
@@ -106,6 +132,11 @@ impl AppliesToFile {
 }
 
 impl AppliesTo {
+    /// The not-applicable reason in `locale`.
+    pub fn reason(&self, locale: crate::locale::Locale) -> &str {
+        self.reason.get(locale)
+    }
+
     /// Whether the pack's rules can apply to this encounter. The value-set queries go
     /// through the request's memo, so the rules that then run reuse their answers.
     pub fn matches(&self, view: &EncounterView) -> bool {

@@ -13,6 +13,7 @@ use super::error::{pos_parts, LoadError};
 use super::finding::{Finding, Status};
 use super::load::{Rule, RuleSet};
 use crate::evaluation::Trigger;
+use crate::locale::Locale;
 
 /// Innermost position and a message QC staff can act on, for a script error.
 pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
@@ -84,6 +85,8 @@ pub struct EvalOptions {
     pub trigger: Option<Trigger>,
     /// Packs to run; empty runs every pack.
     pub packs: Vec<String>,
+    /// Language of titles, messages and trails.
+    pub locale: Locale,
 }
 
 /// Findings of one evaluation and the version of the set that produced them.
@@ -115,9 +118,12 @@ impl RuleSet {
                         continue;
                     }
                 }
+                if !self.enabled(rule) {
+                    continue;
+                }
                 findings.push(match outside {
-                    Some(a) => not_applicable(rule, &a.reason),
-                    None => self.evaluate_rule(rule, enc, opts.now),
+                    Some(a) => not_applicable(rule, a.reason(opts.locale), opts.locale),
+                    None => self.evaluate_rule_in(rule, enc, opts.now, self.limits.time_budget(), opts.locale),
                 });
             }
             pack_durations.push((pack.id.clone(), pack_started.elapsed()));
@@ -127,10 +133,17 @@ impl RuleSet {
 
     /// Run one rule as a request would: `not_applicable` without running the script when
     /// the encounter is outside its pack's `[applies_to]`.
-    pub fn evaluate_rule_gated(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
+    pub fn evaluate_rule_gated(
+        &self,
+        rule: &Rule,
+        enc: &Dynamic,
+        now: DateTime<Utc>,
+        budget: Duration,
+        locale: Locale,
+    ) -> Finding {
         match self.pack(&rule.pack).and_then(|p| p.excludes(enc)) {
-            Some(a) => not_applicable(rule, &a.reason),
-            None => self.evaluate_rule_within(rule, enc, now, budget),
+            Some(a) => not_applicable(rule, a.reason(locale), locale),
+            None => self.evaluate_rule_in(rule, enc, now, budget, locale),
         }
     }
 
@@ -144,6 +157,18 @@ impl RuleSet {
     /// uses a generous one, so a busy machine cannot get a good rule set rejected; the
     /// operation limit still stops endless loops).
     pub fn evaluate_rule_within(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, budget: Duration) -> Finding {
+        self.evaluate_rule_in(rule, enc, now, budget, Locale::default())
+    }
+
+    /// [`RuleSet::evaluate_rule_within`] with its texts in `locale`.
+    pub fn evaluate_rule_in(
+        &self,
+        rule: &Rule,
+        enc: &Dynamic,
+        now: DateTime<Utc>,
+        budget: Duration,
+        locale: Locale,
+    ) -> Finding {
         let started = Instant::now();
         let result = {
             let _budget = Budget::start(budget);
@@ -162,7 +187,7 @@ impl RuleSet {
         let (el, ec) = pos_parts(rule.evaluate_pos);
         let outcome = match result {
             Ok(v) => match enc.read_lock::<EncounterView>() {
-                Some(view) => script_result(v, self.tz, view.encounter())
+                Some(view) => script_result(v, self.tz, view.encounter(), &rule.meta, locale)
                     .map_err(|msg| (LoadError::new(&rule.path, el, ec, msg), "bad_result")),
                 None => Err((LoadError::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
             },
@@ -177,11 +202,12 @@ impl RuleSet {
                 Err((LoadError::at(path, pos, msg), kind))
             }
         };
-        let mut f = blank_finding(rule, Status::Error);
+        let mut f = blank_finding(rule, Status::Error, locale);
         f.duration = started.elapsed();
         match outcome {
             Ok(r) => {
                 f.status = r.status;
+                f.reason_key = r.reason_key;
                 f.message = r.message;
                 f.evidence = r.evidence;
                 f.deadline = r.deadline;
@@ -191,7 +217,7 @@ impl RuleSet {
             Err((fault, kind)) => {
                 // The message may quote script values: log only where and what kind.
                 tracing::warn!(rule_id = %rule.meta.id, path = %rule.path, line = fault.line, kind, "rule failed");
-                f.message = format!("Rule error: {fault}");
+                f.message = format!("{}{fault}", locale.pick("规则错误：", "Rule error: "));
                 f.fault = Some(fault);
             }
         }
@@ -200,21 +226,28 @@ impl RuleSet {
 }
 
 /// The finding of a rule skipped because the encounter is outside its pack.
-fn not_applicable(rule: &Rule, reason: &str) -> Finding {
-    let mut f = blank_finding(rule, Status::NotApplicable);
+fn not_applicable(rule: &Rule, reason: &str, locale: Locale) -> Finding {
+    let mut f = blank_finding(rule, Status::NotApplicable, locale);
     f.message = reason.to_string();
     f
 }
 
 /// A finding naming `rule`, with `status` and nothing else filled in.
-fn blank_finding(rule: &Rule, status: Status) -> Finding {
+fn blank_finding(rule: &Rule, status: Status, locale: Locale) -> Finding {
     let m = &rule.meta;
     Finding {
         rule_id: m.id.clone(),
         rule_version: m.version.clone(),
         pack: rule.pack.clone(),
-        title: m.title.clone(),
+        title: m.title.get(locale).to_string(),
         measure: m.measure.clone(),
+        measure_set: m.measure_set.clone(),
+        measure_id: m.measure_id.clone(),
+        measure_version: m.measure_version.clone(),
+        reason_key: String::new(),
+        locale,
+        trail: Vec::new(),
+        trail_truncated: false,
         status,
         severity: m.severity,
         message: String::new(),

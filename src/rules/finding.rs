@@ -85,14 +85,42 @@ pub struct Evidence {
     pub time: Option<DateTime<Utc>>,
 }
 
+/// One step of a finding's reasoning trail (see `TrailStep` in the proto).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrailStep {
+    /// "time_zero", "window", "item", "exclusion_check" or "note".
+    pub kind: String,
+    /// Stable reason code, e.g. "accepted", "outside_window", "passed".
+    pub code: String,
+    /// For items: accepted (true) or rejected.
+    pub accepted: bool,
+    pub item: Option<Evidence>,
+    pub time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    /// The step in words, in the finding's locale.
+    pub text: String,
+}
+
 /// The result of one rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub rule_id: String,
     pub rule_version: String,
     pub pack: String,
+    /// Title in the evaluation's locale.
     pub title: String,
     pub measure: String,
+    /// Measure set, item and edition (`NHC-2022`, `4.1.1.3`, `2022`).
+    pub measure_set: String,
+    pub measure_id: String,
+    pub measure_version: String,
+    /// Declared reason key of the outcome ("" for engine-made or legacy findings).
+    pub reason_key: String,
+    /// Locale of `title`, `message` and the trail texts.
+    pub locale: crate::locale::Locale,
+    /// Reasoning trail (bounded by the engine; `trail_truncated` when cut).
+    pub trail: Vec<TrailStep>,
+    pub trail_truncated: bool,
     pub status: Status,
     pub severity: Severity,
     pub message: String,

@@ -1,7 +1,7 @@
 //! Compiles a rules directory (value sets, packs, scripts, test-case files) into one
 //! immutable [`RuleSet`] whose version is a hash of every file's content. All or nothing:
 //! any problem rejects the whole set, with every problem reported as `path:line:col`.
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +20,7 @@ use super::meta::{parse_meta, RuleMeta};
 use super::testcase::{parse_test_file, TestFile};
 use super::valueset::{parse_value_set, ValueSets};
 use crate::encounter::Limits as EncounterLimits;
+use crate::locale::Locale;
 
 /// One compiled rule.
 #[derive(Debug)]
@@ -69,6 +70,8 @@ pub struct RuleSet {
     pub(crate) engine: Arc<Engine>,
     pub(crate) limits: RuleLimits,
     pub(crate) tz: Tz,
+    /// Measure sets that run (`rules.measure_sets`); `None`: every set.
+    pub(crate) measure_sets: Option<Arc<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -100,6 +103,14 @@ impl RuleSet {
     pub fn limits(&self) -> &RuleLimits {
         &self.limits
     }
+    /// Whether the rule's measure set is one the deployment runs (`rules.measure_sets`).
+    pub fn enabled(&self, rule: &Rule) -> bool {
+        self.measure_sets.as_ref().is_none_or(|s| s.contains(&rule.meta.measure_set))
+    }
+    /// Measure sets the rules name, sorted.
+    pub fn measure_sets_named(&self) -> BTreeSet<String> {
+        self.rules().map(|r| r.meta.measure_set.clone()).collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +132,9 @@ pub struct Compiler {
     limits: RuleLimits,
     tz: Tz,
     encounter_limits: Arc<EncounterLimits>,
+    /// Locales every keyed rule must have texts in (`rules.locales`).
+    locales: Vec<Locale>,
+    measure_sets: Option<Arc<BTreeSet<String>>>,
 }
 
 impl Compiler {
@@ -135,7 +149,27 @@ impl Compiler {
             limits,
             tz,
             encounter_limits: Arc::new(encounter_limits),
+            locales: Locale::ALL.to_vec(),
+            measure_sets: None,
         }
+    }
+
+    /// Require texts in these locales (default: every supported locale).
+    pub fn with_locales(mut self, locales: Vec<Locale>) -> Self {
+        self.locales = locales;
+        self
+    }
+
+    /// Run only rules of these measure sets (empty: every set). Checked against the
+    /// rules at each load: a set no rule names is an error.
+    pub fn with_measure_sets(mut self, sets: &[String]) -> Self {
+        self.measure_sets = (!sets.is_empty()).then(|| Arc::new(sets.iter().cloned().collect()));
+        self
+    }
+
+    /// The configured measure sets (`None`: all).
+    pub fn measure_sets(&self) -> Option<&BTreeSet<String>> {
+        self.measure_sets.as_deref()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -280,7 +314,21 @@ impl Compiler {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
             tz: self.tz,
+            measure_sets: self.measure_sets.clone(),
         };
+        if let Some(wanted) = &self.measure_sets {
+            let named = set.measure_sets_named();
+            for m in wanted.iter().filter(|m| !named.contains(*m)) {
+                errors.push(LoadError::file(
+                    MEASURE_SETS_SETTING,
+                    format!(
+                        "measure set '{m}' is configured but no rule names it (rules name: {}){}",
+                        named.iter().cloned().collect::<Vec<_>>().join(", "),
+                        super::meta::did_you_mean(m, &named.iter().map(String::as_str).collect::<Vec<_>>())
+                    ),
+                ));
+            }
+        }
         // Run every rule once on a synthetic encounter and on its test-case encounters:
         // an endless loop, runaway recursion, huge data or a type error found here rejects
         // the whole set, like a syntax error.
@@ -343,6 +391,20 @@ impl Compiler {
                 None
             }
         };
+        if let Some(m) = &meta {
+            let lib_path = lib.map(|l| l.path.as_str());
+            errors.extend(super::outcomes::check(path, &ast, m, lib_path, &lib_fns));
+            if m.keyed() {
+                for (l, what) in m.missing_texts(&self.locales) {
+                    let (line, col) =
+                        m.outcomes.iter().find(|o| what.ends_with(&format!(".{}.{}", o.kind, o.key))).map_or_else(
+                            || super::error::pos_parts(super::lint::find_position(src, "fn meta")),
+                            |o| (o.line, o.column),
+                        );
+                    errors.push(LoadError::new(path, line, col, format!("{what} has no {l} text (rules.locales)")));
+                }
+            }
+        }
         let meta = match meta {
             Some(m) if errors.is_empty() => m,
             _ => {
@@ -373,6 +435,9 @@ impl Compiler {
         )
     }
 }
+
+/// The "path" of a load error about the `rules.measure_sets` setting.
+pub const MEASURE_SETS_SETTING: &str = "rules.measure_sets";
 
 /// The optional shared library of a pack: `<pack>/lib.rhai`.
 pub const LIB_FILE: &str = "lib.rhai";

@@ -15,6 +15,7 @@ pub mod finding;
 pub mod lint;
 pub mod load;
 pub mod meta;
+pub mod outcomes;
 pub mod probe;
 pub mod quality;
 pub mod runner;

@@ -15,6 +15,7 @@ use super::finding::{Finding, Status};
 use super::load::RuleSet;
 use super::testcase::{apply_edits, TestCase, TestFile};
 use crate::encounter::{self, Limits};
+use crate::locale::Locale;
 use crate::proto::v1 as pb;
 
 /// Outcome of one test case.
@@ -29,6 +30,9 @@ pub struct CaseResult {
     pub finding: Option<Finding>,
     /// Why the case failed; `None` when it passed.
     pub failure: Option<String>,
+    /// The declared outcome (`status:key`) the rule's script returned for the case's
+    /// encounter — run past the pack's `[applies_to]` gate when the gate answered instead.
+    pub reached: Option<String>,
 }
 
 impl CaseResult {
@@ -86,12 +90,24 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                 expected: case.expect,
                 finding: None,
                 failure: None,
+                reached: None,
             };
             match case_encounter(&set.root, case, limits, &mut cache) {
                 Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
                 Ok(enc) => {
                     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-                    let f = set.evaluate_rule_gated(rule, &view, case.now, super::probe::PROBE_BUDGET);
+                    let f = set.evaluate_rule_gated(rule, &view, case.now, super::probe::PROBE_BUDGET, Locale::En);
+                    r.reached = match outcome_label(&f) {
+                        Some(l) => Some(l),
+                        None if f.fault.is_none() => outcome_label(&set.evaluate_rule_in(
+                            rule,
+                            &view,
+                            case.now,
+                            super::probe::PROBE_BUDGET,
+                            Locale::En,
+                        )),
+                        None => None,
+                    };
                     r.failure = compare(case, &f, set.tz());
                     r.finding = Some(f);
                 }
@@ -134,6 +150,11 @@ fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
             None => problems.push(format!("expected deadline {}, got none", display(tz, want))),
         }
     }
+    if let Some(want) = &case.expect_reason {
+        if &f.reason_key != want {
+            problems.push(format!("expected reason '{want}', got '{}'", f.reason_key));
+        }
+    }
     if let Some(want) = &case.expect_missing {
         let w: BTreeSet<&String> = want.iter().collect();
         let g: BTreeSet<&String> = f.missing_data.iter().collect();
@@ -142,6 +163,82 @@ fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
         }
     }
     (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Which declared outcomes of one rule its cases reach.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    pub rule_id: String,
+    /// `status:key` of every declared outcome; empty for a legacy (free-text) rule.
+    pub declared: Vec<String>,
+    pub reached: BTreeSet<String>,
+}
+
+impl Coverage {
+    pub fn unreached(&self) -> Vec<&str> {
+        self.declared.iter().filter(|d| !self.reached.contains(*d)).map(String::as_str).collect()
+    }
+    pub fn complete(&self) -> bool {
+        self.unreached().is_empty()
+    }
+}
+
+/// The `status:key` of the outcome a finding reports ("" when it has no reason key).
+pub fn outcome_label(f: &Finding) -> Option<String> {
+    if f.reason_key.is_empty() {
+        return None;
+    }
+    let kind = super::meta::OUTCOME_KINDS.iter().find(|(_, s)| *s == f.status).map(|(k, _)| *k)?;
+    Some(format!("{kind}:{}", f.reason_key))
+}
+
+/// Outcome coverage per rule (of the rules whose cases ran in `results`, or every rule
+/// when `filter` is `None`).
+pub fn coverage(set: &RuleSet, results: &[CaseResult], filter: Option<&str>) -> Vec<Coverage> {
+    set.rules()
+        .filter(|r| filter.is_none_or(|f| r.meta.id.contains(f)))
+        .map(|r| Coverage {
+            rule_id: r.meta.id.clone(),
+            declared: r.meta.outcomes.iter().map(|o| o.label()).collect(),
+            reached: results.iter().filter(|c| c.rule_id == r.meta.id).filter_map(|c| c.reached.clone()).collect(),
+        })
+        .collect()
+}
+
+/// The coverage table: one line per rule, unreached outcomes named.
+pub fn render_coverage(cov: &[Coverage]) -> String {
+    let mut out = String::from(
+        "
+Outcome coverage (declared outcomes reached by the rule's cases):
+",
+    );
+    let w = cov.iter().map(|c| c.rule_id.len()).max().unwrap_or(4);
+    for c in cov {
+        if c.declared.is_empty() {
+            let _ = writeln!(
+                out,
+                "--    {:<w$}  no declared outcomes (free-text messages; declare meta().outcomes)",
+                c.rule_id
+            );
+            continue;
+        }
+        let n = c.declared.len() - c.unreached().len();
+        let pct = 100 * n / c.declared.len();
+        let mark = if c.complete() { "ok" } else { "FAIL" };
+        let _ = write!(out, "{mark:<4}  {:<w$}  {n}/{} ({pct} %)", c.rule_id, c.declared.len());
+        if !c.complete() {
+            let _ = write!(out, "  unreached: {}", c.unreached().join(", "));
+        }
+        out.push('\n');
+    }
+    let full = cov.iter().filter(|c| !c.declared.is_empty() && c.complete()).count();
+    let keyed = cov.iter().filter(|c| !c.declared.is_empty()).count();
+    let _ = writeln!(
+        out,
+        "{full} of {keyed} rules with declared outcomes at 100 %; {} rule(s) without declared outcomes",
+        cov.len() - keyed
+    );
+    out
 }
 
 /// Statuses every rule must have a case for.
@@ -169,6 +266,22 @@ pub fn check_tests(set: &RuleSet) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Rules lacking texts in `locales`: legacy rules whose messages are free text in one
+/// language (keyed rules lacking a text are load errors already).
+pub fn text_warnings(set: &RuleSet, locales: &[Locale]) -> Vec<String> {
+    let tags: Vec<&str> = locales.iter().map(|l| l.tag()).collect();
+    set.rules()
+        .filter(|r| !r.meta.keyed())
+        .map(|r| {
+            format!(
+                "{}: messages are free text, not texts per locale ({}) — declare meta().outcomes",
+                r.path,
+                tags.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn stem(path: &str) -> &str {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::api::encounter::EncounterView;
 use super::error::{LoadError, RulesError};
 use super::eval::{EvalOptions, RuleRun};
-use super::finding::{Evidence, Finding, Severity, Status};
+use super::finding::{Evidence, Finding, Severity, Status, TrailStep};
 use super::load::{Compiler, RuleSet};
 use super::store::{ReloadOutcome, RuleStore};
 use super::watch::{self, RulesWatcher};
@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::decision::timestamp;
 use crate::encounter::Limits as EncounterLimits;
 use crate::evaluation::Evaluation;
+use crate::locale::Locale;
 use crate::proto::v1 as pb;
 
 /// The rules in force and how to reload them.
@@ -22,6 +23,7 @@ pub struct RuleService {
     store: Arc<RuleStore>,
     debounce: std::time::Duration,
     watch: bool,
+    default_locale: Locale,
 }
 
 /// Keeps the file watcher and the SIGHUP handler alive.
@@ -50,6 +52,8 @@ pub fn limits_from(settings: &Settings) -> RuleLimits {
 /// The compiler configured by `settings` (limits, hospital time zone, local code systems).
 pub fn compiler_from(settings: &Settings) -> Compiler {
     Compiler::new(limits_from(settings), settings.timezone(), EncounterLimits::from_settings(&settings.encounter))
+        .with_locales(settings.rule_locales())
+        .with_measure_sets(&settings.rules.measure_sets)
 }
 
 impl RuleService {
@@ -65,6 +69,7 @@ impl RuleService {
             store: Arc::new(store),
             debounce: std::time::Duration::from_millis(settings.rules.debounce_ms),
             watch: settings.rules.watch,
+            default_locale: settings.default_locale(),
         })
     }
 
@@ -95,6 +100,11 @@ impl RuleService {
 
     /// Rule packs in force and the outcome of the last reload, for `ListRulePacks`.
     pub fn list(&self) -> pb::ListRulePacksResponse {
+        self.list_in(self.default_locale)
+    }
+
+    /// [`RuleService::list`] with titles in `locale`.
+    pub fn list_in(&self, locale: Locale) -> pb::ListRulePacksResponse {
         let set = self.store.current();
         let last = self.store.last_reload();
         pb::ListRulePacksResponse {
@@ -112,8 +122,12 @@ impl RuleService {
                         .map(|r| pb::RuleInfo {
                             id: r.meta.id.clone(),
                             version: r.meta.version.clone(),
-                            title: r.meta.title.clone(),
+                            title: r.meta.title.get(locale).to_string(),
                             measure: r.meta.measure.clone(),
+                            measure_set: r.meta.measure_set.clone(),
+                            measure_id: r.meta.measure_id.clone(),
+                            measure_version: r.meta.measure_version.clone(),
+                            outcomes: r.meta.outcomes.iter().map(|o| o.label()).collect(),
                             triggers: r.meta.triggers.iter().map(|t| trigger_enum_name(t)).collect(),
                             path: r.path.clone(),
                         })
@@ -136,7 +150,8 @@ pub fn run(set: &RuleSet, ev: &Evaluation) -> (Vec<pb::Finding>, String) {
 /// Run the rules of `set` for a validated request; the domain findings.
 pub fn evaluate_with(set: &RuleSet, ev: &Evaluation) -> RuleRun {
     let enc = EncounterView::dynamic(ev.encounter.clone(), set.value_sets.clone());
-    let opts = EvalOptions { now: ev.now, trigger: ev.trigger.named(), packs: ev.rule_packs.clone() };
+    let locale = ev.locale.as_deref().and_then(|l| Locale::parse(l).ok()).unwrap_or_default();
+    let opts = EvalOptions { now: ev.now, trigger: ev.trigger.named(), packs: ev.rule_packs.clone(), locale };
     let run = set.evaluate(&enc, &opts);
     for f in &run.findings {
         set.metrics.rule_evaluated(&f.rule_id, status_to_proto(f.status));
@@ -221,5 +236,24 @@ pub fn finding_to_proto(f: &Finding) -> pb::Finding {
         exclusion_reason: f.exclusion_reason.clone(),
         missing_data: f.missing_data.clone(),
         duration_us: f.duration.as_micros() as u64,
+        measure_set: f.measure_set.clone(),
+        measure_id: f.measure_id.clone(),
+        measure_version: f.measure_version.clone(),
+        reason_key: f.reason_key.clone(),
+        locale: f.locale.tag().to_string(),
+        trail: f.trail.iter().map(trail_to_proto).collect(),
+        trail_truncated: f.trail_truncated,
+    }
+}
+
+fn trail_to_proto(t: &TrailStep) -> pb::TrailStep {
+    pb::TrailStep {
+        kind: t.kind.clone(),
+        code: t.code.clone(),
+        accepted: t.accepted,
+        item: t.item.as_ref().map(evidence_to_proto),
+        time: t.time.map(timestamp),
+        end_time: t.end_time.map(timestamp),
+        text: t.text.clone(),
     }
 }

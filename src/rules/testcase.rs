@@ -32,6 +32,8 @@ struct CaseRaw {
     expect_deadline: Option<Spanned<String>>,
     #[serde(default)]
     expect_missing: Option<Vec<String>>,
+    #[serde(default)]
+    expect_reason: Option<String>,
 }
 
 /// One test case, validated.
@@ -47,6 +49,8 @@ pub struct TestCase {
     pub add: serde_json::Map<String, Value>,
     pub expect_deadline: Option<DateTime<Utc>>,
     pub expect_missing: Option<Vec<String>>,
+    /// The declared reason key the finding must carry.
+    pub expect_reason: Option<String>,
     /// Line of the `[[case]]` in its file.
     pub line: u32,
 }
@@ -112,6 +116,7 @@ pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile,
                 add: to_json(c.add),
                 expect_deadline,
                 expect_missing: c.expect_missing,
+                expect_reason: c.expect_reason,
                 line,
             });
         }

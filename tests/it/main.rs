@@ -27,6 +27,7 @@ mod report;
 mod risk;
 mod rules;
 mod rules_applies;
+mod rules_outcomes;
 mod rules_reload;
 mod support;
 mod tracing;

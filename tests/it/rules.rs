@@ -6,6 +6,7 @@ use std::{path::Path, process::Command, sync::Arc};
 
 use cdssd::{
     encounter::Limits,
+    locale::Locale,
     rules::{
         api::encounter::EncounterView, probe::synthetic_encounter, runner, service::compiler_from, store::RuleStore,
         RuleSet, RulesError, Status,
@@ -131,7 +132,7 @@ fn cli_rules_check_reports_path_line_col() {
     std::fs::write(&p, text).unwrap();
     let (code, out) = cdssd(&["rules", "check", copy.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("stemi/statin_discharge.rhai:16:33: unknown value set 'statins'"), "{out}");
+    assert!(out.contains("stemi/statin_discharge.rhai:19:33: unknown value set 'statins'"), "{out}");
     assert!(out.contains("1 error(s); the rule set would be rejected"), "{out}");
 }
 
@@ -143,7 +144,7 @@ struct Fault {
     needle: &'static str,
 }
 
-const META: &str = r#"fn meta() { #{ id: "stemi.bad", title: "Bad", measure: "TEST", version: "1.0.0", severity: "info", triggers: ["discharge"] } }
+const META: &str = r#"fn meta() { #{ id: "stemi.bad", title: "Bad", measure: "TEST", measure_set: "LOCAL", measure_id: "T-1", measure_version: "1", version: "1.0.0", severity: "info", triggers: ["discharge"] } }
 "#;
 
 fn faults() -> Vec<Fault> {
@@ -278,7 +279,8 @@ fn a_rule_failing_at_run_time_yields_error_for_that_rule_only() {
     let mut enc = synthetic_encounter(chrono::Utc::now());
     enc.department = "ZZZ".into();
     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-    let eval = set.evaluate(&view, &cdssd::rules::eval::EvalOptions { now: chrono::Utc::now(), ..Default::default() });
+    let opts = cdssd::rules::eval::EvalOptions { now: chrono::Utc::now(), locale: Locale::En, ..Default::default() };
+    let eval = set.evaluate(&view, &opts);
     assert_eq!(eval.findings.len(), 4);
     for f in &eval.findings {
         if f.rule_id == "stemi.bad" {
@@ -330,7 +332,7 @@ fn rejected_reload_keeps_the_old_set_and_reports_every_error() {
 
 fn meta_for(id: &str) -> String {
     format!(
-        "fn meta() {{ #{{ id: \"{id}\", title: \"T\", measure: \"TEST\", version: \"1.0.0\", severity: \"info\", triggers: [\"discharge\"] }} }}\n"
+        "fn meta() {{ #{{ id: \"{id}\", title: \"T\", measure: \"TEST\", measure_set: \"LOCAL\", measure_id: \"T-1\", measure_version: \"1\", version: \"1.0.0\", severity: \"info\", triggers: [\"discharge\"] }} }}\n"
     )
 }
 
@@ -378,9 +380,12 @@ fn pack_library_and_memo_are_shared_within_a_pack_only() {
     let mut zzz = synthetic_encounter(chrono::Utc::now());
     zzz.department = "ZZZ".into();
     let view = EncounterView::dynamic(Arc::new(zzz), set.value_sets.clone());
-    let f = set.evaluate_rule(set.rule("stemi.memo_b").unwrap(), &view, chrono::Utc::now());
+    let budget = std::time::Duration::from_secs(5);
+    let f = set.evaluate_rule_in(set.rule("stemi.memo_b").unwrap(), &view, chrono::Utc::now(), budget, Locale::En);
     assert_eq!(f.status, Status::Error);
     assert!(f.message.starts_with("Rule error: stemi/lib.rhai:7:"), "{}", f.message);
+    let f = set.evaluate_rule_in(set.rule("stemi.memo_b").unwrap(), &view, chrono::Utc::now(), budget, Locale::ZhCn);
+    assert!(f.message.starts_with("规则错误：stemi/lib.rhai:7:"), "{}", f.message);
 
     // A library is helpers only.
     std::fs::write(dir.join("stemi/lib.rhai"), "fn evaluate(enc) { met(\"\") }\n").unwrap();

@@ -65,7 +65,7 @@ fn gated_evaluation_equals_running_every_rule() {
                 assert_eq!(f.evidence.len(), full.evidence.len(), "{name} {}", f.rule_id);
             }
             let pack = set.pack(&rule.pack).unwrap();
-            if pack.applies_to.as_ref().is_some_and(|a| f.message == a.reason && f.duration.is_zero()) {
+            if pack.applies_to.as_ref().is_some_and(|a| f.message == a.reason(f.locale) && f.duration.is_zero()) {
                 skipped += 1;
             } else {
                 ran += 1;

@@ -1,19 +1,26 @@
 //! Finding constructors (`met`, `not_met`, `excluded`, `not_applicable`, `pending`,
 //! `missing_data`) and the conversion of what a script returned into a [`Finding`].
 use chrono_tz::Tz;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::encounter::evidence_of;
 use super::time::Time;
 use crate::encounter::Encounter;
+use crate::locale::Locale;
 use crate::rules::finding::{Evidence, Status};
+use crate::rules::meta::RuleMeta;
 
 /// What a rule's `evaluate(enc)` returns; built by the constructors, fields readable
 /// and `missing` / `message` writable from scripts.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub status: Status,
+    /// The constructor that built it (`met`, `not_met`, … `missing_data`).
+    pub kind: &'static str,
+    /// The reason key (a declared outcome) or, for a legacy rule, the message itself.
     pub message: ImmutableString,
+    /// Values for the text's `{placeholders}`.
+    pub params: Map,
     pub evidence: Array,
     pub deadline: Option<Time>,
     pub reason: ImmutableString,
@@ -22,7 +29,21 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(status: Status, message: ImmutableString, evidence: Array) -> Self {
-        Self { status, message, evidence, deadline: None, reason: ImmutableString::new(), missing: Array::new() }
+        let kind = crate::rules::meta::OUTCOME_KINDS.iter().find(|(_, s)| *s == status).map_or("met", |(k, _)| *k);
+        Self {
+            status,
+            kind,
+            message,
+            params: Map::new(),
+            evidence,
+            deadline: None,
+            reason: ImmutableString::new(),
+            missing: Array::new(),
+        }
+    }
+    fn with(mut self, params: Map) -> Self {
+        self.params = params;
+        self
     }
 }
 
@@ -35,10 +56,19 @@ pub struct ScriptResult {
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
     pub exclusion_reason: String,
     pub missing_data: Vec<String>,
+    /// Reason key of a declared outcome ("" for a legacy rule).
+    pub reason_key: String,
 }
 
-/// Convert what `evaluate(enc)` returned. Errors are messages for QC staff.
-pub fn script_result(value: Dynamic, tz: Tz, enc: &Encounter) -> Result<ScriptResult, String> {
+/// Convert what `evaluate(enc)` returned. Errors are messages for QC staff. A rule that
+/// declares outcomes has its message rendered from the declared text in `locale`.
+pub fn script_result(
+    value: Dynamic,
+    tz: Tz,
+    enc: &Encounter,
+    meta: &RuleMeta,
+    locale: Locale,
+) -> Result<ScriptResult, String> {
     let type_name = value.type_name();
     let Some(o) = value.try_cast::<Outcome>() else {
         return Err(format!(
@@ -69,14 +99,69 @@ pub fn script_result(value: Dynamic, tz: Tz, enc: &Encounter) -> Result<ScriptRe
     if o.status == Status::Pending && o.deadline.is_none() {
         return Err("pending(...) needs a deadline time".into());
     }
+    let (message, reason_key) = if meta.keyed() {
+        let Some(d) = meta.outcome(o.kind, &o.message) else {
+            return Err(format!(
+                "{}(\"{}\") is not an outcome declared in meta().outcomes.{}",
+                o.kind, o.message, o.kind
+            ));
+        };
+        (render(d.text.get(locale), &o.params, tz, locale), o.message.to_string())
+    } else {
+        (o.message.to_string(), String::new())
+    };
+    let exclusion_reason = if o.status == Status::Excluded { message.clone() } else { String::new() };
     Ok(ScriptResult {
         status: o.status,
-        message: o.message.to_string(),
+        message,
         evidence,
         deadline: o.deadline.map(|t| t.0),
-        exclusion_reason: o.reason.to_string(),
+        exclusion_reason,
         missing_data,
+        reason_key,
     })
+}
+
+/// Fill `{placeholders}` of `text` from `params`: times in the hospital zone, numbers
+/// without needless decimals. A placeholder without a value is left as written.
+pub fn render(text: &str, params: &Map, tz: Tz, locale: Locale) -> String {
+    if params.is_empty() || !text.contains('{') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find('}') {
+            Some(j) if params.contains_key(&after[..j]) => {
+                out.push_str(&param_text(&params[&after[..j]], tz, locale));
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn param_text(v: &Dynamic, tz: Tz, locale: Locale) -> String {
+    if let Some(t) = v.read_lock::<Time>() {
+        return super::time::display_short(tz, t.0);
+    }
+    if let Ok(f) = v.as_float() {
+        return if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f:.1}") };
+    }
+    if let Ok(b) = v.as_bool() {
+        return locale.pick(if b { "是" } else { "否" }, if b { "yes" } else { "no" }).to_string();
+    }
+    if v.is_unit() {
+        return "—".to_string();
+    }
+    v.to_string()
 }
 
 fn friendly_type(name: &str) -> &str {
@@ -117,15 +202,37 @@ pub fn register(engine: &mut Engine) {
             Ok(o)
         },
     );
+    // Keyed forms: a declared reason key, the values of its text's {placeholders}, evidence.
+    engine.register_fn("met", |k: ImmutableString, p: Map, ev: Array| Outcome::new(Status::Met, k, ev).with(p));
+    engine.register_fn("not_met", |k: ImmutableString, p: Map, ev: Array| Outcome::new(Status::NotMet, k, ev).with(p));
+    engine.register_fn("excluded", move |k: ImmutableString, p: Map, ev: Array| excluded(k, ev).with(p));
+    engine.register_fn("not_applicable", |k: ImmutableString, p: Map| {
+        Outcome::new(Status::NotApplicable, k, Array::new()).with(p)
+    });
+    engine.register_fn(
+        "pending",
+        |k: ImmutableString, p: Map, deadline: Dynamic, ev: Array| -> Result<Outcome, Box<EvalAltResult>> {
+            let mut o = Outcome::new(Status::Pending, k, ev).with(p);
+            o.deadline = Some(deadline_arg(deadline)?);
+            Ok(o)
+        },
+    );
+    engine.register_fn("missing_data", |k: ImmutableString, p: Map, missing: Array| {
+        let mut o = Outcome::new(Status::Error, k, Array::new()).with(p);
+        o.kind = "missing_data";
+        o.missing = missing;
+        o
+    });
     engine.register_fn("missing_data", |m: ImmutableString, missing: Array| {
         let mut o = Outcome::new(Status::Error, m, Array::new());
+        o.kind = "missing_data";
         o.missing = missing;
         o
     });
 
     engine.register_get("status", |o: &mut Outcome| ImmutableString::from(o.status.as_str()));
     engine.register_get("message", |o: &mut Outcome| o.message.clone());
-    engine.register_set("message", |o: &mut Outcome, m: ImmutableString| o.message = m);
+    engine.register_get("key", |o: &mut Outcome| o.message.clone());
     engine.register_get("evidence", |o: &mut Outcome| o.evidence.clone());
     engine.register_set("evidence", |o: &mut Outcome, ev: Array| o.evidence = ev);
     engine.register_get("deadline", |o: &mut Outcome| o.deadline.map_or(Dynamic::UNIT, Dynamic::from));

@@ -83,6 +83,11 @@ pub fn display(tz: Tz, t: DateTime<Utc>) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z").to_string()
 }
 
+/// Short local form for texts a person reads: "03-02 22:40" (hospital zone, no offset).
+pub fn display_short(tz: Tz, t: DateTime<Utc>) -> String {
+    t.with_timezone(&tz).format("%m-%d %H:%M").to_string()
+}
+
 fn call_now(ctx: &NativeCallContext) -> Result<Time, Box<EvalAltResult>> {
     ctx.tag()
         .and_then(|tag| tag.read_lock::<CallState>().map(|s| Time(s.now)))
