@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod encounter;
+pub mod kb;
 pub mod llm;
 pub mod metrics;
 pub mod pipeline;

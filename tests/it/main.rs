@@ -6,6 +6,7 @@ mod daemon;
 mod e2e;
 mod examples;
 mod llm;
+mod llm_degenerate;
 mod llm_faults;
 mod llm_support;
 mod logging;
