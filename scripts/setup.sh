@@ -29,6 +29,17 @@ if ! command -v promtool >/dev/null; then
   echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y prometheus)" >&2
 fi
 
+# --- strace (Debian): tests/it/egress.rs traces every connect of the daemon to prove it
+# never phones home. Installed here when missing and root; .ci/run installs it too.
+if ! command -v strace >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing strace (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace
+  else
+    echo "setup: strace not found: the egress test needs it (apt-get install -y strace)" >&2
+  fi
+fi
+
 # --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
 # Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
 scripts/setup-onnxruntime.sh >/dev/null

@@ -181,9 +181,11 @@ pub fn reload_outcome(outcome: &str) -> &'static str {
     }
 }
 
-/// Number of models in force.
-pub fn models_loaded(n: usize) {
-    gauge!("cdssd_models_loaded").set(n as f64);
+/// Number of models in force, and of model directories configured (loaded + failed):
+/// `loaded < configured` is the CdssdModelsNotLoaded alert and makes `/readyz` say so.
+pub fn models_loaded(loaded: usize, configured: usize) {
+    gauge!("cdssd_models_loaded").set(loaded as f64);
+    gauge!("cdssd_models_configured").set(configured as f64);
 }
 
 /// One LLM call finished. `outcome` is one of [`LLM_OUTCOMES`]; anything else

@@ -124,20 +124,7 @@ impl Pipeline {
         };
         let enc = encounter::from_proto(pb_enc, &self.limits, now).inspect_err(|_| metrics::validation_failed())?;
         let options = req.options.clone().unwrap_or_default();
-        let rule_set = self.rules.current();
-        let unknown: Vec<encounter::FieldViolation> = options
-            .rule_packs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !rule_set.packs.iter().any(|k| &k.id == *p))
-            .map(|(i, p)| encounter::FieldViolation {
-                field: format!("options.rule_packs[{i}]"),
-                description: format!(
-                    "unknown rule pack `{p}` (in force: {})",
-                    rule_set.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            })
-            .collect();
+        let unknown = self.unknown_names(req, &options);
         if !unknown.is_empty() {
             return Err(ValidationError { violations: unknown }.into());
         }
@@ -161,6 +148,48 @@ impl Pipeline {
         })
     }
 
+    /// The request's trigger and options checked against what is in force: the trigger
+    /// must be a known, specified value; the LLM mode a known value; every named rule pack
+    /// and model must exist (a model that failed to load is known: it scores as ERROR).
+    fn unknown_names(
+        &self,
+        req: &pb::EvaluateRequest,
+        options: &pb::EvaluateOptions,
+    ) -> Vec<encounter::FieldViolation> {
+        let violation = |field: String, description: String| encounter::FieldViolation { field, description };
+        let mut out = Vec::new();
+        match pb::Trigger::try_from(req.trigger) {
+            Ok(pb::Trigger::Unspecified) => out.push(violation(
+                "trigger".into(),
+                "is required: TRIGGER_UNSPECIFIED is not a trigger (e.g. TRIGGER_PATIENT_VIEW, TRIGGER_DISCHARGE)"
+                    .into(),
+            )),
+            Ok(_) => {}
+            Err(_) => out.push(violation("trigger".into(), format!("unknown trigger number {}", req.trigger))),
+        }
+        if pb::LlmMode::try_from(options.llm).is_err() {
+            out.push(violation("options.llm".into(), format!("unknown LLM mode number {}", options.llm)));
+        }
+        let rule_set = self.rules.current();
+        for (i, p) in options.rule_packs.iter().enumerate() {
+            if !rule_set.packs.iter().any(|k| &k.id == p) {
+                let known = rule_set.packs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ");
+                out.push(violation(
+                    format!("options.rule_packs[{i}]"),
+                    format!("unknown rule pack `{p}` (in force: {known})"),
+                ));
+            }
+        }
+        let registry = self.risk.registry();
+        for (i, m) in options.models.iter().enumerate() {
+            if registry.get(m).is_none() && !registry.failed.iter().any(|f| &f.id == m) {
+                let known = registry.models.iter().map(|k| k.manifest.id.as_str()).collect::<Vec<_>>().join(", ");
+                out.push(violation(format!("options.models[{i}]"), format!("unknown model `{m}` (in force: {known})")));
+            }
+        }
+        out
+    }
+
     /// The rules, on this thread: findings, rule-set version, µs.
     fn rules_now(rules: &RuleService, c: &EvalContext) -> (Vec<pb::Finding>, String, u64) {
         let t = Instant::now();
@@ -175,11 +204,21 @@ impl Pipeline {
         (risks, models, t.elapsed().as_micros() as u64)
     }
 
+    /// Rules and risk, or `DEADLINE_EXCEEDED` when they did not finish within the request's budget
+    /// (a late result is never returned as if it were in time).
+    pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
+        let fast = self.fast_unchecked(ctx).await?;
+        if Instant::now() > ctx.deadline {
+            return Err(EvaluateError::DeadlineExceeded);
+        }
+        Ok(fast)
+    }
+
     /// Rules and risk. An encounter of at most `server.inline_max_events` events has its
     /// rules run on the async worker itself (a few hundred µs of CPU: handing it to another
     /// thread costs more than it saves); ONNX sessions run only on the blocking pool, so
     /// when a model applies, risk goes there. Larger encounters go there whole.
-    pub async fn fast(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
+    async fn fast_unchecked(&self, ctx: &EvalContext) -> Result<FastPart, EvaluateError> {
         if ctx.encounter.event_count() > self.settings.server.inline_max_events {
             return self
                 .on_blocking_pool(ctx, |rules, risk, c| {

@@ -209,8 +209,10 @@ def build():
         timeseries("Model reloads by outcome",
                    [target(q("increase", "cdssd_model_reloads_total", "outcome", "$__rate_interval"), "{{outcome}}")],
                    x=8, w=8, stack=True),
-        timeseries("Models loaded",
-                   [target(f'cdssd_models_loaded{{{SEL}}}', "{{instance}}")], x=16, w=8),
+        timeseries("Models loaded / configured",
+                   [target(f'cdssd_models_loaded{{{SEL}}}', "loaded {{instance}}"),
+                    target(f'cdssd_models_configured{{{SEL}}}', "configured {{instance}}")], x=16, w=8,
+                   desc="Loaded below configured: a model failed to load (CdssdModelsNotLoaded; ListModels)."),
     ]
     advance(8)
     # ---- LLM ---------------------------------------------------------------

@@ -4,15 +4,7 @@
 mod rules;
 mod summary;
 
-use std::{
-    io::IsTerminal,
-    path::PathBuf,
-    process::ExitCode,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,6 +13,7 @@ use crate::{
     config::{Settings, Sources, EXIT_INVALID_CONFIG},
     encounter, metrics,
     pipeline::Pipeline,
+    proto::v1 as pb,
     server, telemetry,
 };
 
@@ -61,6 +54,9 @@ pub enum Command {
         /// Do not ask the LLM.
         #[arg(long)]
         no_llm: bool,
+        /// Also list the rules and models that do not apply to the encounter (and why).
+        #[arg(long)]
+        include_not_applicable: bool,
     },
     /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
     CheckConfig,
@@ -93,6 +89,8 @@ pub enum Format {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Before any thread exists: ONNX Runtime reads this when its library loads.
+    crate::risk::runtime::disable_vendor_telemetry();
     let cli = Cli::parse();
     let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
         Ok(s) => Arc::new(s),
@@ -120,18 +118,18 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let tracing = telemetry::init_daemon(&settings.log)?;
                 // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
-                let loaded = Arc::new(AtomicBool::new(false));
+                let loaded = Arc::new(std::sync::OnceLock::<Arc<Pipeline>>::new());
                 let readiness = metrics::http::Readiness::new({
                     let loaded = loaded.clone();
-                    move || match loaded.load(Ordering::SeqCst) {
-                        true => Ok(()),
-                        false => Err("loading rules and models".into()),
+                    move || match loaded.get() {
+                        Some(pipeline) => pipeline.risk.readiness(),
+                        None => Err("loading rules and models".into()),
                     }
                 });
                 let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
                 let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
-                loaded.store(true, Ordering::SeqCst);
+                let _ = loaded.set(pipeline.clone());
                 let addr = settings.grpc_addr();
                 let listener =
                     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -149,7 +147,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Evaluate { file, format, now, no_llm } => {
+        Command::Evaluate { file, format, now, no_llm, include_not_applicable } => {
             telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
             let text = if file == "-" {
                 std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
@@ -157,12 +155,20 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
             };
             let mut req = encounter::request_from_json(&text)?;
+            if req.trigger == 0 {
+                // A bare encounter: discharged ones are reviewed at discharge, others as a periodic review.
+                let discharged = req.encounter.as_ref().is_some_and(|e| e.discharge_time.is_some());
+                req.trigger = if discharged { pb::Trigger::Discharge } else { pb::Trigger::PeriodicReview } as i32;
+            }
+            if include_not_applicable {
+                req.options.get_or_insert_with(Default::default).include_not_applicable = true;
+            }
             if let Some(now) = now {
                 let t = chrono::DateTime::parse_from_rfc3339(&now).context("--now is not an RFC 3339 time")?;
                 req.evaluation_time = Some(crate::decision::timestamp(t.with_timezone(&chrono::Utc)));
             }
             if no_llm {
-                req.options.get_or_insert_with(Default::default).llm = crate::proto::v1::LlmMode::Skip as i32;
+                req.options.get_or_insert_with(Default::default).llm = pb::LlmMode::Skip as i32;
             } else {
                 // Interactive use waits for the draft up to the LLM's own total timeout
                 // (not the EMR-facing default budget) unless the request sets a budget.

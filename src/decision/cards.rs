@@ -99,6 +99,9 @@ pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
         version: r.model_version.clone(),
         label: r.citation.clone(),
     });
+    if r.status() == pb::RiskStatus::NotApplicable {
+        return None;
+    }
     if r.status() != pb::RiskStatus::Ok {
         return Some(pb::Card {
             uuid: uuid::Uuid::new_v4().to_string(),

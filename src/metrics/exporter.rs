@@ -80,6 +80,10 @@ pub fn describe() {
     describe_counter!("cdssd_model_imputed_features_total", "Features imputed because the encounter lacked them.");
     describe_counter!("cdssd_model_reloads_total", "Model-set (re)loads by outcome (success, failure).");
     describe_gauge!("cdssd_models_loaded", "Risk models in force.");
+    describe_gauge!(
+        "cdssd_models_configured",
+        "Model directories configured (loaded + failed); above cdssd_models_loaded when a model failed to load."
+    );
     describe_counter!("cdssd_llm_requests_total", "LLM calls by outcome.");
     describe_histogram!("cdssd_llm_request_duration_seconds", Unit::Seconds, "LLM call duration.");
     describe_histogram!(

@@ -125,7 +125,7 @@ fn model_metrics_are_labelled_by_model_device_and_feature() {
     let out = render_with(|| {
         model_inference("ami-mortality-1y", "cpu", "ok", Duration::from_micros(40));
         model_imputed("ami-mortality-1y", "sysbp");
-        models_loaded(2);
+        models_loaded(2, 3);
         model_reload("failure");
     });
     assert!(
@@ -137,6 +137,7 @@ fn model_metrics_are_labelled_by_model_device_and_feature() {
         "{out}"
     );
     assert!(has_line(&out, "cdssd_models_loaded 2"), "{out}");
+    assert!(has_line(&out, "cdssd_models_configured 3"), "{out}");
     assert!(has_line(&out, r#"cdssd_model_reloads_total{outcome="failure"} 1"#), "{out}");
 }
 

@@ -90,7 +90,7 @@ impl RiskService {
         for m in &reg.models {
             tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.as_str(), "model loaded");
         }
-        metrics::models_loaded(reg.models.len());
+        metrics::models_loaded(reg.models.len(), reg.configured());
         let inner = Arc::new(Inner {
             settings: settings.clone(),
             runtime,
@@ -139,9 +139,9 @@ impl RiskService {
                 continue;
             }
             if let Some(why) = score::not_applicable(&model.manifest, &ctx.encounter) {
-                if named == Some(true) {
+                if named == Some(true) || ctx.options.include_not_applicable {
                     let mut s = score::base(model);
-                    s.set_status(pb::RiskStatus::Refused);
+                    s.set_status(pb::RiskStatus::NotApplicable);
                     s.message = format!("not applicable: {why}");
                     scores.push(s);
                 }
@@ -169,20 +169,33 @@ impl RiskService {
             }
             scores.push(s);
         }
-        for id in ctx.options.models.iter().filter(|id| reg.get(id).is_none()) {
-            let failed = reg.failed.iter().any(|f| f.id == *id);
+        scores.extend(reg.failed.iter().filter_map(|f| failed_score(ctx, f)));
+        let known = |id: &String| reg.get(id).is_some() || reg.failed.iter().any(|f| f.id == *id);
+        for id in ctx.options.models.iter().filter(|id| !known(id)) {
             scores.push(pb::RiskScore {
                 model_id: id.clone(),
                 status: pb::RiskStatus::Error as i32,
-                message: if failed {
-                    "the model failed to load (see ListModels)".into()
-                } else {
-                    "no such model".into()
-                },
+                message: "no such model".into(),
                 ..Default::default()
             });
         }
         (scores, versions)
+    }
+
+    /// `/readyz`: not ready while fewer models are loaded than configured (a rolling
+    /// update with a broken model never becomes ready; the old instances keep serving).
+    pub fn readiness(&self) -> Result<(), String> {
+        let reg = self.registry();
+        if reg.failed.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = reg.failed.iter().map(|f| f.id.as_str()).collect();
+        Err(format!(
+            "models loaded {} < configured {} (failed: {}; see ListModels)",
+            reg.models.len(),
+            reg.configured(),
+            ids.join(", ")
+        ))
     }
 
     /// Models in force and models that failed to load, for `ListModels`.
@@ -250,7 +263,7 @@ impl Inner {
         match result {
             Ok(reg) if problems.is_empty() => {
                 let version = reg.version.clone();
-                metrics::models_loaded(reg.models.len());
+                metrics::models_loaded(reg.models.len(), reg.configured());
                 metrics::model_reload("success");
                 tracing::info!(version = %version, models = reg.models.len(), "model registry reloaded");
                 self.registry.store(Arc::new(reg));
@@ -269,6 +282,35 @@ impl Inner {
             }
         }
     }
+}
+
+/// A configured model that failed to load is never silently absent: an ERROR score (and
+/// so a card) wherever it would have applied — everywhere when not even its manifest
+/// parsed, since then nobody can tell — or, where it does not apply, NOT_APPLICABLE on
+/// request like any other model.
+fn failed_score(ctx: &EvalContext, f: &registry::FailedModel) -> Option<pb::RiskScore> {
+    let named = named(ctx, &f.id);
+    if named == Some(false) {
+        return None;
+    }
+    let mut s = f
+        .manifest
+        .as_ref()
+        .map_or_else(|| pb::RiskScore { model_id: f.id.clone(), ..Default::default() }, score::from_manifest);
+    if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable(m, &ctx.encounter)) {
+        if named == Some(true) || ctx.options.include_not_applicable {
+            s.set_status(pb::RiskStatus::NotApplicable);
+            s.message = format!("not applicable: {why}");
+            return Some(s);
+        }
+        return None;
+    }
+    s.set_status(pb::RiskStatus::Error);
+    s.message = "not scored: the model failed to load (see ListModels and the logs)".into();
+    if s.outcome.is_empty() {
+        s.outcome = format!("model {}", f.id);
+    }
+    Some(s)
 }
 
 /// Whether the request names model `id`: `None` when it names no model (all are wanted),

@@ -133,6 +133,13 @@ fn warmup_row(m: &Manifest) -> Vec<f64> {
         .collect()
 }
 
+/// The manifest of `dir`, if it reads and parses (problems are [`LoadedModel::load`]'s to report).
+pub fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let text = std::fs::read_to_string(dir.join(MANIFEST_FILE)).ok()?;
+    manifest::parse(&text, name).ok()
+}
+
 impl LoadedModel {
     /// Loads `dir` (named `models/<id>/`): manifest, card, ONNX file, sessions, checks and warm-up.
     /// Problems carry paths relative to the models directory.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::error::LoadProblem;
-use super::model::LoadedModel;
+use super::manifest::Manifest;
+use super::model::{self, LoadedModel};
 use super::runtime::Runtime;
 
 /// A model directory that did not load.
@@ -15,6 +16,9 @@ pub struct FailedModel {
     /// Directory name (the intended model id).
     pub id: String,
     pub problems: Vec<LoadProblem>,
+    /// Its manifest when that much parsed (the ONNX file, digest or card was the problem):
+    /// then requests the model would have applied to get an ERROR score naming it.
+    pub manifest: Option<Manifest>,
 }
 
 /// Models in force plus the directories that failed (reported by ListModels).
@@ -55,7 +59,7 @@ impl Registry {
             let id = d.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             match LoadedModel::load(&d, runtime, opts.sessions_per_model, opts.require_device) {
                 Ok(m) => reg.models.push(Arc::new(m)),
-                Err(problems) => reg.failed.push(FailedModel { id, problems }),
+                Err(problems) => reg.failed.push(FailedModel { id, problems, manifest: model::read_manifest(&d) }),
             }
         }
         reg.version = version_of(&reg.models);
@@ -66,6 +70,11 @@ impl Registry {
     /// Every problem of every failed directory.
     pub fn problems(&self) -> Vec<LoadProblem> {
         self.failed.iter().flat_map(|f| f.problems.iter().cloned()).collect()
+    }
+
+    /// Model directories found: loaded plus failed.
+    pub fn configured(&self) -> usize {
+        self.models.len() + self.failed.len()
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<LoadedModel>> {

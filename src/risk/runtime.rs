@@ -16,6 +16,21 @@ const MIN_VERSION: &str = "1.31";
 
 static ENVIRONMENT: std::sync::Mutex<Option<Environment>> = std::sync::Mutex::new(None);
 
+/// The variable ONNX Runtime reads when it initialises its telemetry (before the
+/// environment exists, so `DisableTelemetryEvents` on the environment comes too late: with
+/// that alone the library still creates its event store under `$HOME/.cache` and looks up
+/// the vendor's collector host; see `tests/it/egress.rs`).
+pub const TELEMETRY_SWITCH: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process. `cli::main` calls it first thing,
+/// while the process has one thread (changing the environment is only sound then);
+/// [`Runtime::init`] calls it again for library users that did not, before the library loads.
+pub fn disable_vendor_telemetry() {
+    if std::env::var(TELEMETRY_SWITCH).as_deref() != Ok("1") {
+        std::env::set_var(TELEMETRY_SWITCH, "1");
+    }
+}
+
 /// Where `scripts/setup-onnxruntime.sh` installs the CPU library, relative to the working directory.
 pub fn default_library() -> PathBuf {
     PathBuf::from(format!(".cache/onnxruntime/{ORT_VERSION}/onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"))
@@ -98,13 +113,23 @@ impl Runtime {
         let env = match &*shared {
             Some(env) => env.clone(),
             None => {
+                disable_vendor_telemetry();
                 let builder = ort::init_from(&path).map_err(|e| RuntimeError::LibraryLoad {
                     path: path.clone(),
                     source_of_path,
                     wanted: MIN_VERSION,
                     detail: e.to_string(),
                 })?;
-                let env = builder.with_name("cdssd").build().map_err(|e| RuntimeError::Environment(e.to_string()))?;
+                // Telemetry off (here too, besides TELEMETRY_SWITCH): the library's default
+                // queues events (device id, executable path, model graph names, run counts)
+                // in a SQLite file under $HOME and looks up the vendor's collector host. A
+                // hospital daemon neither phones home nor writes outside its configured
+                // directories (tests/it/egress.rs: empty HOME, every connect traced).
+                let env = builder
+                    .with_name("cdssd")
+                    .with_telemetry(false)
+                    .build()
+                    .map_err(|e| RuntimeError::Environment(e.to_string()))?;
                 *shared = Some(env.clone());
                 env
             }

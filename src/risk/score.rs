@@ -135,13 +135,17 @@ pub fn band(m: &Manifest, p: f64) -> pb::RiskBand {
 
 /// A RiskScore with the model's identity filled in.
 pub fn base(model: &LoadedModel) -> pb::RiskScore {
-    let m = &model.manifest;
+    pb::RiskScore { device: model.device.as_str().to_string(), ..from_manifest(&model.manifest) }
+}
+
+/// What a score says about its model from the manifest alone (a model that failed to load
+/// has no device).
+pub fn from_manifest(m: &Manifest) -> pb::RiskScore {
     pb::RiskScore {
         model_id: m.id.clone(),
         model_version: m.version.clone(),
         outcome: m.outcome.clone(),
         horizon: m.horizon.clone(),
-        device: model.device.as_str().to_string(),
         citation: m.citation.clone(),
         ..Default::default()
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
-use super::api::encounter::{ENCOUNTER_PROPERTIES, VALUE_SET_METHODS};
+use super::api::encounter::{ENCOUNTER_PROPERTIES, TWO_VALUE_SET_METHODS, VALUE_SET_METHODS};
 use super::api::items::EVIDENCE_FIELDS;
 use super::error::LoadError;
 use super::valueset::ValueSets;
@@ -169,6 +169,11 @@ pub fn lint(
                 }
                 if VALUE_SET_METHODS.contains(&call.name.as_str()) && call.args.len() == 1 {
                     check_value_set(path, &call.args[0], value_sets, &mut errors);
+                }
+                if TWO_VALUE_SET_METHODS.contains(&call.name.as_str()) {
+                    for arg in call.args.iter() {
+                        check_value_set(path, arg, value_sets, &mut errors);
+                    }
                 }
             }
             Expr::Dot(bin, _, _) => {

@@ -14,18 +14,21 @@ impl From<EvaluateError> for Status {
                 ErrorDetails::with_bad_request_violation("encounter", "is required"),
             ),
             EvaluateError::Invalid(v) => {
-                let n = v.violations.len();
+                // The text names the fields only (never their values: they may be patient data).
+                let fields: Vec<&str> = v.violations.iter().take(5).map(|f| f.field.as_str()).collect();
+                let more = v.violations.len().saturating_sub(fields.len());
+                let message = format!(
+                    "invalid request: {}{}; see the BadRequest field violations",
+                    fields.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                );
                 let details = ErrorDetails::with_bad_request(
                     v.violations
                         .into_iter()
                         .map(|f| tonic_types::FieldViolation::new(f.field, f.description))
                         .collect::<Vec<_>>(),
                 );
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("the encounter is invalid ({n} field violation(s); see BadRequest details)"),
-                    details,
-                )
+                Status::with_error_details(Code::InvalidArgument, message, details)
             }
             EvaluateError::DeadlineExceeded => {
                 Status::deadline_exceeded("rules and risk did not finish within the request budget")

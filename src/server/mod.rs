@@ -3,6 +3,7 @@
 //! caller, so tests run real servers on port 0 and stop them at will.
 
 mod drain;
+mod edge;
 mod error;
 mod service;
 mod stream;
@@ -10,8 +11,10 @@ mod stream;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic_health::ServingStatus;
 
+pub use edge::request_id_from;
 pub use service::{AdminApi, CdsApi};
 
 use crate::{
@@ -50,16 +53,22 @@ pub async fn run(
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
     let cds = CdsServiceServer::new(CdsApi::new(pipeline.clone()))
         .max_decoding_message_size(max)
-        .max_encoding_message_size(64 * 1024 * 1024);
-    let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()));
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let admin = AdminServiceServer::new(AdminApi::new(pipeline.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
 
     let cut = tokio_util::sync::CancellationToken::new();
     let draining = Arc::new(tokio::sync::Notify::new());
@@ -75,8 +84,11 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "Serving gRPC.");
     }
+    // gRPC over HTTP/2, gRPC-Web over HTTP/1.1 and h2c, behind one edge (request ids, content types).
     let server = tonic::transport::Server::builder()
+        .accept_http1(true)
         .concurrency_limit_per_connection(settings.server.concurrency_per_connection)
+        .layer(tower::ServiceBuilder::new().layer(edge::EdgeLayer).layer(tonic_web::GrpcWebLayer::new()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -13,13 +13,9 @@ use crate::{
     telemetry::TraceParent,
 };
 
-/// The request id: a sane `x-request-id` from the caller, or a fresh UUID.
+/// The request id: the one the edge put in (the caller's, or one it made).
 pub(super) fn request_id(md: &MetadataMap) -> String {
-    md.get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    super::edge::request_id_from(md.get("x-request-id").and_then(|v| v.to_str().ok()))
 }
 
 /// The caller's deadline from the `grpc-timeout` header (e.g. "250m", "5S").
@@ -49,13 +45,6 @@ pub(super) fn observe<T>(method: &'static str, start: Instant, result: &Result<T
         Ok(_) => tracing::debug!(code = metrics::code_name(code), "Request finished."),
         Err(s) => tracing::info!(code = metrics::code_name(code), error = %s.message(), "Request refused."),
     }
-}
-
-fn with_request_id<T>(mut resp: Response<T>, id: &str) -> Response<T> {
-    if let Ok(v) = id.parse() {
-        resp.metadata_mut().insert("x-request-id", v);
-    }
-    resp
 }
 
 /// `cdss.v1.CdsService`.
@@ -95,7 +84,7 @@ impl CdsService for CdsApi {
         .instrument(span.clone())
         .await;
         span.in_scope(|| observe("Evaluate", start, &result));
-        result.map(|r| with_request_id(r, &id))
+        result
     }
 
     type EvaluateStreamStream = UpdateStream;
@@ -118,7 +107,7 @@ impl CdsService for CdsApi {
                 .await
                 .map(Response::new);
         span.in_scope(|| observe("EvaluateStream", start, &result));
-        result.map(|r| with_request_id(r, &id))
+        result
     }
 
     async fn list_rule_packs(

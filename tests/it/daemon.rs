@@ -25,13 +25,28 @@ pub(crate) struct Daemon {
     grpc: SocketAddr,
     metrics: SocketAddr,
     pub(crate) logs: mpsc::Receiver<String>,
+    /// Started under a wrapper: signals go to the wrapper's child, the daemon itself.
+    wrapped: bool,
 }
 
 impl Daemon {
     /// `env`: `CDSSD__*` overrides of the defaults below (file watchers are off,
     /// so that reloads happen only when a test asks for one).
     pub(crate) fn start(env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdssd"));
+        Self::start_under(&[], env)
+    }
+
+    /// Same, with the binary run by a wrapper command (`wrapper[0] wrapper[1..] cdssd serve`),
+    /// e.g. `strace -f -o FILE`; the wrapper must pass stderr through.
+    pub(crate) fn start_under(wrapper: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Self {
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(env!("CARGO_BIN_EXE_cdssd")),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_cdssd"));
+                c
+            }
+        };
         cmd.arg("serve")
             .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
             .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
@@ -72,7 +87,7 @@ impl Daemon {
                 _ => {}
             }
         }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs }
+        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs, wrapped: !wrapper.is_empty() }
     }
 
     pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
@@ -94,6 +109,16 @@ impl Daemon {
         Scrape::parse(&body)
     }
 
+    /// The daemon's pid: the child's, or the wrapper's child's.
+    fn daemon_pid(&self) -> Option<i32> {
+        let pid = self.child.id();
+        if !self.wrapped {
+            return Some(pid as i32);
+        }
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children.split_whitespace().next().and_then(|p| p.parse().ok())
+    }
+
     /// SIGTERM, then the exit status.
     pub(crate) fn stop(self) -> std::process::ExitStatus {
         self.stop_with_logs().0
@@ -101,8 +126,9 @@ impl Daemon {
 
     /// SIGTERM, then the exit status and everything logged after start-up.
     pub(crate) fn stop_with_logs(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { kill(self.child.id() as i32, 15) };
+        let pid = self.daemon_pid().expect("the wrapper runs cdssd");
+        // SAFETY: kill(2) on our own child's (or the wrapper's child's) pid.
+        unsafe { kill(pid, 15) };
         let status = self.child.wait().expect("cdssd exits");
         let mut lines = Vec::new();
         while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(2)) {
@@ -114,6 +140,10 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if let Some(pid) = self.daemon_pid().filter(|_| self.wrapped) {
+            // SAFETY: kill(2) on the wrapper's child (a tracer's death would leave it running).
+            unsafe { kill(pid, 9) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         while self.logs.try_recv().is_ok() {}

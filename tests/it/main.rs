@@ -4,7 +4,10 @@
 mod config;
 mod daemon;
 mod e2e;
+mod egress;
+mod errors;
 mod examples;
+mod fail_visibly;
 mod llm;
 mod llm_degenerate;
 mod llm_faults;

@@ -130,6 +130,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_rule_set_info",
         "cdssd_rule_set_last_reload_success_timestamp_seconds",
         "cdssd_models_loaded",
+        "cdssd_models_configured",
         "cdssd_model_inferences_total",
         "cdssd_model_inference_duration_seconds",
         "cdssd_build_info",

@@ -211,6 +211,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     };
     let text = std::fs::read_to_string(format!("{ROOT}/examples/encounters/stemi_primary_pci.json")).unwrap();
     let mut req = encounter::request_from_json(&text).unwrap();
+    req.trigger = pb::Trigger::PatientView as i32;
     req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
     let ctx = pipeline.prepare(&req, "t".into(), None).unwrap();
     let (scores, versions) = pipeline.risk.evaluate(&ctx);
@@ -222,7 +223,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     ctx2.options.models = vec![PCE.into(), "nope".into()];
     let (scores, _) = pipeline.risk.evaluate(&ctx2);
     assert_eq!(scores.len(), 2);
-    assert_eq!(scores[0].status(), pb::RiskStatus::Refused);
+    assert_eq!(scores[0].status(), pb::RiskStatus::NotApplicable);
     assert!(scores[0].message.starts_with("not applicable: encounter class inpatient"), "{}", scores[0].message);
     assert_eq!((scores[1].status(), scores[1].message.as_str()), (pb::RiskStatus::Error, "no such model"));
 }
@@ -523,6 +524,7 @@ async fn list_and_reload_models_over_grpc() {
     assert!(list.models.iter().all(|m| m.status() == pb::LoadStatus::Loaded));
     let text = std::fs::read_to_string(format!("{ROOT}/examples/encounters/outpatient_visit.json")).unwrap();
     let mut req = encounter::request_from_json(&text).unwrap();
+    req.trigger = pb::Trigger::PatientView as i32;
     req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
     req.options.get_or_insert_with(Default::default).llm = pb::LlmMode::Skip as i32;
     let d = cds.evaluate(req).await.unwrap().into_inner().decision.unwrap();

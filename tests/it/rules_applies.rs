@@ -53,7 +53,7 @@ fn gated_evaluation_equals_running_every_rule() {
             &EncounterView::dynamic(enc.clone(), set.value_sets.clone()),
             &EvalOptions { now, ..Default::default() },
         );
-        assert_eq!(gated.findings.len(), 43, "{name}: one finding per rule");
+        assert_eq!(gated.findings.len(), set.rule_count(), "{name}: one finding per rule");
         for f in &gated.findings {
             let rule = set.rule(&f.rule_id).unwrap();
             // Fresh view: no memo shared with the gated run.
@@ -84,7 +84,8 @@ fn a_skipped_pack_reports_its_reason_and_names_each_rule() {
     let enc = encounter::from_proto(&example("outpatient_visit.json"), &limits(), now).unwrap();
     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
     let eval = set.evaluate(&view, &EvalOptions { now, packs: vec!["stemi".into()], ..Default::default() });
-    assert_eq!(eval.findings.len(), 10);
+    assert_eq!(eval.findings.len(), set.rules().filter(|r| r.pack == "stemi").count());
+    assert!(eval.findings.len() >= 10);
     for f in &eval.findings {
         assert_eq!(f.status, Status::NotApplicable);
         assert_eq!(f.message, "No STEMI diagnosis");

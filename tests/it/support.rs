@@ -10,6 +10,22 @@ use cdssd::{
 use tokio::sync::oneshot;
 
 /// Repository root (tests run with the package root as cwd, but be explicit).
+/// Number of shipped rules: every `rules/<pack>/<rule>.rhai` except the packs' `lib.rhai`.
+pub fn shipped_rule_count() -> usize {
+    let mut n = 0;
+    for pack in std::fs::read_dir(root().join("rules")).expect("rules/ exists").flatten() {
+        let Ok(files) = std::fs::read_dir(pack.path()) else { continue };
+        for f in files.flatten() {
+            let name = f.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".rhai") && name != "lib.rhai" {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

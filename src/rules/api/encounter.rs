@@ -52,6 +52,9 @@ pub const VALUE_SET_METHODS: &[&str] = &[
     "notes",
 ];
 
+/// Methods of `enc` whose two arguments are both value-set names (checked by the linter).
+pub const TWO_VALUE_SET_METHODS: &[&str] = &["not_given_for"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Query {
     Diagnoses,
@@ -203,6 +206,22 @@ impl EncounterView {
         self.matching(Query::Procedures, vs.clone()).map_or(true, |idx| !idx.is_empty())
     }
 
+    /// Administrations of value set `drugs` documented as not given whose coded reason is in
+    /// value set `reasons` (`enc.not_given_for("aspirin", "reason_medical")`): the reason
+    /// class a measure accepts (clinical contraindication, patient refusal), never free text.
+    fn not_given_for(&self, drugs: ImmutableString, reasons: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+        let idx = self.matching(Query::NotGiven, drugs)?;
+        let vs = self.0.value_sets.get(&reasons).ok_or_else(|| -> Box<EvalAltResult> {
+            format!("unknown value set '{reasons}' (files in rules/valuesets/)").into()
+        })?;
+        let enc = &self.0.enc;
+        Ok(idx
+            .iter()
+            .filter(|&&i| enc.administrations[i].reason_not_given.as_ref().is_some_and(|c| one_code(c, vs)))
+            .map(|&i| Dynamic::from(AdministrationRef { enc: enc.clone(), i }))
+            .collect())
+    }
+
     fn items(&self, q: Query, name: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
         let idx = self.matching(q, name)?;
         let enc = &self.0.enc;
@@ -275,6 +294,12 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
     for (name, q) in queries {
         engine.register_fn(name, move |v: &mut EncounterView, vs: ImmutableString| -> Res<Array> { v.items(q, vs) });
     }
+    engine.register_fn(
+        "not_given_for",
+        |v: &mut EncounterView, drugs: ImmutableString, reasons: ImmutableString| -> Res<Array> {
+            v.not_given_for(drugs, reasons)
+        },
+    );
     engine.register_fn("has_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
         Ok(!v.matching(Query::Diagnoses, vs)?.is_empty())
     });
