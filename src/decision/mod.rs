@@ -70,6 +70,7 @@ pub fn assemble(
         suggestion: Some(suggestion),
         cards,
         timings: Some(timings),
+        data_quality: Vec::new(),
     }
 }
 

@@ -6,12 +6,18 @@ use super::model::CodeSystem;
 static NAMES: &[(&str, CodeSystem)] = &[
     ("icd-10", CodeSystem::Icd10),
     ("icd10", CodeSystem::Icd10),
-    ("icd-10-cm", CodeSystem::Icd10),
+    ("icd-10-who", CodeSystem::Icd10),
     ("icd-10-cn", CodeSystem::Icd10),
     ("icd-10-gm", CodeSystem::Icd10),
     ("http://hl7.org/fhir/sid/icd-10", CodeSystem::Icd10),
-    ("http://hl7.org/fhir/sid/icd-10-cm", CodeSystem::Icd10),
     ("http://hl7.org/fhir/sid/icd-10-cn", CodeSystem::Icd10),
+    // WHO ICD-10 OIDs (HL7 OID registry: 2.16.840.1.113883.6.3).
+    ("urn:oid:2.16.840.1.113883.6.3", CodeSystem::Icd10),
+    ("2.16.840.1.113883.6.3", CodeSystem::Icd10),
+    ("icd-10-cm", CodeSystem::Icd10Cm),
+    ("icd10cm", CodeSystem::Icd10Cm),
+    ("http://hl7.org/fhir/sid/icd-10-cm", CodeSystem::Icd10Cm),
+    ("urn:oid:2.16.840.1.113883.6.90", CodeSystem::Icd10Cm),
     ("icd-10-pcs", CodeSystem::Icd10Pcs),
     ("http://www.cms.gov/medicare/coding/icd10", CodeSystem::Icd10Pcs),
     ("icd-9-cm-3", CodeSystem::Icd9Cm3),
@@ -49,7 +55,7 @@ pub fn parse_system(raw: &str, local: &[String]) -> Option<CodeSystem> {
 pub fn normalise_code(system: &CodeSystem, code: &str) -> String {
     let c = code.trim();
     match system {
-        CodeSystem::Icd10 | CodeSystem::Atc | CodeSystem::Icd10Pcs => c.to_ascii_uppercase(),
+        CodeSystem::Icd10 | CodeSystem::Icd10Cm | CodeSystem::Atc | CodeSystem::Icd10Pcs => c.to_ascii_uppercase(),
         _ => c.to_string(),
     }
 }
@@ -58,24 +64,29 @@ pub fn normalise_code(system: &CodeSystem, code: &str) -> String {
 pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str> {
     let b = code.as_bytes();
     let ok = match system {
-        // Letter, two digits/letter, optional dot and up to 4 more (I21.0, R65.21, U07.1, I219 without dot).
-        CodeSystem::Icd10 => {
+        // Letter, two digits/letter, optional dot and up to 4 more (I21.0, R65.21, U07.1, I219
+        // without dot), optionally a national extension `x` + 3 digits (A41.900x001).
+        CodeSystem::Icd10 | CodeSystem::Icd10Cm => {
             b.len() >= 3 && b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && b[2].is_ascii_alphanumeric() && {
                 let rest = &code[3..];
                 let rest = rest.strip_prefix('.').unwrap_or(rest);
-                rest.len() <= 4 && rest.bytes().all(|c| c.is_ascii_alphanumeric())
+                let base = national_base(rest).unwrap_or(rest);
+                base.len() <= 4 && base.bytes().all(|c| c.is_ascii_alphanumeric())
             }
         }
-        // 1 to 7 digits, a hyphen, one check digit.
-        CodeSystem::Loinc => match code.split_once('-') {
-            Some((num, check)) => {
-                (1..=7).contains(&num.len())
-                    && num.bytes().all(|c| c.is_ascii_digit())
-                    && check.len() == 1
-                    && check.bytes().all(|c| c.is_ascii_digit())
+        // 1 to 7 digits, a hyphen, one check digit; answer (LA) and part (LP) codes
+        // have their letters before the digits (LA18976-3).
+        CodeSystem::Loinc => {
+            match code.strip_prefix("LA").or_else(|| code.strip_prefix("LP")).unwrap_or(code).split_once('-') {
+                Some((num, check)) => {
+                    (1..=7).contains(&num.len())
+                        && num.bytes().all(|c| c.is_ascii_digit())
+                        && check.len() == 1
+                        && check.bytes().all(|c| c.is_ascii_digit())
+                }
+                None => false,
             }
-            None => false,
-        },
+        }
         // A, A01, A01B, A01BC, A01BC06.
         CodeSystem::Atc => {
             let pat = [1usize, 3, 4, 5, 7];
@@ -95,8 +106,8 @@ pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str>
         Ok(())
     } else {
         Err(match system {
-            CodeSystem::Icd10 => "is not an ICD-10 code like I21.0",
-            CodeSystem::Loinc => "is not a LOINC code like 2524-7",
+            CodeSystem::Icd10 | CodeSystem::Icd10Cm => "is not an ICD-10 code like I21.0 or A41.900x001",
+            CodeSystem::Loinc => "is not a LOINC code like 2524-7 or LA18976-3",
             CodeSystem::Atc => "is not an ATC code like B01AC06",
             CodeSystem::Icd10Pcs => "is not a 7-character ICD-10-PCS code",
             CodeSystem::SnomedCt => "is not a SNOMED CT concept id (digits)",
@@ -104,4 +115,13 @@ pub fn check_format(system: &CodeSystem, code: &str) -> Result<(), &'static str>
             _ => "has an invalid format",
         })
     }
+}
+
+/// The part before a China national clinical edition 2.0 extension (`900X001` → `900`):
+/// `Some` when `rest` (what follows the category, dot removed, upper case) ends in `X` and
+/// three digits after at least one character.
+pub fn national_base(rest: &str) -> Option<&str> {
+    let b = rest.as_bytes();
+    let n = b.len();
+    (n >= 5 && b[n - 4] == b'X' && b[n - 3..].iter().all(u8::is_ascii_digit)).then(|| &rest[..n - 4])
 }

@@ -3,12 +3,16 @@
 
 pub mod codes;
 mod convert;
+mod course;
 mod model;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fields;
 pub mod units;
 
 pub use convert::{from_proto, now};
+pub use course::*;
 pub use model::*;
 
 use crate::{config::EncounterSettings, proto::v1 as pb};

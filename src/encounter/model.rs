@@ -8,14 +8,20 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::course::{ArrivalMode, CareDocumentation, CareKind, LocationStay, PriorEncounter, ReasonClass, Role};
+
 /// An absolute instant.
 pub type Time = DateTime<Utc>;
 
 /// A code system, normalised from URIs and short names (see [`super::codes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CodeSystem {
-    /// ICD-10 and its national modifications (WHO, -CM, -CN, -GM): one family for matching.
+    /// ICD-10 WHO and the modifications that keep its meaning: China national clinical
+    /// edition 2.0 (ICD-10-CN, with extension codes like `A41.900x001`), -GM.
     Icd10,
+    /// ICD-10-CM (US). Same family for matching, except in the categories whose meaning
+    /// differs between editions (see `rules::valueset::EDITION_DIVERGENT`).
+    Icd10Cm,
     Icd10Pcs,
     Icd9Cm3,
     Loinc,
@@ -30,10 +36,16 @@ pub enum CodeSystem {
 }
 
 impl CodeSystem {
+    /// Any ICD-10 edition (WHO, CN, GM, CM).
+    pub fn is_icd10(&self) -> bool {
+        matches!(self, CodeSystem::Icd10 | CodeSystem::Icd10Cm)
+    }
+
     /// Short canonical name, as used in value sets and evidence.
     pub fn name(&self) -> &str {
         match self {
             CodeSystem::Icd10 => "ICD-10",
+            CodeSystem::Icd10Cm => "ICD-10-CM",
             CodeSystem::Icd10Pcs => "ICD-10-PCS",
             CodeSystem::Icd9Cm3 => "ICD-9-CM-3",
             CodeSystem::Loinc => "LOINC",
@@ -81,11 +93,32 @@ impl Sex {
     }
 }
 
+/// How much of a birth date was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePrecision {
+    Day,
+    Month,
+    Year,
+}
+
+impl DatePrecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatePrecision::Day => "day",
+            DatePrecision::Month => "month",
+            DatePrecision::Year => "year",
+        }
+    }
+}
+
 /// The patient, pseudonymous.
 #[derive(Debug, Clone)]
 pub struct Patient {
     pub id: String,
+    /// For a partial date, the latest day it allows (so the age is the lowest possible).
     pub birth_date: Option<NaiveDate>,
+    /// Precision of `birth_date` as sent (`Day` when only `age_years` was sent).
+    pub birth_date_precision: DatePrecision,
     /// Age in years at arrival (fractional when the birth date is known).
     pub age_years: f64,
     pub sex: Sex,
@@ -157,13 +190,48 @@ pub enum PresentOnAdmission {
     Unspecified,
 }
 
+/// Verification status of a diagnosis; refuted and entered-in-error ones are dropped
+/// after validation, so no rule or model ever sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Confirmed,
+    Provisional,
+    Differential,
+    Unconfirmed,
+    Unspecified,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Confirmed => "confirmed",
+            Verification::Provisional => "provisional",
+            Verification::Differential => "differential",
+            Verification::Unconfirmed => "unconfirmed",
+            Verification::Unspecified => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Diagnosis {
     pub id: String,
+    /// The first of `codings` (the one shown).
     pub code: Code,
+    /// Every coding of the item, `code` first, without duplicates; value sets match any.
+    pub codings: Vec<Code>,
     pub rank: DiagnosisRank,
     pub poa: PresentOnAdmission,
     pub time: Option<Time>,
+    pub verification: Verification,
+    pub onset: Option<Time>,
+}
+
+impl Diagnosis {
+    /// The ICD-10 codings (any edition) among the diagnosis' codings.
+    pub fn icd10(&self) -> impl Iterator<Item = &Code> {
+        self.codings.iter().filter(|c| c.system.is_icd10())
+    }
 }
 
 /// Result of an observation.
@@ -177,6 +245,51 @@ pub enum ObsValue {
     Text(String),
 }
 
+/// Comparator of a censored quantity (`<3 ng/L`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparator {
+    Less,
+    LessOrEqual,
+    GreaterOrEqual,
+    Greater,
+}
+
+impl Comparator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparator::Less => "<",
+            Comparator::LessOrEqual => "<=",
+            Comparator::GreaterOrEqual => ">=",
+            Comparator::Greater => ">",
+        }
+    }
+}
+
+/// Status of an observation; cancelled and entered-in-error ones are dropped after
+/// validation, so no rule or model ever sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservationStatus {
+    Registered,
+    Preliminary,
+    Final,
+    Amended,
+    Corrected,
+    Unspecified,
+}
+
+impl ObservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationStatus::Registered => "registered",
+            ObservationStatus::Preliminary => "preliminary",
+            ObservationStatus::Final => "final",
+            ObservationStatus::Amended => "amended",
+            ObservationStatus::Corrected => "corrected",
+            ObservationStatus::Unspecified => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ReferenceRange {
     pub low: Option<f64>,
@@ -187,18 +300,36 @@ pub struct ReferenceRange {
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub id: String,
+    /// The first of `codings` (the one shown).
     pub code: Code,
+    /// Every coding of what was observed, `code` first, without duplicates.
+    pub codings: Vec<Code>,
+    /// A coded answer's text (or its first coding's display/code) is `ObsValue::Text`;
+    /// its codings are in `answer_codes`.
     pub value: ObsValue,
+    /// `Some` for a censored quantity (`<3 ng/L`): `value` is then the bound, not the value.
+    pub comparator: Option<Comparator>,
+    /// Codings of a coded answer (valueCodeableConcept); empty otherwise.
+    pub answer_codes: Vec<Code>,
+    pub status: ObservationStatus,
     pub time: Time,
     pub issued: Option<Time>,
     pub reference_range: Option<ReferenceRange>,
 }
 
 impl Observation {
-    /// The numeric value, if the result is a quantity.
+    /// The exact numeric value: `None` for text and for censored quantities (`<3`).
     pub fn number(&self) -> Option<f64> {
         match self.value {
-            ObsValue::Quantity { value, .. } => Some(value),
+            ObsValue::Quantity { value, .. } if self.comparator.is_none() => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The number as sent with its comparator (`None` = exact), for quantities.
+    pub fn bound(&self) -> Option<(Option<Comparator>, f64)> {
+        match self.value {
+            ObsValue::Quantity { value, .. } => Some((self.comparator, value)),
             ObsValue::Text(_) => None,
         }
     }
@@ -211,6 +342,7 @@ pub enum OrderStatus {
     Discontinued,
     Cancelled,
     Draft,
+    OnHold,
     Unspecified,
 }
 
@@ -227,12 +359,15 @@ pub struct MedicationOrder {
     pub codes: Vec<Code>,
     pub name: String,
     pub dose: Option<Dose>,
+    /// The route text as sent, or the short form of a known `route_code` when empty.
     pub route: String,
+    pub route_code: Option<Code>,
     pub frequency: String,
     pub time: Time,
     pub end: Option<Time>,
     pub status: OrderStatus,
     pub discharge: bool,
+    pub dose_rate: Option<Dose>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,11 +386,17 @@ pub struct MedicationAdministration {
     pub codes: Vec<Code>,
     pub name: String,
     pub dose: Option<Dose>,
+    /// The route text as sent, or the short form of a known `route_code` when empty.
     pub route: String,
+    pub route_code: Option<Code>,
     pub time: Time,
     pub end: Option<Time>,
     pub status: AdministrationStatus,
     pub reason_not_given: Option<Code>,
+    pub reason_class: Option<ReasonClass>,
+    pub reason_text: String,
+    pub reason_documented_by: Option<Role>,
+    pub dose_rate: Option<Dose>,
 }
 
 impl MedicationAdministration {
@@ -271,9 +412,14 @@ impl MedicationAdministration {
 #[derive(Debug, Clone)]
 pub struct Procedure {
     pub id: String,
+    /// The first of `codings` (the one shown).
     pub code: Code,
+    /// Every coding of the procedure, `code` first, without duplicates.
+    pub codings: Vec<Code>,
     pub time: Time,
     pub end: Option<Time>,
+    /// PCI: guidewire crossing of the culprit lesion.
+    pub guidewire_crossing: Option<Time>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +433,10 @@ pub enum AllergyType {
 #[derive(Debug, Clone)]
 pub struct Allergy {
     pub id: String,
+    /// The first of `substance_codings` (the one shown).
     pub substance: Code,
+    /// Every coding of the substance, `substance` first, without duplicates.
+    pub substance_codings: Vec<Code>,
     pub kind: AllergyType,
     pub reaction: Option<Code>,
     pub time: Option<Time>,
@@ -324,6 +473,18 @@ pub struct Encounter {
     pub procedures: Vec<Procedure>,
     pub allergies: Vec<Allergy>,
     pub notes: Vec<Note>,
+    /// Location history, sorted by start.
+    pub locations: Vec<LocationStay>,
+    pub arrival_mode: Option<ArrivalMode>,
+    pub prehospital_ecg: Option<Time>,
+    /// `None` when not known.
+    pub first_admission: Option<bool>,
+    /// Sorted by time.
+    pub care_documentation: Vec<CareDocumentation>,
+    /// Earlier encounters, sorted by arrival.
+    pub prior_encounters: Vec<PriorEncounter>,
+    /// History conditions outside any sent encounter.
+    pub prior_conditions: Vec<Diagnosis>,
 }
 
 impl Encounter {
@@ -338,5 +499,22 @@ impl Encounter {
             + self.procedures.len()
             + self.allergies.len()
             + self.notes.len()
+            + self.locations.len()
+            + self.care_documentation.len()
+    }
+
+    /// Earliest documentation of `kind` (comfort measures, clinical trial).
+    pub fn first_documented(&self, kind: CareKind) -> Option<&CareDocumentation> {
+        self.care_documentation.iter().find(|d| d.kind == kind)
+    }
+
+    /// Start of the first ICU/CCU stay.
+    pub fn first_intensive_care(&self) -> Option<Time> {
+        self.locations.iter().find(|l| l.kind.is_intensive_care()).map(|l| l.start)
+    }
+
+    /// Diagnoses of the history: those of earlier encounters, then the prior conditions.
+    pub fn history_diagnoses(&self) -> impl Iterator<Item = &Diagnosis> {
+        self.prior_encounters.iter().flat_map(|p| p.diagnoses.iter()).chain(self.prior_conditions.iter())
     }
 }

@@ -7,14 +7,14 @@ use pbjson_types::Timestamp;
 use super::{from_proto, Limits, Time};
 use crate::proto::v1 as pb;
 
-const NOW: i64 = 1_780_000_000;
-const ARRIVAL: i64 = NOW - 86_400;
+pub(super) const NOW: i64 = 1_780_000_000;
+pub(super) const ARRIVAL: i64 = NOW - 86_400;
 
-fn now() -> Time {
+pub(super) fn now() -> Time {
     DateTime::from_timestamp(NOW, 0).unwrap()
 }
 
-fn limits() -> Limits {
+pub(super) fn limits() -> Limits {
     Limits {
         max_items_per_list: 4,
         max_text_bytes: 16,
@@ -24,7 +24,7 @@ fn limits() -> Limits {
     }
 }
 
-fn ts(seconds: i64) -> Option<Timestamp> {
+pub(super) fn ts(seconds: i64) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos: 0 })
 }
 
@@ -33,11 +33,11 @@ fn coding(system: &str, code: &str) -> Option<pb::Coding> {
 }
 
 fn quantity(value: f64, unit: &str) -> Option<pb::observation::Value> {
-    Some(pb::observation::Value::Quantity(pb::Quantity { value, unit: unit.into() }))
+    Some(pb::observation::Value::Quantity(pb::Quantity { value, unit: unit.into(), ..Default::default() }))
 }
 
 /// A small valid encounter.
-fn valid() -> pb::Encounter {
+pub(super) fn valid() -> pb::Encounter {
     pb::Encounter {
         id: "e1".into(),
         patient: Some(pb::Patient {
@@ -167,7 +167,7 @@ fn list_violations() {
 fn medication_procedure_allergy_note_violations() {
     let mut e = valid();
     let o = &mut e.medication_orders[0];
-    o.dose = Some(pb::Quantity { value: -1.0, unit: "mg".into() });
+    o.dose = Some(pb::Quantity { value: -1.0, unit: "mg".into(), ..Default::default() });
     o.end_time = ts(ARRIVAL);
     o.codes.push(pb::Coding { system: "ATC".into(), code: "b01".into(), display: "a display too long".into() });
     e.medication_orders.push(pb::MedicationOrder { id: "o2".into(), order_time: ts(ARRIVAL), ..Default::default() });
@@ -177,7 +177,7 @@ fn medication_procedure_allergy_note_violations() {
         start_time: ts(ARRIVAL + 100),
         end_time: ts(ARRIVAL + 50),
         status: pb::AdministrationStatus::NotGiven as i32,
-        dose: Some(pb::Quantity { value: f64::NAN, unit: "mg".into() }),
+        dose: Some(pb::Quantity { value: f64::NAN, unit: "mg".into(), ..Default::default() }),
         ..Default::default()
     }];
     e.procedures = vec![pb::Procedure {
@@ -185,6 +185,7 @@ fn medication_procedure_allergy_note_violations() {
         code: coding("CPT", "92941"),
         start_time: ts(ARRIVAL + 100),
         end_time: ts(ARRIVAL + 50),
+        ..Default::default()
     }];
     e.allergies = vec![pb::Allergy {
         id: "al1".into(),
@@ -203,7 +204,7 @@ fn medication_procedure_allergy_note_violations() {
 }
 
 /// Assert `got` equals `expected`; on failure prints `got` as Rust literals.
-fn assert_golden(got: &[String], expected: &[&str]) {
+pub(super) fn assert_golden(got: &[String], expected: &[&str]) {
     let listing: Vec<String> = got.iter().map(|g| format!("    {g:?},")).collect();
     assert_eq!(got, expected, "got:\n{}", listing.join("\n"));
 }
@@ -228,7 +229,7 @@ const GOLDEN_PATIENT: &[&str] = &[
     "encounter.patient.age_years: 131 years is not plausible",
     "encounter.patient.sex: unknown value 9",
     "encounter.patient.race.system: is required",
-    "encounter.patient.birth_date: `14/07/1961` is not a date like 1961-07-14",
+    "encounter.patient.birth_date: `14/07/1961` is not a date like 1961-07-14, 1961-07 or 1961",
     "encounter.patient.birth_date: is after encounter.arrival_time",
     "encounter.patient.birth_date: one of birth_date or age_years is required",
 ];
@@ -237,7 +238,7 @@ const GOLDEN_LISTS: &[&str] = &[
     "encounter.diagnoses[2].id: duplicate id `d1` (also encounter.diagnoses[0])",
     "encounter.diagnoses[3].id: duplicate id `d2` (also encounter.diagnoses[1])",
     "encounter.diagnoses[4].id: duplicate id `d1` (also encounter.diagnoses[2])",
-    "encounter.diagnoses[2].code: is required",
+    "encounter.diagnoses[2].code: is required (or `codings`)",
     "encounter.diagnoses[4].code.system: unknown code system `MY-CODES` (declare local systems in encounter.local_code_systems)",
     "encounter.diagnoses: has 3 principal diagnoses; at most one is allowed",
     "encounter.vitals[0].code.code: `abc` is not a SNOMED CT concept id (digits)",
@@ -249,12 +250,12 @@ const GOLDEN_LISTS: &[&str] = &[
     "encounter.labs[2].quantity.value: must be a finite number",
     "encounter.labs[3].quantity.unit: unit `furlongs` is not known for lactate (accepted: mmol/L, mg/dL)",
     "encounter.labs[4].reference_range.unit: unit `bananas` is not known for lactate",
-    "encounter.labs[5].value: is required (quantity or text)",
-    "encounter.labs[6].code.code: `12345678-9` is not a LOINC code like 2524-7",
+    "encounter.labs[5].value: is required (quantity, text or coded)",
+    "encounter.labs[6].code.code: `12345678-9` is not a LOINC code like 2524-7 or LA18976-3",
     "encounter.labs[6].issued_time: is in the future (after the evaluation time 2026-05-28T20:26:40+00:00)",
     "encounter.assessments[0].id: is required",
     "encounter.assessments[0].effective_time: is required",
-    "encounter.assessments[0].value: is required (quantity or text)",
+    "encounter.assessments[0].value: is required (quantity, text or coded)",
 ];
 const GOLDEN_MEDS: &[&str] = &[
     "encounter.medication_orders[0].codes[1].display: is 18 bytes, longer than the limit of 16",
@@ -262,10 +263,10 @@ const GOLDEN_MEDS: &[&str] = &[
     "encounter.medication_orders[0].end_time: is before order_time",
     "encounter.medication_orders[1].codes: at least one coding is required",
     "encounter.medication_administrations[0].dose.value: must be a finite, non-negative number",
-    "encounter.medication_administrations[0].reason_not_given: is required when status is ADMINISTRATION_STATUS_NOT_GIVEN",
+    "encounter.medication_administrations[0].reason_not_given: is required when status is ADMINISTRATION_STATUS_NOT_GIVEN (or reason_class)",
     "encounter.medication_administrations[0].end_time: is before start_time",
     "encounter.procedures[0].end_time: is before start_time",
-    "encounter.allergies[0].substance: is required",
+    "encounter.allergies[0].substance: is required (or `substance_codings`)",
     "encounter.allergies[0].reaction.code: `x1` is not a SNOMED CT concept id (digits)",
     "encounter.allergies[0].recorded_time: is in the future (after the evaluation time 2026-05-28T20:26:40+00:00)",
     "encounter.notes[0].text: is 30 bytes, longer than the limit of 8",

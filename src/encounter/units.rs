@@ -142,7 +142,22 @@ pub fn known(loinc: &str) -> Option<&'static Quantity> {
 }
 
 /// Convert `value unit` of quantity `q` to its canonical unit; `None` for an unknown unit.
+/// Units are matched exactly first, then ASCII case-insensitively (UCUM's
+/// case-insensitive form: `mmol/l` and `MMOL/L` are `mmol/L`), with the micro sign
+/// (`µ`, `μ`) read as UCUM's `u`.
 pub fn to_canonical(q: &Quantity, value: f64, unit: &str) -> Option<f64> {
+    accepted(q, unit).map(|(_, factor, offset)| value * factor + offset)
+}
+
+/// The accepted unit `unit` stands for (see [`to_canonical`]), with its conversion.
+pub fn accepted<'q>(q: &'q Quantity, unit: &str) -> Option<&'q (&'static str, f64, f64)> {
     let unit = unit.trim();
-    q.accepts.iter().find(|(u, _, _)| *u == unit).map(|(_, factor, offset)| value * factor + offset)
+    if let Some(hit) = q.accepts.iter().find(|(u, _, _)| *u == unit) {
+        return Some(hit);
+    }
+    let unit = if unit.contains(['µ', 'μ']) { unit.replace(['µ', 'μ'], "u") } else { unit.to_string() };
+    q.accepts
+        .iter()
+        .find(|(u, _, _)| *u == unit)
+        .or_else(|| q.accepts.iter().find(|(u, _, _)| u.eq_ignore_ascii_case(&unit)))
 }

@@ -340,7 +340,7 @@ pub fn build(
 pub fn principal_icd10(e: &Encounter) -> Vec<String> {
     e.diagnoses
         .iter()
-        .filter(|d| d.rank == enc::DiagnosisRank::Principal && d.code.system == enc::CodeSystem::Icd10)
+        .filter(|d| d.rank == enc::DiagnosisRank::Principal && d.code.system.is_icd10())
         .map(|d| d.code.code.clone())
         .collect()
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
 use super::model::LoadedModel;
 use super::source::{icd_matches, Extracted};
-use crate::encounter::{CodeSystem, Encounter, EncounterClass};
+use crate::encounter::{Encounter, EncounterClass};
 use crate::proto::v1 as pb;
 
 /// Why a model does not apply to an encounter, or `None` when it does.
@@ -22,12 +22,13 @@ pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
     if !a.encounter_classes.is_empty() && !a.encounter_classes.contains(&class) {
         return Some(format!("encounter class {} is not one the model applies to", enc.class.as_str()));
     }
-    let icd = || enc.diagnoses.iter().filter(|d| d.code.system == CodeSystem::Icd10);
-    if !a.diagnosis_prefixes.is_empty() && !icd().any(|d| icd_matches(&d.code.code, &a.diagnosis_prefixes)) {
+    // Every ICD-10 coding of every diagnosis (a diagnosis coded SNOMED CT + ICD-10 counts).
+    let icd = || enc.diagnoses.iter().flat_map(|d| d.icd10());
+    if !a.diagnosis_prefixes.is_empty() && !icd().any(|c| icd_matches(&c.code, &a.diagnosis_prefixes)) {
         return Some(format!("no ICD-10 diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
     }
-    if let Some(d) = icd().find(|d| icd_matches(&d.code.code, &a.exclude_diagnosis_prefixes)) {
-        return Some(format!("diagnosis {} excludes the model", d.code.code));
+    if let Some(c) = icd().find(|c| icd_matches(&c.code, &a.exclude_diagnosis_prefixes)) {
+        return Some(format!("diagnosis {} excludes the model", c.code));
     }
     let age = enc.patient.age_years;
     if a.age_min.is_some_and(|lo| age < lo) || a.age_max.is_some_and(|hi| age > hi) {

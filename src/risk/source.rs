@@ -223,8 +223,9 @@ fn encounter_evidence(field: &str, value: String) -> pb::Evidence {
     }
 }
 
+/// Any of the observation's codings is LOINC `code`.
 fn is_loinc(o: &Observation, code: &str) -> bool {
-    o.code.system == CodeSystem::Loinc && o.code.code == code
+    o.codings.iter().any(|c| c.system == CodeSystem::Loinc && c.code == code)
 }
 
 fn pick<'a>(obs: &'a [Observation], code: &str, which: Which, arrival: encounter::Time) -> Option<&'a Observation> {
@@ -282,6 +283,18 @@ impl FeatureSource {
                     return Extracted::default();
                 };
                 let e = obs_evidence(name, o);
+                if let Some(c) = o.comparator {
+                    // A censored value (`<3 ng/L`) is never fed as if it were exact.
+                    return Extracted {
+                        value: None,
+                        evidence: Some(e),
+                        note: Some(format!(
+                            "{name}/{} is reported as a bound ({}), not an exact value",
+                            o.id,
+                            c.as_str()
+                        )),
+                    };
+                }
                 match &o.value {
                     ObsValue::Quantity { value, unit: u } => match unit.convert(*value, u) {
                         Some(v) => found(v, e),
@@ -302,13 +315,13 @@ impl FeatureSource {
             FeatureSource::HasDiagnosis(prefixes) => flag(
                 enc.diagnoses
                     .iter()
-                    .find(|d| d.code.system == CodeSystem::Icd10 && icd_matches(&d.code.code, prefixes))
-                    .map(|d| pb::Evidence {
+                    .find_map(|d| d.icd10().find(|c| icd_matches(&c.code, prefixes)).map(|c| (d, c)))
+                    .map(|(d, c)| pb::Evidence {
                         item_type: "diagnoses".into(),
                         item_id: d.id.clone(),
                         label: d.code.display.clone(),
-                        code: Some(coding(&d.code)),
-                        value: d.code.code.clone(),
+                        code: Some(coding(c)),
+                        value: c.code.clone(),
                         time: d.time.map(timestamp),
                     }),
             ),
@@ -333,7 +346,12 @@ impl FeatureSource {
                 };
                 let e = obs_evidence("assessments", o);
                 match &o.value {
-                    ObsValue::Text(t) => found(if matches.contains(&t.trim().to_lowercase()) { 1.0 } else { 0.0 }, e),
+                    // The text answer, or any coding of a coded answer (LOINC LA18976-3, SNOMED CT 77176002).
+                    ObsValue::Text(t) => {
+                        let hit = matches.contains(&t.trim().to_lowercase())
+                            || o.answer_codes.iter().any(|c| matches.contains(&c.code.to_lowercase()));
+                        found(if hit { 1.0 } else { 0.0 }, e)
+                    }
                     ObsValue::Quantity { .. } => Extracted {
                         value: None,
                         evidence: Some(e),

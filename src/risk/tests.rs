@@ -234,7 +234,7 @@ fn applicability_by_class_diagnosis_and_age() {
     old.patient.age_years = 80.5;
     assert!(not_applicable(&pce, &old).unwrap().contains("age outside 40-79"));
     let mut known_ascvd = opd;
-    known_ascvd.diagnoses[0].code.code = "I25.10".into();
+    known_ascvd.diagnoses[0].codings[0].code = "I25.10".into();
     assert!(not_applicable(&pce, &known_ascvd).unwrap().contains("I25.10 excludes"));
 }
 

@@ -16,7 +16,7 @@ use super::applies::contradiction;
 use super::error::LoadError;
 use super::load::RuleSet;
 use super::runner::case_encounter;
-use crate::encounter::{Encounter, EncounterClass, Limits, Patient, Sex};
+use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
 
 /// Wall-clock budget of one rule call off the request path (load-time probe and
 /// `rules test`): generous, so a busy machine cannot fail a good rule; the operation
@@ -28,7 +28,14 @@ pub(crate) const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_s
 pub fn synthetic_encounter(now: DateTime<Utc>) -> Encounter {
     Encounter {
         id: "probe".into(),
-        patient: Patient { id: "probe".into(), birth_date: None, age_years: 60.0, sex: Sex::Unknown, race: None },
+        patient: Patient {
+            id: "probe".into(),
+            birth_date: None,
+            birth_date_precision: DatePrecision::Day,
+            age_years: 60.0,
+            sex: Sex::Unknown,
+            race: None,
+        },
         class: EncounterClass::Inpatient,
         department: String::new(),
         arrival: now - Duration::hours(2),
@@ -47,6 +54,13 @@ pub fn synthetic_encounter(now: DateTime<Utc>) -> Encounter {
         procedures: Vec::new(),
         allergies: Vec::new(),
         notes: Vec::new(),
+        locations: Vec::new(),
+        arrival_mode: None,
+        prehospital_ecg: None,
+        first_admission: None,
+        care_documentation: Vec::new(),
+        prior_encounters: Vec::new(),
+        prior_conditions: Vec::new(),
     }
 }
 

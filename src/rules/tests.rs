@@ -242,7 +242,7 @@ prefixes = ["c10aa"]
 fn value_set_errors_have_positions() {
     let src = "name = \"lactate\"\n[[include]]\nsystem = \"NOPE\"\ncodes = [\"1\"]\n";
     let errs = parse_value_set("valuesets/lactate.toml", src, &[]).unwrap_err();
-    assert_eq!(errs[0].to_string(), "valuesets/lactate.toml:3:10: unknown code system 'NOPE' (ICD-10, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)");
+    assert_eq!(errs[0].to_string(), "valuesets/lactate.toml:3:10: unknown code system 'NOPE' (ICD-10, ICD-10-CM, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)");
     let errs =
         parse_value_set("valuesets/x.toml", "name = \"y\"\n[[include]]\nsystem = \"ATC\"\ncodes = [\"A\"]\n", &[])
             .unwrap_err();

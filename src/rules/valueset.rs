@@ -64,18 +64,61 @@ pub struct ValueSet {
     by_system: HashMap<String, SystemCodes>,
 }
 
+/// ICD-10 categories whose codes mean different things in ICD-10-CM and in ICD-10 WHO
+/// (and the China national clinical edition 2.0, which follows WHO here), as normalised
+/// prefixes. R65: WHO R65.0/R65.1 = SIRS of infectious origin without/with organ failure,
+/// R65.2/R65.3 = of non-infectious origin; ICD-10-CM R65.1x = non-infectious SIRS,
+/// R65.2x = severe sepsis (R65.21 with septic shock). WHO ICD-10 2019 and ICD-10-CM 2025
+/// tabular lists.
+pub const EDITION_DIVERGENT: &[&str] = &["R65"];
+
+/// Normalised ICD-10 codes compared for `code`: itself, then its parent when it carries
+/// a national extension (`A41900X001` → `A419`: extension and trailing zero padding
+/// removed, never shorter than the 4-character subcategory).
+fn icd10_keys(code: &str) -> impl Iterator<Item = &str> {
+    let parent = (code.len() > 3).then(|| crate::encounter::codes::national_base(&code[3..])).flatten().map(|rest| {
+        let base = &code[..3 + rest.len()];
+        let mut end = base.len();
+        while end > 4 && base.as_bytes()[end - 1] == b'0' {
+            end -= 1;
+        }
+        &base[..end]
+    });
+    std::iter::once(code).chain(parent)
+}
+
 impl ValueSet {
     /// Does a coding (system already canonical, code as sent) belong to the set?
     pub fn matches(&self, system: &str, code: &str) -> bool {
-        match self.by_system.get(system) {
-            Some(codes) => codes.matches(&normalize_code(system, code)),
-            None => false,
-        }
+        self.matches_normalized(system, &normalize_code(system, code))
     }
 
     /// Like [`ValueSet::matches`] for a code already passed through [`normalize_code`].
+    /// ICD-10 editions form one family: an `ICD-10` include matches ICD-10-CM codings and
+    /// the reverse, except in [`EDITION_DIVERGENT`] categories, where a coding has the CM
+    /// meaning when its system is ICD-10-CM or its code has CM's fifth character
+    /// (R65.21), and then only `ICD-10-CM` includes match it (WHO meaning: only `ICD-10`).
     pub fn matches_normalized(&self, system: &str, code: &str) -> bool {
+        if system == "ICD-10" || system == "ICD-10-CM" {
+            let divergent = EDITION_DIVERGENT.iter().any(|p| code.starts_with(p));
+            let cm_meaning = divergent && (system == "ICD-10-CM" || code.len() >= 5);
+            let by = |sys: &str| self.by_system.get(sys).is_some_and(|c| icd10_keys(code).any(|k| c.matches(k)));
+            return (!cm_meaning && by("ICD-10")) || ((!divergent || cm_meaning) && by("ICD-10-CM"));
+        }
         self.by_system.get(system).is_some_and(|c| c.matches(code))
+    }
+
+    /// For drug-class records (an allergy to "ATC C09"): like [`ValueSet::matches_normalized`],
+    /// and for ATC also when the record is a class of a listed member (C09 vs C09AA05) or a
+    /// member of a listed class (C09AA05 vs exact C09).
+    pub fn matches_class_or_member(&self, system: &str, code: &str) -> bool {
+        if self.matches_normalized(system, code) {
+            return true;
+        }
+        system == "ATC"
+            && self.by_system.get(system).is_some_and(|c| {
+                c.exact.iter().chain(c.prefixes.iter()).any(|e| e.starts_with(code) || code.starts_with(e.as_str()))
+            })
     }
 
     /// Number of exact codes, prefixes and ranges (for listings).
@@ -162,7 +205,7 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
             errors.push(at(
                 inc.system.span(),
                 format!(
-                    "unknown code system '{}' (ICD-10, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)",
+                    "unknown code system '{}' (ICD-10, ICD-10-CM, ICD-10-PCS, ICD-9-CM-3, LOINC, SNOMED-CT, ATC, RXNORM, CPT or a configured local system)",
                     inc.system.get_ref()
                 ),
             ));

@@ -100,7 +100,11 @@ fn non_numeric_values_for_numeric_quantities_are_reported() {
     assert_only(&e, &[format!("encounter.labs[{i}].text").as_str()]);
 
     let mut e = example("septic_shock.json");
-    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity { value: f64::NAN, unit: "mmol/L".into() }));
+    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity {
+        value: f64::NAN,
+        unit: "mmol/L".into(),
+        ..Default::default()
+    }));
     assert_only(&e, &[format!("encounter.labs[{i}].quantity.value").as_str()]);
 }
 
@@ -108,7 +112,11 @@ fn non_numeric_values_for_numeric_quantities_are_reported() {
 fn unknown_units_for_known_quantities_are_reported() {
     let mut e = example("outpatient_visit.json");
     let i = lab_index(&e, "2093-3");
-    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity { value: 5.2, unit: "furlongs".into() }));
+    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity {
+        value: 5.2,
+        unit: "furlongs".into(),
+        ..Default::default()
+    }));
     assert_only(&e, &[format!("encounter.labs[{i}].quantity.unit").as_str()]);
 }
 
@@ -117,7 +125,11 @@ fn known_units_are_converted_to_canonical() {
     let mut e = example("outpatient_visit.json");
     let i = lab_index(&e, "2093-3");
     let id = e.labs[i].id.clone();
-    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity { value: 5.0, unit: "mmol/L".into() }));
+    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity {
+        value: 5.0,
+        unit: "mmol/L".into(),
+        ..Default::default()
+    }));
     let enc = from_proto(&e, &limits(), now()).unwrap();
     let lab = enc.labs.iter().find(|l| l.id == id).unwrap();
     assert!((lab.number().unwrap() - 193.35).abs() < 1e-9, "{:?}", lab.value);
@@ -211,7 +223,11 @@ fn reference_ranges_are_converted_with_their_value() {
     let mut e = example("outpatient_visit.json");
     let i = lab_index(&e, "2093-3");
     let id = e.labs[i].id.clone();
-    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity { value: 5.0, unit: "mmol/L".into() }));
+    e.labs[i].value = Some(pb::observation::Value::Quantity(pb::Quantity {
+        value: 5.0,
+        unit: "mmol/L".into(),
+        ..Default::default()
+    }));
     e.labs[i].reference_range = Some(pb::ReferenceRange { low: None, high: Some(5.2), unit: String::new() });
     let enc = from_proto(&e, &limits(), now()).unwrap();
     let lab = enc.labs.iter().find(|l| l.id == id).unwrap();

@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike};
 
 use super::{path::Path, Validator};
 use crate::{
-    encounter::{codes, model::*},
+    encounter::{codes, course::*, model::*},
     proto::v1 as pb,
 };
 
@@ -96,6 +96,39 @@ impl Validator<'_> {
         Some(Code { system, code, display: display.to_string() })
     }
 
+    /// An item's codings: the single field (`single_name`, when set) then the repeated
+    /// ones (`multi_name`), duplicates removed. `None` when neither is sent ("is
+    /// required" at the single field) or any coding is invalid.
+    pub(super) fn item_codings(
+        &mut self,
+        path: Path<'_>,
+        (single_name, single): (&'static str, Option<&pb::Coding>),
+        (multi_name, multi): (&'static str, &[pb::Coding]),
+    ) -> Option<Vec<Code>> {
+        if single.is_none() && multi.is_empty() {
+            self.err(path.field(single_name), format!("is required (or `{multi_name}`)"));
+            return None;
+        }
+        let mut out: Vec<Code> = Vec::with_capacity(1 + multi.len());
+        let mut ok = true;
+        let single_path = path.field(single_name);
+        let multi_path = path.field(multi_name);
+        let first = single.map(|c| self.coding(single_path, Some(c), true));
+        let rest: Vec<Option<Code>> =
+            multi.iter().enumerate().map(|(j, c)| self.coding(multi_path.index(j), Some(c), true)).collect();
+        for c in first.into_iter().chain(rest) {
+            match c {
+                Some(c) => {
+                    if !out.iter().any(|o| o.system == c.system && o.code == c.code) {
+                        out.push(c);
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// A non-empty list of codings (a medication's codes).
     pub(super) fn codings(&mut self, path: Path<'_>, cs: &[pb::Coding]) -> Vec<Code> {
         if cs.is_empty() {
@@ -111,5 +144,49 @@ impl Validator<'_> {
             return None;
         }
         Some(Dose { value: q.value, unit: self.text(path.field("unit"), &q.unit) })
+    }
+}
+
+/// Short route texts for SNOMED CT route concepts (SNOMED CT International,
+/// "Route of administration value" hierarchy 284009009).
+const SNOMED_ROUTES: &[(&str, &str)] = &[
+    ("47625008", "IV"),
+    ("26643006", "PO"),
+    ("34206005", "SC"),
+    ("78421000", "IM"),
+    ("37161004", "PR"),
+    ("37839007", "SL"),
+    ("46713006", "NASAL"),
+    ("447694001", "INH"),
+    ("6064005", "TOPICAL"),
+];
+
+impl Validator<'_> {
+    /// The route text; when empty, the short form of a known SNOMED CT `route_code`.
+    pub(super) fn route(&mut self, path: Path<'_>, text: &str, code: Option<&Code>) -> String {
+        let text = self.text(path, text);
+        if !text.is_empty() {
+            return text;
+        }
+        code.filter(|c| c.system == CodeSystem::SnomedCt)
+            .and_then(|c| SNOMED_ROUTES.iter().find(|(k, _)| *k == c.code))
+            .map_or(text, |(_, short)| short.to_string())
+    }
+
+    /// A documenting role; unspecified is `None`.
+    pub(super) fn role(&mut self, path: Path<'_>, raw: i32) -> Option<Role> {
+        match pb::PractitionerRole::try_from(raw) {
+            Ok(pb::PractitionerRole::Unspecified) => None,
+            Ok(pb::PractitionerRole::Physician) => Some(Role::Physician),
+            Ok(pb::PractitionerRole::AdvancedPracticeNurse) => Some(Role::AdvancedPracticeNurse),
+            Ok(pb::PractitionerRole::PhysicianAssistant) => Some(Role::PhysicianAssistant),
+            Ok(pb::PractitionerRole::Pharmacist) => Some(Role::Pharmacist),
+            Ok(pb::PractitionerRole::Nurse) => Some(Role::Nurse),
+            Ok(pb::PractitionerRole::Other) => Some(Role::Other),
+            Err(_) => {
+                self.err(path, format!("unknown value {raw}"));
+                None
+            }
+        }
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use super::{path::Path, Validator};
-use crate::{encounter::model::*, proto::v1 as pb};
+use crate::{
+    encounter::{course::*, model::*},
+    proto::v1 as pb,
+};
 
 /// An item of a repeated field: its id, its validation, and its sort time.
 pub(super) trait Item {
@@ -48,6 +51,9 @@ items! {
     pb::Procedure => Procedure: procedure, |p| Some(p.time);
     pb::Allergy => Allergy: allergy, |a| a.time;
     pb::Note => Note: note, |n| Some(n.time);
+    pb::LocationStay => LocationStay: location, |l| Some(l.start);
+    pb::CareDocumentation => CareDocumentation: care_documentation, |d| Some(d.time);
+    pb::PriorEncounter => PriorEncounter: prior_encounter, |p| Some(p.arrival);
 }
 
 impl Validator<'_> {
@@ -102,10 +108,24 @@ impl Validator<'_> {
 
 /// One item of each list (called through [`Item::validate`]).
 impl Validator<'_> {
+    /// A diagnosis; refuted and entered-in-error ones are validated, then dropped.
     pub(super) fn diagnosis(&mut self, path: Path<'_>, d: &pb::Diagnosis) -> Option<Diagnosis> {
         let id = self.id(path.field("id"), &d.id);
-        let code = self.coding(path.field("code"), d.code.as_ref(), true);
+        let codings = self.item_codings(path, ("code", d.code.as_ref()), ("codings", &d.codings));
         let time = self.time(path.field("recorded_time"), d.recorded_time.as_ref());
+        let onset = self.time(path.field("onset_time"), d.onset_time.as_ref());
+        let verification = match pb::VerificationStatus::try_from(d.verification_status) {
+            Ok(pb::VerificationStatus::Confirmed) => Some(Verification::Confirmed),
+            Ok(pb::VerificationStatus::Provisional) => Some(Verification::Provisional),
+            Ok(pb::VerificationStatus::Differential) => Some(Verification::Differential),
+            Ok(pb::VerificationStatus::Unconfirmed) => Some(Verification::Unconfirmed),
+            Ok(pb::VerificationStatus::Unspecified) => Some(Verification::Unspecified),
+            Ok(pb::VerificationStatus::Refuted | pb::VerificationStatus::EnteredInError) => None,
+            Err(_) => {
+                self.err(path.field("verification_status"), format!("unknown value {}", d.verification_status));
+                Some(Verification::Unspecified)
+            }
+        };
         let rank = match pb::DiagnosisRank::try_from(d.rank) {
             Ok(pb::DiagnosisRank::Principal) => DiagnosisRank::Principal,
             Ok(pb::DiagnosisRank::Secondary) => DiagnosisRank::Secondary,
@@ -119,7 +139,8 @@ impl Validator<'_> {
             Ok(pb::PresentOnAdmission::ClinicallyUndetermined) => PresentOnAdmission::ClinicallyUndetermined,
             _ => PresentOnAdmission::Unspecified,
         };
-        Some(Diagnosis { id, code: code?, rank, poa, time })
+        let codings = codings?;
+        Some(Diagnosis { id, code: codings[0].clone(), codings, rank, poa, time, verification: verification?, onset })
     }
 
     pub(super) fn order(&mut self, path: Path<'_>, o: &pb::MedicationOrder) -> Option<MedicationOrder> {
@@ -127,7 +148,9 @@ impl Validator<'_> {
         let codes = self.codings(path.field("codes"), &o.codes);
         let name = self.text(path.field("name"), &o.name);
         let dose = self.dose(path.field("dose"), o.dose.as_ref());
-        let route = self.text(path.field("route"), &o.route);
+        let dose_rate = self.dose(path.field("dose_rate"), o.dose_rate.as_ref());
+        let route_code = self.coding(path.field("route_code"), o.route_code.as_ref(), false);
+        let route = self.route(path.field("route"), &o.route, route_code.as_ref());
         let frequency = self.text(path.field("frequency"), &o.frequency);
         let time = self.required_time(path.field("order_time"), o.order_time.as_ref());
         // An order may be due to stop in the future.
@@ -138,6 +161,7 @@ impl Validator<'_> {
             Ok(pb::OrderStatus::Discontinued) => OrderStatus::Discontinued,
             Ok(pb::OrderStatus::Cancelled) => OrderStatus::Cancelled,
             Ok(pb::OrderStatus::Draft) => OrderStatus::Draft,
+            Ok(pb::OrderStatus::OnHold) => OrderStatus::OnHold,
             _ => OrderStatus::Unspecified,
         };
         if let (Some(t), Some(e)) = (time, end) {
@@ -149,7 +173,20 @@ impl Validator<'_> {
             return None;
         }
         let discharge = o.discharge_medication;
-        Some(MedicationOrder { id, codes, name, dose, route, frequency, time: time?, end, status, discharge })
+        Some(MedicationOrder {
+            id,
+            codes,
+            name,
+            dose,
+            route,
+            route_code,
+            frequency,
+            time: time?,
+            end,
+            status,
+            discharge,
+            dose_rate,
+        })
     }
 
     pub(super) fn administration(
@@ -162,7 +199,9 @@ impl Validator<'_> {
         let codes = self.codings(path.field("codes"), &a.codes);
         let name = self.text(path.field("name"), &a.name);
         let dose = self.dose(path.field("dose"), a.dose.as_ref());
-        let route = self.text(path.field("route"), &a.route);
+        let dose_rate = self.dose(path.field("dose_rate"), a.dose_rate.as_ref());
+        let route_code = self.coding(path.field("route_code"), a.route_code.as_ref(), false);
+        let route = self.route(path.field("route"), &a.route, route_code.as_ref());
         let time = self.required_time(path.field("start_time"), a.start_time.as_ref());
         let end = self.time(path.field("end_time"), a.end_time.as_ref());
         let status = match pb::AdministrationStatus::try_from(a.status) {
@@ -174,8 +213,25 @@ impl Validator<'_> {
         };
         let reason_path = path.field("reason_not_given");
         let reason_not_given = self.coding(reason_path, a.reason_not_given.as_ref(), false);
-        if status == AdministrationStatus::NotGiven && reason_not_given.is_none() && a.reason_not_given.is_none() {
-            self.err(reason_path, "is required when status is ADMINISTRATION_STATUS_NOT_GIVEN");
+        let reason_class = match pb::ReasonClass::try_from(a.reason_class) {
+            Ok(pb::ReasonClass::Unspecified) => None,
+            Ok(pb::ReasonClass::ClinicalContraindication) => Some(ReasonClass::ClinicalContraindication),
+            Ok(pb::ReasonClass::PatientRefusal) => Some(ReasonClass::PatientRefusal),
+            Ok(pb::ReasonClass::SystemLogistics) => Some(ReasonClass::SystemLogistics),
+            Ok(pb::ReasonClass::Other) => Some(ReasonClass::Other),
+            Err(_) => {
+                self.err(path.field("reason_class"), format!("unknown value {}", a.reason_class));
+                None
+            }
+        };
+        let reason_text = self.text(path.field("reason_text"), &a.reason_text);
+        let reason_documented_by = self.role(path.field("reason_documented_by"), a.reason_documented_by);
+        if status == AdministrationStatus::NotGiven
+            && reason_not_given.is_none()
+            && a.reason_not_given.is_none()
+            && a.reason_class == 0
+        {
+            self.err(reason_path, "is required when status is ADMINISTRATION_STATUS_NOT_GIVEN (or reason_class)");
         }
         if let (Some(t), Some(e)) = (time, end) {
             if e < t {
@@ -192,29 +248,46 @@ impl Validator<'_> {
             name,
             dose,
             route,
+            route_code,
             time: time?,
             end,
             status,
             reason_not_given,
+            reason_class,
+            reason_text,
+            reason_documented_by,
+            dose_rate,
         })
     }
 
     pub(super) fn procedure(&mut self, path: Path<'_>, p: &pb::Procedure) -> Option<Procedure> {
         let id = self.id(path.field("id"), &p.id);
-        let code = self.coding(path.field("code"), p.code.as_ref(), true);
+        let codings = self.item_codings(path, ("code", p.code.as_ref()), ("codings", &p.codings));
         let time = self.required_time(path.field("start_time"), p.start_time.as_ref());
         let end = self.time(path.field("end_time"), p.end_time.as_ref());
+        let gw_path = path.field("guidewire_crossing_time");
+        let guidewire_crossing = self.time(gw_path, p.guidewire_crossing_time.as_ref());
         if let (Some(t), Some(e)) = (time, end) {
             if e < t {
                 self.err(path.field("end_time"), "is before start_time");
             }
         }
-        Some(Procedure { id, code: code?, time: time?, end })
+        if let Some(g) = guidewire_crossing {
+            if time.is_some_and(|t| g < t) {
+                self.err(gw_path, "is before start_time");
+            }
+            if end.is_some_and(|e| g > e) {
+                self.err(gw_path, "is after end_time");
+            }
+        }
+        let codings = codings?;
+        Some(Procedure { id, code: codings[0].clone(), codings, time: time?, end, guidewire_crossing })
     }
 
     pub(super) fn allergy(&mut self, path: Path<'_>, a: &pb::Allergy) -> Option<Allergy> {
         let id = self.id(path.field("id"), &a.id);
-        let substance = self.coding(path.field("substance"), a.substance.as_ref(), true);
+        let codings =
+            self.item_codings(path, ("substance", a.substance.as_ref()), ("substance_codings", &a.substance_codings));
         let reaction = self.coding(path.field("reaction"), a.reaction.as_ref(), false);
         let time = self.time(path.field("recorded_time"), a.recorded_time.as_ref());
         let kind = match pb::AllergyType::try_from(a.r#type) {
@@ -223,7 +296,8 @@ impl Validator<'_> {
             Ok(pb::AllergyType::Contraindication) => AllergyType::Contraindication,
             _ => AllergyType::Unspecified,
         };
-        Some(Allergy { id, substance: substance?, kind, reaction, time })
+        let substance_codings = codings?;
+        Some(Allergy { id, substance: substance_codings[0].clone(), substance_codings, kind, reaction, time })
     }
 
     pub(super) fn note(&mut self, path: Path<'_>, n: &pb::Note) -> Option<Note> {

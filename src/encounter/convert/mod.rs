@@ -7,6 +7,7 @@
 //! `fields` checks single fields, `lists` the repeated ones (one generic
 //! walk for all of them), `observation` values and their units.
 
+mod course;
 mod fields;
 mod lists;
 mod observation;
@@ -16,7 +17,7 @@ mod tests;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use super::{model::*, FieldViolation, Limits, ValidationError};
+use super::{course::*, model::*, FieldViolation, Limits, ValidationError};
 use crate::proto::v1 as pb;
 use path::Path;
 
@@ -25,7 +26,7 @@ use path::Path;
 pub fn from_proto(enc: &pb::Encounter, limits: &Limits, now: Time) -> Result<Encounter, ValidationError> {
     // Saturating: an evaluation time at the end of chrono's range has no future.
     let latest = now.checked_add_signed(limits.future_tolerance).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut v = Validator { limits, now, latest, errors: Vec::new() };
+    let mut v = Validator { limits, now, latest, arrival: None, errors: Vec::new() };
     let out = v.encounter(enc);
     if v.errors.is_empty() {
         Ok(out.expect("no errors implies a value"))
@@ -39,6 +40,8 @@ struct Validator<'a> {
     now: Time,
     /// `now + limits.future_tolerance`: a later time is in the future.
     latest: Time,
+    /// The encounter's arrival, once read (earlier encounters must precede it).
+    arrival: Option<Time>,
     errors: Vec<FieldViolation>,
 }
 
@@ -66,6 +69,7 @@ impl Validator<'_> {
         };
         let department = self.text(root.field("department"), &e.department);
         let arrival = self.required_time(root.field("arrival_time"), e.arrival_time.as_ref());
+        self.arrival = arrival;
         let admission = self.time(root.field("admission_time"), e.admission_time.as_ref());
         let discharge = self.time(root.field("discharge_time"), e.discharge_time.as_ref());
         let onset = self.time(root.field("symptom_onset_time"), e.symptom_onset_time.as_ref());
@@ -111,6 +115,22 @@ impl Validator<'_> {
         let procedures = self.list(root.field("procedures"), &e.procedures);
         let allergies = self.list(root.field("allergies"), &e.allergies);
         let notes = self.list(root.field("notes"), &e.notes);
+        let locations = self.list(root.field("locations"), &e.locations);
+        let care_documentation = self.list(root.field("care_documentation"), &e.care_documentation);
+        let prior_encounters = self.list(root.field("prior_encounters"), &e.prior_encounters);
+        let prior_conditions = self.list(root.field("prior_conditions"), &e.prior_conditions);
+        let prehospital_ecg = self.time(root.field("prehospital_ecg_time"), e.prehospital_ecg_time.as_ref());
+        let arrival_mode = match pb::ArrivalMode::try_from(e.arrival_mode) {
+            Ok(pb::ArrivalMode::Unspecified) => None,
+            Ok(pb::ArrivalMode::Ems) => Some(ArrivalMode::Ems),
+            Ok(pb::ArrivalMode::WalkIn) => Some(ArrivalMode::WalkIn),
+            Ok(pb::ArrivalMode::Transfer) => Some(ArrivalMode::Transfer),
+            Ok(pb::ArrivalMode::Other) => Some(ArrivalMode::Other),
+            Err(_) => {
+                self.err(root.field("arrival_mode"), format!("unknown value {}", e.arrival_mode));
+                None
+            }
+        };
 
         Some(Encounter {
             id,
@@ -133,6 +153,13 @@ impl Validator<'_> {
             procedures,
             allergies,
             notes,
+            locations,
+            arrival_mode,
+            prehospital_ecg,
+            first_admission: e.first_admission,
+            care_documentation,
+            prior_encounters,
+            prior_conditions,
         })
     }
 
@@ -142,13 +169,16 @@ impl Validator<'_> {
             return None;
         };
         let id = self.id(path.field("id"), &p.id);
-        let birth_date = if p.birth_date.is_empty() {
-            None
+        let (birth_date, birth_date_precision) = if p.birth_date.is_empty() {
+            (None, DatePrecision::Day)
         } else {
-            match NaiveDate::parse_from_str(&p.birth_date, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    self.err(path.field("birth_date"), format!("`{}` is not a date like 1961-07-14", p.birth_date));
+            match partial_date(p.birth_date.trim(), arrival.map(|a| a.date_naive())) {
+                Some((d, precision)) => (Some(d), precision),
+                None => {
+                    self.err(
+                        path.field("birth_date"),
+                        format!("`{}` is not a date like 1961-07-14, 1961-07 or 1961", p.birth_date),
+                    );
                     return None;
                 }
             }
@@ -189,8 +219,37 @@ impl Validator<'_> {
             }
         };
         let race = self.coding(path.field("race"), p.race.as_ref(), false);
-        Some(Patient { id, birth_date, age_years: age_years?, sex, race })
+        Some(Patient { id, birth_date, birth_date_precision, age_years: age_years?, sex, race })
     }
+}
+
+/// A full or partial (FHIR) date: `YYYY-MM-DD`, `YYYY-MM` or `YYYY`. A partial date
+/// stands for the latest day it allows, though not after `not_after` when it also
+/// allows an earlier day (a birth year equal to the arrival year).
+fn partial_date(s: &str, not_after: Option<NaiveDate>) -> Option<(NaiveDate, DatePrecision)> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some((d, DatePrecision::Day));
+    }
+    let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+    let (first, last, precision) = match s.split_once('-') {
+        Some((y, m)) if digits(y, 4) && digits(m, 2) => {
+            let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+            let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+            let next =
+                if m == 12 { NaiveDate::from_ymd_opt(y + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(y, m + 1, 1)? };
+            (first, next.pred_opt()?, DatePrecision::Month)
+        }
+        None if digits(s, 4) => {
+            let y: i32 = s.parse().ok()?;
+            (NaiveDate::from_ymd_opt(y, 1, 1)?, NaiveDate::from_ymd_opt(y, 12, 31)?, DatePrecision::Year)
+        }
+        _ => return None,
+    };
+    let day = match not_after {
+        Some(limit) if first <= limit && limit < last => limit,
+        _ => last,
+    };
+    Some((day, precision))
 }
 
 /// The current time, for callers that have no evaluation time.

@@ -8,26 +8,113 @@ use crate::{
 };
 
 impl Validator<'_> {
-    /// One vital, lab or assessment.
+    /// One vital, lab or assessment; cancelled and entered-in-error ones are
+    /// validated, then dropped (no rule, model or prompt sees them).
     pub(super) fn observation(&mut self, path: Path<'_>, o: &pb::Observation) -> Option<Observation> {
         let id = self.id(path.field("id"), &o.id);
-        let code = self.coding(path.field("code"), o.code.as_ref(), true);
+        let codings = self.item_codings(path, ("code", o.code.as_ref()), ("codings", &o.codings));
         let time = self.required_time(path.field("effective_time"), o.effective_time.as_ref());
         let issued = self.time(path.field("issued_time"), o.issued_time.as_ref());
-        // Looked up once, for the value and for the reference range.
-        let known = code.as_ref().filter(|c| c.system == CodeSystem::Loinc).and_then(|c| units::known(&c.code));
+        let status = match pb::ObservationStatus::try_from(o.status) {
+            Ok(pb::ObservationStatus::Unspecified) => Some(ObservationStatus::Unspecified),
+            Ok(pb::ObservationStatus::Registered) => Some(ObservationStatus::Registered),
+            Ok(pb::ObservationStatus::Preliminary) => Some(ObservationStatus::Preliminary),
+            Ok(pb::ObservationStatus::Final) => Some(ObservationStatus::Final),
+            Ok(pb::ObservationStatus::Amended) => Some(ObservationStatus::Amended),
+            Ok(pb::ObservationStatus::Corrected) => Some(ObservationStatus::Corrected),
+            Ok(pb::ObservationStatus::Cancelled | pb::ObservationStatus::EnteredInError) => None,
+            Err(_) => {
+                self.err(path.field("status"), format!("unknown value {}", o.status));
+                Some(ObservationStatus::Unspecified)
+            }
+        };
+        // Looked up once, for the value and for the reference range: the first LOINC
+        // coding that is a known quantity.
+        let known =
+            codings.iter().flatten().filter(|c| c.system == CodeSystem::Loinc).find_map(|c| units::known(&c.code));
         let value = self.obs_value(path, known, o);
         let reference_range = o.reference_range.as_ref().and_then(|r| self.reference_range(path, known, o, r));
-        Some(Observation { id, code: code?, value: value?, time: time?, issued, reference_range })
+        let codings = codings?;
+        let (value, comparator, answer_codes) = value?;
+        Some(Observation {
+            id,
+            code: codings[0].clone(),
+            codings,
+            value,
+            comparator,
+            answer_codes,
+            status: status?,
+            time: time?,
+            issued,
+            reference_range,
+        })
     }
 
     /// The value; a known quantity (`known`) must be numeric in an accepted unit.
-    fn obs_value(&mut self, path: Path<'_>, known: Option<&units::Quantity>, o: &pb::Observation) -> Option<ObsValue> {
+    /// With the comparator of a quantity and the codings of a coded answer.
+    fn obs_value(
+        &mut self,
+        path: Path<'_>,
+        known: Option<&units::Quantity>,
+        o: &pb::Observation,
+    ) -> Option<(ObsValue, Option<Comparator>, Vec<Code>)> {
+        let comparator = match &o.value {
+            Some(pb::observation::Value::Quantity(q)) => match pb::QuantityComparator::try_from(q.comparator) {
+                Ok(pb::QuantityComparator::Unspecified) => None,
+                Ok(pb::QuantityComparator::LessThan) => Some(Comparator::Less),
+                Ok(pb::QuantityComparator::LessOrEqual) => Some(Comparator::LessOrEqual),
+                Ok(pb::QuantityComparator::GreaterOrEqual) => Some(Comparator::GreaterOrEqual),
+                Ok(pb::QuantityComparator::GreaterThan) => Some(Comparator::Greater),
+                Err(_) => {
+                    self.err(path.field("quantity").field("comparator"), format!("unknown value {}", q.comparator));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(pb::observation::Value::Coded(c)) = &o.value {
+            let cpath = path.field("coded");
+            if let Some(k) = known {
+                self.err(
+                    cpath,
+                    format!("{} requires a numeric quantity in {}, not a coded answer", k.name, k.canonical),
+                );
+                return None;
+            }
+            let text = self.text(cpath.field("text"), &c.text);
+            if c.codings.is_empty() {
+                self.err(cpath.field("codings"), "at least one coding is required");
+                return None;
+            }
+            let codes = self.codings(cpath.field("codings"), &c.codings);
+            if codes.len() < c.codings.len() {
+                return None;
+            }
+            let shown = if !text.is_empty() {
+                text
+            } else if !codes[0].display.is_empty() {
+                codes[0].display.clone()
+            } else {
+                codes[0].code.clone()
+            };
+            return Some((ObsValue::Text(shown), None, codes));
+        }
+        self.plain_value(path, known, o).map(|v| (v, comparator, Vec::new()))
+    }
+
+    /// A quantity or text value.
+    fn plain_value(
+        &mut self,
+        path: Path<'_>,
+        known: Option<&units::Quantity>,
+        o: &pb::Observation,
+    ) -> Option<ObsValue> {
         match &o.value {
             None => {
-                self.err(path.field("value"), "is required (quantity or text)");
+                self.err(path.field("value"), "is required (quantity, text or coded)");
                 None
             }
+            Some(pb::observation::Value::Coded(_)) => None,
             Some(pb::observation::Value::Text(t)) => {
                 if let Some(k) = known {
                     self.err(

@@ -101,6 +101,14 @@ fn any_code(codes: &[Code], vs: &ValueSet) -> bool {
     })
 }
 
+/// A substance record matches its ATC class or members too (see `ValueSet::matches_class_or_member`).
+fn any_substance(codes: &[Code], vs: &ValueSet) -> bool {
+    codes.iter().any(|c| {
+        let sys = c.system.name();
+        vs.matches_class_or_member(sys, &normalize_code(sys, &c.code))
+    })
+}
+
 fn one_code(c: &Code, vs: &ValueSet) -> bool {
     any_code(std::slice::from_ref(c), vs)
 }
@@ -150,10 +158,12 @@ impl EncounterView {
         })?;
         let e = &*self.0.enc;
         let idx: Vec<usize> = match q {
-            Query::Diagnoses => (0..e.diagnoses.len()).filter(|&i| one_code(&e.diagnoses[i].code, vs)).collect(),
-            Query::Vitals => (0..e.vitals.len()).filter(|&i| one_code(&e.vitals[i].code, vs)).collect(),
-            Query::Labs => (0..e.labs.len()).filter(|&i| one_code(&e.labs[i].code, vs)).collect(),
-            Query::Assessments => (0..e.assessments.len()).filter(|&i| one_code(&e.assessments[i].code, vs)).collect(),
+            Query::Diagnoses => (0..e.diagnoses.len()).filter(|&i| any_code(&e.diagnoses[i].codings, vs)).collect(),
+            Query::Vitals => (0..e.vitals.len()).filter(|&i| any_code(&e.vitals[i].codings, vs)).collect(),
+            Query::Labs => (0..e.labs.len()).filter(|&i| any_code(&e.labs[i].codings, vs)).collect(),
+            Query::Assessments => {
+                (0..e.assessments.len()).filter(|&i| any_code(&e.assessments[i].codings, vs)).collect()
+            }
             Query::Orders => (0..e.medication_orders.len())
                 .filter(|&i| {
                     let o = &e.medication_orders[i];
@@ -178,8 +188,10 @@ impl EncounterView {
                     !a.was_given() && any_code(&a.codes, vs)
                 })
                 .collect(),
-            Query::Procedures => (0..e.procedures.len()).filter(|&i| one_code(&e.procedures[i].code, vs)).collect(),
-            Query::Allergies => (0..e.allergies.len()).filter(|&i| one_code(&e.allergies[i].substance, vs)).collect(),
+            Query::Procedures => (0..e.procedures.len()).filter(|&i| any_code(&e.procedures[i].codings, vs)).collect(),
+            Query::Allergies => {
+                (0..e.allergies.len()).filter(|&i| any_substance(&e.allergies[i].substance_codings, vs)).collect()
+            }
             Query::Notes => {
                 (0..e.notes.len()).filter(|&i| e.notes[i].kind.as_ref().is_some_and(|c| one_code(c, vs))).collect()
             }

@@ -118,6 +118,7 @@ fn word(v: &'static str) -> ImmutableString {
             "discontinued",
             "cancelled",
             "draft",
+            "on_hold",
             "in_progress",
             "stopped",
             "not_given",
@@ -165,6 +166,7 @@ pub fn order_status(st: OrderStatus) -> &'static str {
         OrderStatus::Discontinued => "discontinued",
         OrderStatus::Cancelled => "cancelled",
         OrderStatus::Draft => "draft",
+        OrderStatus::OnHold => "on_hold",
         OrderStatus::Unspecified => "",
     }
 }
