@@ -25,6 +25,8 @@ pub mod watch;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_terminology;
 
 pub use engine::RuleLimits;
 pub use error::{LoadError, LoadErrors, RulesError};

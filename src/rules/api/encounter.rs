@@ -33,6 +33,16 @@ pub const ENCOUNTER_PROPERTIES: &[&str] = &[
     "onset",
     "last_known_well",
     "length_of_stay_days",
+    // Registered in `course.rs`.
+    "arrival_mode",
+    "prehospital_ecg",
+    "first_admission",
+    "comfort_measures_time",
+    "clinical_trial_time",
+    "first_icu",
+    "locations",
+    "prior_encounter_count",
+    "birth_date_precision",
 ];
 
 /// Methods of `enc` whose argument is a value-set name (checked by the linter).
@@ -50,6 +60,7 @@ pub const VALUE_SET_METHODS: &[&str] = &[
     "procedures",
     "allergies",
     "notes",
+    "has_prior_diagnosis",
 ];
 
 /// Methods of `enc` whose two arguments are both value-set names (checked by the linter).
@@ -130,6 +141,10 @@ impl EncounterView {
 
     pub fn encounter(&self) -> &Arc<Encounter> {
         &self.0.enc
+    }
+
+    pub fn value_sets(&self) -> &ValueSets {
+        &self.0.value_sets
     }
 
     fn memo_get(&self, pack: &str, key: &str) -> Option<Dynamic> {

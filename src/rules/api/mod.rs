@@ -3,6 +3,7 @@
 use chrono_tz::Tz;
 use rhai::{Array, Dynamic, Engine};
 
+pub mod course;
 pub mod encounter;
 pub mod items;
 pub mod outcome;
@@ -13,6 +14,7 @@ pub fn register(engine: &mut Engine, tz: Tz) {
     time::register(engine, tz);
     outcome::register(engine);
     encounter::register(engine, tz);
+    course::register(engine);
     engine.register_fn("first", |a: &mut Array| a.first().cloned().unwrap_or(Dynamic::UNIT));
     engine.register_fn("last", |a: &mut Array| a.last().cloned().unwrap_or(Dynamic::UNIT));
 }
