@@ -21,6 +21,7 @@ pub mod risk;
 pub mod rules;
 pub mod server;
 pub mod telemetry;
+pub mod web;
 
 /// The cdssd version (from Cargo).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -137,7 +137,26 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                     server::shutdown_signal().await;
                     readiness.set_draining();
                 };
+                let http = match settings.http_addr() {
+                    Some(addr) => {
+                        let l = tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("cannot listen on {addr} (http.listen)"))?;
+                        Some(l)
+                    }
+                    None => None,
+                };
+                // The HTTP listener stops after the gRPC server has drained.
+                let stop_http = tokio_util::sync::CancellationToken::new();
+                let http = http.map(|l| {
+                    let stop = stop_http.clone().cancelled_owned();
+                    tokio::spawn(crate::web::run(l, pipeline.clone(), stop))
+                });
                 let served = server::run(listener, pipeline, shutdown).await;
+                stop_http.cancel();
+                if let Some(h) = http {
+                    let _ = h.await;
+                }
                 // /metrics stays up through the drain and stops with the gRPC server.
                 if let Some(m) = metrics {
                     m.stop().await;

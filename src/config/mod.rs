@@ -26,6 +26,7 @@ pub const EXIT_INVALID_CONFIG: u8 = 64;
 pub struct Settings {
     pub server: ServerSettings,
     pub metrics: MetricsSettings,
+    pub http: HttpSettings,
     pub log: LogSettings,
     pub encounter: EncounterSettings,
     pub rules: RulesSettings,
@@ -42,6 +43,14 @@ pub struct ServerSettings {
     pub drain_grace_ms: u64,
     pub concurrency_per_connection: usize,
     pub inline_max_events: usize,
+}
+
+/// The HTTP listener: JSON (`POST /v1/evaluate`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Listen address; "" disables the listener.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +227,11 @@ impl Settings {
     /// The metrics listen address, if enabled (validated at load).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         (!self.metrics.listen.is_empty()).then(|| self.metrics.listen.parse().expect("validated at load"))
+    }
+
+    /// The HTTP (JSON) listen address, if enabled (validated at load).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        (!self.http.listen.is_empty()).then(|| self.http.listen.parse().expect("validated at load"))
     }
 
     /// The hospital time zone (validated at load).

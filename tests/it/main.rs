@@ -22,3 +22,4 @@ mod rules_reload;
 mod support;
 mod tracing;
 mod validation;
+mod web;

@@ -1,0 +1,155 @@
+//! The HTTP listener (`[http]`): the gRPC contract as proto3 JSON for stacks
+//! without gRPC (`POST /v1/evaluate`). A transport only adapts: decode →
+//! [`Pipeline`] → encode. Errors are `google.rpc.Status` JSON with the same
+//! codes and field violations as on the gRPC port (mapped once, in
+//! `server/error.rs`); every response echoes `x-request-id`.
+
+mod json;
+
+pub use json::evaluate_request;
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use tonic_types::StatusExt;
+use tracing::Instrument;
+
+use crate::{pipeline::Pipeline, proto::v1 as pb};
+
+/// The router of the HTTP listener.
+pub fn router(pipeline: Arc<Pipeline>) -> Router {
+    let max = pipeline.settings.server.max_request_bytes;
+    Router::new().route("/v1/evaluate", post(evaluate)).layer(DefaultBodyLimit::max(max)).with_state(pipeline)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "Serving HTTP (JSON).");
+    }
+    axum::serve(listener, router(pipeline)).with_graceful_shutdown(shutdown).await
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    crate::server::request_id_from(headers.get("x-request-id").and_then(|v| v.to_str().ok()))
+}
+
+/// HTTP status of a gRPC code (as the gRPC-HTTP mapping of google.rpc.Code).
+fn http_status(code: tonic::Code) -> StatusCode {
+    use tonic::Code::*;
+    match code {
+        Ok => StatusCode::OK,
+        InvalidArgument | FailedPrecondition | OutOfRange => StatusCode::BAD_REQUEST,
+        DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        NotFound => StatusCode::NOT_FOUND,
+        ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        PermissionDenied => StatusCode::FORBIDDEN,
+        Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A status as `google.rpc.Status` JSON: `{code, message, details: [{"@type": ...BadRequest, fieldViolations}]}`.
+pub fn status_json(s: &tonic::Status) -> serde_json::Value {
+    let mut details = Vec::new();
+    if let Some(b) = s.get_details_bad_request() {
+        let fv: Vec<serde_json::Value> = b
+            .field_violations
+            .iter()
+            .map(|v| serde_json::json!({"field": v.field, "description": v.description}))
+            .collect();
+        details.push(serde_json::json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": fv}));
+    }
+    serde_json::json!({
+        "code": crate::metrics::code_name(s.code()),
+        "message": s.message(),
+        "details": details,
+    })
+}
+
+fn json_response(status: StatusCode, body: String, id: &str) -> Response {
+    let mut resp =
+        (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// An error answer of this listener.
+pub fn error_response(s: &tonic::Status, id: &str) -> Response {
+    json_response(http_status(s.code()), status_json(s).to_string(), id)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /v1/evaluate`: proto3 JSON `EvaluateRequest` in, proto3 JSON `EvaluateResponse` out.
+async fn evaluate(
+    State(pipeline): State<Arc<Pipeline>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let id = request_id(&headers);
+    if !is_json(&headers) {
+        let mut r = error_response(
+            &tonic::Status::invalid_argument(
+                "send the EvaluateRequest as proto3 JSON with content-type application/json",
+            ),
+            &id,
+        );
+        *r.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return r;
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let s = tonic::Status::resource_exhausted(format!(
+                "the request body could not be read within server.max_request_bytes ({} bytes): {}",
+                pipeline.settings.server.max_request_bytes,
+                e.body_text()
+            ));
+            return error_response(&s, &id);
+        }
+    };
+    let req = match evaluate_request(&body) {
+        Ok(r) => r,
+        Err(v) => {
+            crate::metrics::validation_failed();
+            let e = crate::pipeline::EvaluateError::Invalid(crate::encounter::ValidationError { violations: vec![v] });
+            return error_response(&tonic::Status::from(e), &id);
+        }
+    };
+    let span = tracing::info_span!("http", method = "Evaluate", request_id = %id);
+    let result = async {
+        let ctx = pipeline.prepare(&req, id.clone(), None)?;
+        pipeline.evaluate(&ctx).await
+    }
+    .instrument(span)
+    .await;
+    match result {
+        Ok(decision) => {
+            let body = serde_json::to_string(&pb::EvaluateResponse { decision: Some(decision) })
+                .expect("generated messages always serialise");
+            json_response(StatusCode::OK, body, &id)
+        }
+        Err(e) => error_response(&tonic::Status::from(e), &id),
+    }
+}
