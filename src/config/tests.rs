@@ -111,3 +111,13 @@ fn otlp_export_settings_are_checked() {
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, vec!["log.otlp_endpoint", "log.otlp_sample_ratio"]);
 }
+
+#[test]
+fn the_http_listener_is_off_by_default_and_its_address_is_checked() {
+    let s = Settings::load(&env(&[])).unwrap();
+    assert_eq!(s.http_addr(), None);
+    let s = Settings::load(&env(&[("CDSSD__HTTP__LISTEN", "127.0.0.1:8080")])).unwrap();
+    assert_eq!(s.http_addr(), Some("127.0.0.1:8080".parse().unwrap()));
+    let err = Settings::load(&env(&[("CDSSD__HTTP__LISTEN", "localhost")])).unwrap_err();
+    assert_eq!(err.problems.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), vec!["http.listen"]);
+}

@@ -7,13 +7,29 @@ use crate::proto::v1 as pb;
 /// Pending findings whose deadline is this close get their full severity.
 const NEAR_DEADLINE_MIN: i64 = 60;
 
-/// Cut a summary to under 140 characters (on a character boundary, with an ellipsis).
+/// Cut a summary to under 140 characters, on a word or phrase boundary (a space, a
+/// punctuation mark, or between two CJK characters, which need no spaces), with an ellipsis.
+/// A text without any boundary in its last 40 characters is cut on a character boundary.
 pub fn truncate_summary(s: &str) -> String {
     const MAX: usize = 139;
-    if s.chars().count() <= MAX {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= MAX {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(MAX - 1).collect();
+    let keep = MAX - 1; // room for the ellipsis
+    let is_cjk = |c: char| matches!(c as u32, 0x3000..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF);
+    let is_break = |c: char| c.is_whitespace() || (c.is_ascii_punctuation() && c != '-' && c != '/') || is_cjk(c);
+    // The largest cut <= keep after which the text may end: before a space/punctuation,
+    // or after a CJK character.
+    let cut = (keep.saturating_sub(40)..=keep)
+        .rev()
+        .find(|&i| i > 0 && (is_break(chars[i]) || is_cjk(chars[i - 1])))
+        .unwrap_or(keep);
+    let mut out: String = chars[..cut].iter().collect();
+    let trimmed = out.trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | ';' | ':' | '—' | '-' | '，' | '；' | '：' | '、')
+    });
+    out = trimmed.to_string();
     out.push('…');
     out
 }

@@ -5,10 +5,12 @@
 //! LLM cards are always `draft` and never rank above critical rule or risk
 //! cards; card summaries are under 140 characters.
 
+mod card_id;
 mod cards;
 #[cfg(test)]
 mod tests;
 
+pub use card_id::card_id;
 pub use cards::{card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
 
 use crate::proto::v1 as pb;
@@ -48,9 +50,28 @@ pub fn assemble(
         .filter(|f| header.include_not_applicable || f.status() != pb::FindingStatus::NotApplicable)
         .cloned()
         .collect();
-    let mut cards: Vec<pb::Card> = findings.iter().filter_map(|f| card_for_finding(f, now)).collect();
-    cards.extend(fast.risks.iter().filter_map(card_for_risk));
-    cards.extend(card_for_suggestion(&suggestion));
+    let enc = header.encounter_id.as_str();
+    let with_id = |mut c: pb::Card, kind: &str, outcome: &str, version: &str| {
+        let source = c.source.as_ref().map(|s| s.id.as_str()).unwrap_or_default();
+        c.uuid = card_id(kind, source, enc, outcome, version);
+        c
+    };
+    let mut cards: Vec<pb::Card> = findings
+        .iter()
+        .filter_map(|f| {
+            let c = card_for_finding(f, now)?;
+            Some(with_id(c, "rule", f.status().as_str_name(), &format!("{}@{}", f.rule_version, fast.rule_set_version)))
+        })
+        .collect();
+    cards.extend(fast.risks.iter().filter_map(|r| {
+        let c = card_for_risk(r)?;
+        let outcome = format!("{}/{}", r.status().as_str_name(), r.band().as_str_name());
+        Some(with_id(c, "model", &outcome, &r.model_version))
+    }));
+    cards.extend(card_for_suggestion(&suggestion).map(|c| {
+        let version = format!("{}@{}", suggestion.template_version, suggestion.model);
+        with_id(c, "llm", &suggestion.prompt_hash, &version)
+    }));
     sort_cards(&mut cards);
     timings.rules_us = fast.rules_us;
     timings.risk_us = fast.risk_us;

@@ -127,3 +127,50 @@ fn summaries_stay_under_140_characters() {
     assert!(s.ends_with('…'));
     assert_eq!(truncate_summary("short"), "short");
 }
+
+#[test]
+fn summaries_are_cut_on_word_and_phrase_boundaries() {
+    let en = "Not met: Aspirin within 24 hours of arrival — no aspirin administration is recorded between arrival and the end of the window, and no documented contraindication was found in the record";
+    let s = truncate_summary(en);
+    assert!(s.chars().count() < 140, "{s}");
+    let body = s.trim_end_matches('…');
+    assert!(en.starts_with(body), "{s}");
+    let next = en[body.len()..].chars().next().unwrap();
+    assert!(next == ' ' || next == ',', "cut mid-word: {s}");
+    let zh = "未达标：到院后24小时内未给予阿司匹林，".repeat(10);
+    let s = truncate_summary(&zh);
+    assert!(s.chars().count() < 140, "{s}");
+    assert!(s.ends_with('…') && !s.ends_with("，…"), "{s}");
+}
+
+#[test]
+fn card_ids_are_stable_across_calls_and_change_with_encounter_outcome_and_version() {
+    let header = |enc: &str| Header {
+        request_id: "r".into(),
+        encounter_id: enc.into(),
+        trigger: pb::Trigger::PeriodicReview,
+        evaluation_time: now(),
+        include_not_applicable: false,
+    };
+    let fast = |status, version: &str| FastPart {
+        findings: vec![finding(status, pb::Severity::Warning)],
+        risks: vec![risk(pb::RiskStatus::Ok, pb::RiskBand::High)],
+        rule_set_version: version.into(),
+        ..Default::default()
+    };
+    let ids = |h: &Header, f: &FastPart| -> Vec<String> {
+        let none = suggestion_with_status(pb::SuggestionStatus::Disabled, "");
+        assemble(h, f, none, pb::Timings::default()).cards.into_iter().map(|c| c.uuid).collect()
+    };
+    let a = ids(&header("enc-1"), &fast(pb::FindingStatus::NotMet, "v1"));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, ids(&header("enc-1"), &fast(pb::FindingStatus::NotMet, "v1")), "same inputs, same ids");
+    assert_ne!(a, ids(&header("enc-2"), &fast(pb::FindingStatus::NotMet, "v1")));
+    let pending = ids(&header("enc-1"), &fast(pb::FindingStatus::Pending, "v1"));
+    assert_eq!(pending.iter().filter(|id| a.contains(id)).count(), 1, "a new outcome is a new rule card");
+    let v2 = ids(&header("enc-1"), &fast(pb::FindingStatus::NotMet, "v2"));
+    assert!(
+        v2.iter().filter(|id| a.contains(id)).count() == 1,
+        "the rule card changes with the rule set, the model card does not"
+    );
+}
