@@ -143,12 +143,21 @@ fn bench(c: &mut Criterion) {
     let base = rt.block_on(instant_server(Duration::ZERO));
     let pipeline = Pipeline::new(Arc::new(settings(&base, true))).expect("pipeline builds");
     let req = request(pb::LlmMode::Request);
-    let ctx = pipeline.prepare(&req, "bench".into(), None).expect("valid");
+    let ctx = pipeline
+        .prepare(
+            &req,
+            cdssd::pipeline::Call {
+                request_id: "bench".into(),
+                deadline: None,
+                budget: cdssd::pipeline::Budget::Decision,
+            },
+        )
+        .expect("valid");
     let fast = rt.block_on(pipeline.fast(&ctx)).expect("fast part");
     let llm = LlmService::new(&settings(&base, true)).expect("llm");
-    let prepared = llm.prepare(&ctx.encounter, &fast);
+    let prepared = llm.prepare(&ctx.evaluation().encounter, &fast);
     let content = draft_json();
-    let accepted = llm.accept(&prepared, &ctx.encounter, &fast, &content).expect("valid draft");
+    let accepted = llm.accept(&prepared, &ctx.evaluation().encounter, &fast, &content).expect("valid draft");
     eprintln!(
         "stemi: {} findings, {} risks; prompt {} chars; {} flags",
         fast.findings.len(),
@@ -158,18 +167,24 @@ fn bench(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("llm_overhead");
-    g.bench_function("prepare", |b| b.iter(|| llm.prepare(&ctx.encounter, &fast)));
-    g.bench_function("accept", |b| b.iter(|| llm.accept(&prepared, &ctx.encounter, &fast, &content).unwrap()));
+    g.bench_function("prepare", |b| b.iter(|| llm.prepare(&ctx.evaluation().encounter, &fast)));
+    g.bench_function("accept", |b| {
+        b.iter(|| llm.accept(&prepared, &ctx.evaluation().encounter, &fast, &content).unwrap())
+    });
     g.bench_function("assemble", |b| {
-        b.iter(|| decision::assemble(&ctx.header(), &fast, accepted.clone(), Pipeline::timings(&ctx, 0)))
+        b.iter(|| decision::assemble(&ctx.header(), &fast, accepted.clone(), Pipeline::timings(ctx.evaluation(), 0)))
     });
     for stream in [true, false] {
         let svc = LlmService::new(&settings(&base, stream)).expect("llm");
         let name = if stream { "roundtrip_sse" } else { "roundtrip_json" };
         g.bench_function(name, |b| {
             b.iter(|| {
-                let s =
-                    rt.block_on(svc.draft_for(&ctx.encounter, &fast, Instant::now() + Duration::from_secs(5), None));
+                let s = rt.block_on(svc.draft_for(
+                    &ctx.evaluation().encounter,
+                    &fast,
+                    Instant::now() + Duration::from_secs(5),
+                    None,
+                ));
                 assert_eq!(s.status(), pb::SuggestionStatus::Ok, "{}", s.message);
                 s
             })

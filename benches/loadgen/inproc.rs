@@ -84,22 +84,23 @@ pub fn stages(p: &Pipeline, work: &Work, min: Duration) -> anyhow::Result<Stages
         std::hint::black_box(pb::EvaluateRequest::decode(bytes.as_slice()).ok());
     });
     let (_, validate) = per_call(min, || {
-        std::hint::black_box(p.prepare(&work.req, "loadgen".into(), None).ok());
+        std::hint::black_box(p.prepare(&work.req, call()).ok());
     });
-    let ctx = p.prepare(&work.req, "loadgen".into(), None)?;
+    let ctx = p.prepare(&work.req, call())?;
+    let (snap, ev) = (ctx.snapshot(), ctx.evaluation());
     let (_, rules) = per_call(min, || {
-        std::hint::black_box(p.rules.evaluate(&ctx));
+        std::hint::black_box(cdssd::rules::service::run(&snap.rules, ev));
     });
     let (_, risk) = per_call(min, || {
-        std::hint::black_box(p.risk.evaluate(&ctx));
+        std::hint::black_box(snap.models.evaluate(ev));
     });
-    let (findings, rule_set_version) = p.rules.evaluate(&ctx);
-    let (risks, models) = p.risk.evaluate(&ctx);
+    let (findings, rule_set_version) = cdssd::rules::service::run(&snap.rules, ev);
+    let (risks, models) = snap.models.evaluate(ev);
     let fast = decision::FastPart { findings, risks, rule_set_version, models, rules_us: 0, risk_us: 0 };
     let header = ctx.header();
     let assemble = || {
         let s = decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested");
-        let d = decision::assemble(&header, &fast, s, Pipeline::timings(&ctx, 0));
+        let d = decision::assemble(&header, &fast, s, Pipeline::timings(ev, 0));
         pb::EvaluateResponse { decision: Some(d) }.encode_to_vec()
     };
     let resp_bytes = assemble().len();
@@ -119,4 +120,9 @@ pub fn stages(p: &Pipeline, work: &Work, min: Duration) -> anyhow::Result<Stages
         findings: fast.findings.len(),
         risks: fast.risks.len(),
     })
+}
+
+/// The transport facts of a load-generator call.
+pub fn call() -> cdssd::pipeline::Call {
+    cdssd::pipeline::Call { request_id: "loadgen".into(), deadline: None, budget: cdssd::pipeline::Budget::Decision }
 }

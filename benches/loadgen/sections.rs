@@ -63,7 +63,7 @@ pub fn inproc(p: &Pipeline, works: &[&Work], min: Duration) -> anyhow::Result<()
 /// Model scoring in the pipeline against a bare `Session::run` on the same input.
 pub fn models(p: &Pipeline, settings: &Settings, examples: &[Work], min: Duration) -> anyhow::Result<()> {
     println!("## Risk models: in-daemon scoring vs bare Session::run on the same input (CPU µs, one thread)\n");
-    let reg = p.risk.registry();
+    let reg = p.risk().registry();
     if reg.models.is_empty() {
         println!("Skipped: no model loaded (risk.enabled = false, or onnxruntime missing).\n");
         return Ok(());
@@ -75,9 +75,9 @@ pub fn models(p: &Pipeline, settings: &Settings, examples: &[Work], min: Duratio
     for model in &reg.models {
         let m = &model.manifest;
         let found = examples.iter().find_map(|w| {
-            let ctx = p.prepare(&w.req, "loadgen".into(), None).ok()?;
-            let ok = score::not_applicable(m, &ctx.encounter).is_none()
-                && score::prepare(m, &ctx.encounter).refusals.is_empty();
+            let ctx = p.prepare(&w.req, inproc::call()).ok()?;
+            let enc = &ctx.evaluation().encounter;
+            let ok = score::not_applicable(m, enc).is_none() && score::prepare(m, enc).refusals.is_empty();
             ok.then_some((w, ctx))
         });
         let Some((w, ctx)) = found else {
@@ -86,18 +86,18 @@ pub fn models(p: &Pipeline, settings: &Settings, examples: &[Work], min: Duratio
         };
         let bytes = std::fs::read(settings.risk.dir.join(&m.id).join(&m.model_file))?;
         let (mut session, _) = rt.session(&bytes, false).map_err(anyhow::Error::msg)?;
-        let row = score::prepare(m, &ctx.encounter).row;
+        let row = score::prepare(m, &ctx.evaluation().encounter).row;
         let (_, bare) = per_call(min, || {
             std::hint::black_box(bare_run(&mut session, m, &row).ok());
         });
         let (_, plain) = per_call(min, || {
-            std::hint::black_box(score::score(model, &ctx.encounter, false));
+            std::hint::black_box(score::score(model, &ctx.evaluation().encounter, false));
         });
         let (_, explained) = per_call(min, || {
-            std::hint::black_box(score::score(model, &ctx.encounter, true));
+            std::hint::black_box(score::score(model, &ctx.evaluation().encounter, true));
         });
         let (_, all) = per_call(min, || {
-            std::hint::black_box(p.risk.evaluate(&ctx));
+            std::hint::black_box(ctx.snapshot().models.evaluate(ctx.evaluation()));
         });
         worst = (worst.0.max(plain / bare), worst.1.max(explained / bare));
         println!(
@@ -168,11 +168,12 @@ pub fn rule_count(
         let count: usize = rules.list().packs.iter().map(|p| p.rules.len()).sum();
         let (mut total, mut max, mut findings) = (0.0, 0.0f64, 0usize);
         for w in examples {
-            let ctx = p.prepare(&w.req, "loadgen".into(), None)?;
+            let ctx = p.prepare(&w.req, inproc::call())?;
+            let set = rules.current();
             let (_, cpu) = per_call(min, || {
-                std::hint::black_box(rules.evaluate(&ctx));
+                std::hint::black_box(cdssd::rules::service::run(&set, ctx.evaluation()));
             });
-            findings += rules.evaluate(&ctx).0.len();
+            findings += cdssd::rules::service::run(&set, ctx.evaluation()).0.len();
             total += cpu;
             max = max.max(cpu);
         }

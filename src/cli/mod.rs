@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::{
     config::{Settings, Sources, EXIT_INVALID_CONFIG},
     encounter, metrics,
-    pipeline::Pipeline,
+    pipeline::{Budget, Call, Pipeline},
     proto::v1 as pb,
     server, telemetry,
 };
@@ -122,13 +122,13 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 let readiness = metrics::http::Readiness::new({
                     let loaded = loaded.clone();
                     move || match loaded.get() {
-                        Some(pipeline) => pipeline.risk.readiness(),
+                        Some(pipeline) => pipeline.risk().readiness(),
                         None => Err("loading rules and models".into()),
                     }
                 });
                 let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?);
-                let _rule_reloaders = pipeline.rules.spawn_reloaders()?;
+                let _rule_reloaders = pipeline.rules().spawn_reloaders()?;
                 let _ = loaded.set(pipeline.clone());
                 let addr = settings.grpc_addr();
                 let listener =
@@ -188,18 +188,13 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
             }
             if no_llm {
                 req.options.get_or_insert_with(Default::default).llm = pb::LlmMode::Skip as i32;
-            } else {
-                // Interactive use waits for the draft up to the LLM's own total timeout
-                // (not the EMR-facing default budget) unless the request sets a budget.
-                let o = req.options.get_or_insert_with(Default::default);
-                if o.budget_ms == 0 {
-                    o.budget_ms = u32::try_from(settings.llm.total_timeout_ms).unwrap_or(u32::MAX);
-                }
             }
+            // Interactive use waits for the draft (the pipeline's `Budget::Draft`).
+            let call = Call { request_id: uuid::Uuid::new_v4().to_string(), deadline: None, budget: Budget::Draft };
             let decision = runtime()?.block_on(async {
                 let pipeline = Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?;
-                let ctx = pipeline.prepare(&req, uuid::Uuid::new_v4().to_string(), None)?;
-                anyhow::Ok(pipeline.evaluate(&ctx).await?)
+                let prepared = pipeline.prepare(&req, call)?;
+                anyhow::Ok(pipeline.evaluate(&prepared).await?)
             })?;
             let text_out = match format {
                 Format::Text => true,

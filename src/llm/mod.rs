@@ -27,7 +27,7 @@ pub mod validate;
 
 pub use service::{LlmService, Prepared};
 
-use crate::{config::Settings, decision::FastPart, pipeline::EvalContext, proto::v1 as pb};
+use crate::{config::Settings, decision::FastPart, evaluation::Evaluation, proto::v1 as pb};
 
 impl LlmService {
     /// Build the service from the settings (`[llm]`).
@@ -39,10 +39,10 @@ impl LlmService {
     /// risks, answering by the request's deadline at the latest.
     pub async fn draft(
         &self,
-        ctx: &EvalContext,
+        ev: &Evaluation,
         fast: &FastPart,
         deltas: Option<tokio::sync::mpsc::Sender<String>>,
     ) -> pb::DraftSuggestion {
-        self.draft_for(&ctx.encounter, fast, ctx.deadline, deltas).await
+        self.draft_for(&ev.encounter, fast, ev.deadline, deltas).await
     }
 }

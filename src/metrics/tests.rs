@@ -42,8 +42,8 @@ fn every_grpc_code_has_its_canonical_name() {
 #[test]
 fn triggers_and_statuses_are_short_lowercase_labels() {
     let out = render_with(|| {
-        evaluation(pb::Trigger::Admission);
-        evaluation(pb::Trigger::OrderSign);
+        evaluation(crate::evaluation::Trigger::Admission);
+        evaluation(crate::evaluation::Trigger::OrderSign);
         rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::NotMet);
         rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::Error);
     });
@@ -59,15 +59,8 @@ fn triggers_and_statuses_are_short_lowercase_labels() {
     );
     // An error finding is also a rule error, counted in the same place.
     assert!(has_line(&out, r#"cdssd_rule_errors_total{rule_id="stemi.aspirin_arrival"} 1"#), "{out}");
-    for t in [
-        pb::Trigger::Unspecified,
-        pb::Trigger::Arrival,
-        pb::Trigger::PatientView,
-        pb::Trigger::PeriodicReview,
-        pb::Trigger::Discharge,
-        pb::Trigger::Retrospective,
-    ] {
-        let name = trigger_label(t);
+    for t in crate::evaluation::Trigger::NAMED {
+        let name = t.label();
         assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
     }
     assert_eq!(status_label(pb::FindingStatus::NotApplicable), "not_applicable");

@@ -29,7 +29,7 @@ pub use error::{LoadProblem, RuntimeError};
 pub use registry::Registry;
 pub use runtime::{Device, Runtime};
 
-use crate::{config::RiskSettings, config::Settings, metrics, pipeline::EvalContext, proto::v1 as pb};
+use crate::{config::RiskSettings, config::Settings, evaluation::Evaluation, metrics, proto::v1 as pb};
 
 /// The risk models in force.
 pub struct RiskService {
@@ -112,74 +112,6 @@ impl RiskService {
     /// The device models were configured to run on after the start-up checks.
     pub fn device(&self) -> Option<Device> {
         self.inner.as_ref().map(|i| i.runtime.device)
-    }
-
-    /// Whether [`RiskService::evaluate`] would run a model session for this request (a
-    /// requested model applies to the encounter); when not, it only reports versions and
-    /// refusals and may run on any thread.
-    pub fn will_run_a_model(&self, ctx: &EvalContext) -> bool {
-        self.registry().models.iter().any(|m| {
-            named(ctx, &m.manifest.id) != Some(false) && score::not_applicable(&m.manifest, &ctx.encounter).is_none()
-        })
-    }
-
-    /// Score every applicable model (or those named in the request's options).
-    /// Blocking: call off the async threads.
-    pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
-        let reg = self.registry();
-        let versions = reg
-            .models
-            .iter()
-            .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
-            .collect();
-        let mut scores = Vec::new();
-        for model in &reg.models {
-            let named = named(ctx, &model.manifest.id);
-            if named == Some(false) {
-                continue;
-            }
-            if let Some(why) = score::not_applicable(&model.manifest, &ctx.encounter) {
-                if named == Some(true) || ctx.options.include_not_applicable {
-                    let mut s = score::base(model);
-                    s.set_status(pb::RiskStatus::NotApplicable);
-                    s.message = format!("not applicable: {why}");
-                    scores.push(s);
-                }
-                continue;
-            }
-            if Instant::now() >= ctx.deadline {
-                let mut s = score::base(model);
-                s.set_status(pb::RiskStatus::Error);
-                s.message = "not scored: the request's time budget was spent".into();
-                scores.push(s);
-                continue;
-            }
-            let _span =
-                tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
-            let t = Instant::now();
-            let s = score::score(model, &ctx.encounter, true);
-            let outcome = match s.status() {
-                pb::RiskStatus::Ok => "ok",
-                pb::RiskStatus::Refused => "refused",
-                _ => "error",
-            };
-            metrics::model_inference(&model.manifest.id, model.device.as_str(), outcome, t.elapsed());
-            for f in s.features.iter().filter(|f| f.imputed) {
-                metrics::model_imputed(&model.manifest.id, &f.name);
-            }
-            scores.push(s);
-        }
-        scores.extend(reg.failed.iter().filter_map(|f| failed_score(ctx, f)));
-        let known = |id: &String| reg.get(id).is_some() || reg.failed.iter().any(|f| f.id == *id);
-        for id in ctx.options.models.iter().filter(|id| !known(id)) {
-            scores.push(pb::RiskScore {
-                model_id: id.clone(),
-                status: pb::RiskStatus::Error as i32,
-                message: "no such model".into(),
-                ..Default::default()
-            });
-        }
-        (scores, versions)
     }
 
     /// `/readyz`: not ready while fewer models are loaded than configured (a rolling
@@ -288,8 +220,8 @@ impl Inner {
 /// so a card) wherever it would have applied — everywhere when not even its manifest
 /// parsed, since then nobody can tell — or, where it does not apply, NOT_APPLICABLE on
 /// request like any other model.
-fn failed_score(ctx: &EvalContext, f: &registry::FailedModel) -> Option<pb::RiskScore> {
-    let named = named(ctx, &f.id);
+fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskScore> {
+    let named = ev.names_model(&f.id);
     if named == Some(false) {
         return None;
     }
@@ -297,8 +229,8 @@ fn failed_score(ctx: &EvalContext, f: &registry::FailedModel) -> Option<pb::Risk
         .manifest
         .as_ref()
         .map_or_else(|| pb::RiskScore { model_id: f.id.clone(), ..Default::default() }, score::from_manifest);
-    if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable(m, &ctx.encounter)) {
-        if named == Some(true) || ctx.options.include_not_applicable {
+    if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable(m, &ev.encounter)) {
+        if named == Some(true) || ev.include_not_applicable {
             s.set_status(pb::RiskStatus::NotApplicable);
             s.message = format!("not applicable: {why}");
             return Some(s);
@@ -313,9 +245,75 @@ fn failed_score(ctx: &EvalContext, f: &registry::FailedModel) -> Option<pb::Risk
     Some(s)
 }
 
-/// Whether the request names model `id`: `None` when it names no model (all are wanted),
-/// `Some(false)` when it names others only.
-fn named(ctx: &EvalContext, id: &str) -> Option<bool> {
-    let requested = &ctx.options.models;
-    (!requested.is_empty()).then(|| requested.iter().any(|r| r == id))
+/// Scoring a request against one registry: the pipeline takes the registry once per
+/// request ([`RiskService::registry`]) and asks both questions of that same snapshot, so a
+/// reload between them cannot make a session run on an async thread.
+impl Registry {
+    /// Whether [`Registry::evaluate`] would run a model session for this request (a
+    /// requested model applies to the encounter); when not, it only reports versions and
+    /// refusals and may run on any thread.
+    pub fn will_run_a_model(&self, ev: &Evaluation) -> bool {
+        self.models.iter().any(|m| {
+            ev.names_model(&m.manifest.id) != Some(false) && score::not_applicable(&m.manifest, &ev.encounter).is_none()
+        })
+    }
+
+    /// Score every applicable model of this registry (or those the request names).
+    /// Blocking when [`Registry::will_run_a_model`]: then call off the async threads.
+    pub fn evaluate(&self, ev: &Evaluation) -> (Vec<pb::RiskScore>, Vec<pb::ModelVersion>) {
+        let reg = self;
+        let versions = reg
+            .models
+            .iter()
+            .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
+            .collect();
+        let mut scores = Vec::new();
+        for model in &reg.models {
+            let named = ev.names_model(&model.manifest.id);
+            if named == Some(false) {
+                continue;
+            }
+            if let Some(why) = score::not_applicable(&model.manifest, &ev.encounter) {
+                if named == Some(true) || ev.include_not_applicable {
+                    let mut s = score::base(model);
+                    s.set_status(pb::RiskStatus::NotApplicable);
+                    s.message = format!("not applicable: {why}");
+                    scores.push(s);
+                }
+                continue;
+            }
+            if ev.past_deadline() {
+                let mut s = score::base(model);
+                s.set_status(pb::RiskStatus::Error);
+                s.message = "not scored: the request's time budget was spent".into();
+                scores.push(s);
+                continue;
+            }
+            let _span =
+                tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
+            let t = Instant::now();
+            let s = score::score(model, &ev.encounter, true);
+            let outcome = match s.status() {
+                pb::RiskStatus::Ok => "ok",
+                pb::RiskStatus::Refused => "refused",
+                _ => "error",
+            };
+            metrics::model_inference(&model.manifest.id, model.device.as_str(), outcome, t.elapsed());
+            for f in s.features.iter().filter(|f| f.imputed) {
+                metrics::model_imputed(&model.manifest.id, &f.name);
+            }
+            scores.push(s);
+        }
+        scores.extend(reg.failed.iter().filter_map(|f| failed_score(ev, f)));
+        let known = |id: &String| reg.get(id).is_some() || reg.failed.iter().any(|f| f.id == *id);
+        for id in ev.models.iter().filter(|id| !known(id)) {
+            scores.push(pb::RiskScore {
+                model_id: id.clone(),
+                status: pb::RiskStatus::Error as i32,
+                message: "no such model".into(),
+                ..Default::default()
+            });
+        }
+        (scores, versions)
+    }
 }

@@ -12,6 +12,7 @@ use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
 use super::error::{pos_parts, LoadError};
 use super::finding::{Finding, Status};
 use super::load::{Rule, RuleSet};
+use crate::evaluation::Trigger;
 
 /// Innermost position and a message QC staff can act on, for a script error.
 pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
@@ -79,15 +80,15 @@ fn strip_position(s: &str) -> String {
 pub struct EvalOptions {
     /// The evaluation time (`now()` in scripts).
     pub now: DateTime<Utc>,
-    /// Trigger name (`arrival`, `discharge`, ...); `None` runs every rule regardless of trigger.
-    pub trigger: Option<String>,
+    /// The trigger; `None` runs every rule regardless of its triggers.
+    pub trigger: Option<Trigger>,
     /// Packs to run; empty runs every pack.
     pub packs: Vec<String>,
 }
 
 /// Findings of one evaluation and the version of the set that produced them.
 #[derive(Debug, Clone)]
-pub struct Evaluation {
+pub struct RuleRun {
     pub rule_set_version: String,
     pub findings: Vec<Finding>,
     /// Time per pack (only packs that ran).
@@ -98,7 +99,7 @@ pub struct Evaluation {
 impl RuleSet {
     /// Run the selected rules on one encounter (sequentially, on this thread). Never fails:
     /// a rule that errors or exceeds its budget yields an `error` finding.
-    pub fn evaluate(&self, enc: &Dynamic, opts: &EvalOptions) -> Evaluation {
+    pub fn evaluate(&self, enc: &Dynamic, opts: &EvalOptions) -> RuleRun {
         let started = Instant::now();
         let mut findings = Vec::with_capacity(self.rule_count());
         let mut pack_durations = Vec::new();
@@ -110,7 +111,7 @@ impl RuleSet {
             let outside = pack.excludes(enc);
             for rule in &pack.rules {
                 if let Some(t) = &opts.trigger {
-                    if !rule.meta.runs_on(t) {
+                    if !rule.meta.runs_on(t.label()) {
                         continue;
                     }
                 }
@@ -121,7 +122,7 @@ impl RuleSet {
             }
             pack_durations.push((pack.id.clone(), pack_started.elapsed()));
         }
-        Evaluation { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
+        RuleRun { rule_set_version: self.version.clone(), findings, pack_durations, total: started.elapsed() }
     }
 
     /// Run one rule as a request would: `not_applicable` without running the script when

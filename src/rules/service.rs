@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::api::encounter::EncounterView;
 use super::error::{LoadError, RulesError};
-use super::eval::{EvalOptions, Evaluation};
+use super::eval::{EvalOptions, RuleRun};
 use super::finding::{Evidence, Finding, Severity, Status};
 use super::load::{Compiler, RuleSet};
 use super::store::{ReloadOutcome, RuleStore};
@@ -13,7 +13,7 @@ use super::RuleLimits;
 use crate::config::Settings;
 use crate::decision::timestamp;
 use crate::encounter::Limits as EncounterLimits;
-use crate::pipeline::EvalContext;
+use crate::evaluation::Evaluation;
 use crate::proto::v1 as pb;
 
 /// The rules in force and how to reload them.
@@ -93,14 +93,6 @@ impl RuleService {
         self.store.reload(reason)
     }
 
-    /// Evaluate every applicable rule; returns findings and the rule-set version used.
-    /// Runs on the calling thread (the pipeline calls it on the blocking pool).
-    pub fn evaluate(&self, ctx: &EvalContext) -> (Vec<pb::Finding>, String) {
-        let set = self.store.current();
-        let eval = evaluate_with(&set, ctx);
-        (eval.findings.iter().map(finding_to_proto).collect(), eval.rule_set_version)
-    }
-
     /// Rule packs in force and the outcome of the last reload, for `ListRulePacks`.
     pub fn list(&self) -> pb::ListRulePacksResponse {
         let set = self.store.current();
@@ -134,27 +126,25 @@ impl RuleService {
     }
 }
 
-/// Run the rules of `set` for a validated request.
-pub fn evaluate_with(set: &RuleSet, ctx: &EvalContext) -> Evaluation {
-    let enc = EncounterView::dynamic(ctx.encounter.clone(), set.value_sets.clone());
-    let opts = EvalOptions {
-        now: ctx.now,
-        trigger: trigger_name(ctx.trigger).map(str::to_string),
-        packs: ctx.options.rule_packs.clone(),
-    };
-    let eval = set.evaluate(&enc, &opts);
-    for f in &eval.findings {
-        set.metrics.rule_evaluated(&f.rule_id, status_to_proto(f.status));
-    }
-    for (pack, d) in &eval.pack_durations {
-        set.metrics.pack_duration(pack, *d);
-    }
-    eval
+/// Run the rules of `set` (the request's snapshot) for a validated request, on this
+/// thread: the findings and the version of the set that produced them.
+pub fn run(set: &RuleSet, ev: &Evaluation) -> (Vec<pb::Finding>, String) {
+    let run = evaluate_with(set, ev);
+    (run.findings.iter().map(finding_to_proto).collect(), run.rule_set_version)
 }
 
-/// Lower-case trigger name used in rule metadata; `None` for UNSPECIFIED (run all).
-pub fn trigger_name(t: pb::Trigger) -> Option<&'static str> {
-    (t != pb::Trigger::Unspecified).then(|| crate::metrics::trigger_label(t))
+/// Run the rules of `set` for a validated request; the domain findings.
+pub fn evaluate_with(set: &RuleSet, ev: &Evaluation) -> RuleRun {
+    let enc = EncounterView::dynamic(ev.encounter.clone(), set.value_sets.clone());
+    let opts = EvalOptions { now: ev.now, trigger: ev.trigger.named(), packs: ev.rule_packs.clone() };
+    let run = set.evaluate(&enc, &opts);
+    for f in &run.findings {
+        set.metrics.rule_evaluated(&f.rule_id, status_to_proto(f.status));
+    }
+    for (pack, d) in &run.pack_durations {
+        set.metrics.pack_duration(pack, *d);
+    }
+    run
 }
 
 fn trigger_enum_name(t: &str) -> String {

@@ -42,7 +42,7 @@ pub async fn run(
     pipeline: Arc<Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let settings = pipeline.settings.clone();
+    let settings = pipeline.settings().clone();
     let grace = Duration::from_millis(settings.server.drain_grace_ms);
     let max = settings.server.max_request_bytes;
 

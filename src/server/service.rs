@@ -1,14 +1,13 @@
 //! The `cdss.v1` service implementations: thin adapters from gRPC to the pipeline.
 
-use std::{pin::Pin, sync::Arc, time::Duration, time::Instant};
+use std::{sync::Arc, time::Duration, time::Instant};
 
-use tokio_stream::Stream;
 use tonic::{metadata::MetadataMap, Request, Response, Status};
 use tracing::Instrument;
 
 use crate::{
     metrics,
-    pipeline::Pipeline,
+    pipeline::{Budget, Call, Pipeline},
     proto::v1::{self as pb, admin_service_server::AdminService, cds_service_server::CdsService},
     telemetry::TraceParent,
 };
@@ -59,26 +58,30 @@ impl CdsApi {
     }
 }
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::EvaluateUpdate, Status>> + Send>>;
+use super::stream::UpdateStream;
+
+/// What the transport knows about a call: its request id and deadline.
+fn call(md: &MetadataMap, budget: Budget) -> Call {
+    Call { request_id: request_id(md), deadline: grpc_timeout(md), budget }
+}
 
 #[tonic::async_trait]
 impl CdsService for CdsApi {
     async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
         let start = Instant::now();
-        let id = request_id(request.metadata());
-        let timeout = grpc_timeout(request.metadata());
+        let call = call(request.metadata(), Budget::Decision);
+        let id = call.request_id.clone();
         let span = tracing::info_span!("rpc", method = "Evaluate", request_id = %id, trigger = tracing::field::Empty,
             trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
         if let Some(tp) = TraceParent::from_metadata(request.metadata()) {
             tp.record(&span);
         }
         let pipeline = self.pipeline.clone();
-        let rid = id.clone();
         let result = async move {
             let req = request.into_inner();
             tracing::Span::current().record("trigger", req.trigger().as_str_name());
-            let ctx = pipeline.prepare(&req, rid, timeout)?;
-            let decision = pipeline.evaluate(&ctx).await?;
+            let prepared = pipeline.prepare(&req, call)?;
+            let decision = pipeline.evaluate(&prepared).await?;
             Ok(Response::new(pb::EvaluateResponse { decision: Some(decision) }))
         }
         .instrument(span.clone())
@@ -94,18 +97,17 @@ impl CdsService for CdsApi {
         request: Request<pb::EvaluateRequest>,
     ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
         let start = Instant::now();
-        let id = request_id(request.metadata());
-        let timeout = grpc_timeout(request.metadata());
+        let call = call(request.metadata(), Budget::Draft);
+        let id = call.request_id.clone();
         let span = tracing::info_span!("rpc", method = "EvaluateStream", request_id = %id,
             trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
         if let Some(tp) = TraceParent::from_metadata(request.metadata()) {
             tp.record(&span);
         }
-        let result =
-            super::stream::start(self.pipeline.clone(), request.into_inner(), id.clone(), timeout, span.clone())
-                .instrument(span.clone())
-                .await
-                .map(Response::new);
+        let result = super::stream::start(self.pipeline.clone(), request.into_inner(), call)
+            .instrument(span.clone())
+            .await
+            .map(Response::new);
         span.in_scope(|| observe("EvaluateStream", start, &result));
         result
     }
@@ -115,7 +117,7 @@ impl CdsService for CdsApi {
         _request: Request<pb::ListRulePacksRequest>,
     ) -> Result<Response<pb::ListRulePacksResponse>, Status> {
         let start = Instant::now();
-        let result = Ok(Response::new(self.pipeline.rules.list()));
+        let result = Ok(Response::new(self.pipeline.rules().list()));
         observe("ListRulePacks", start, &result);
         result
     }
@@ -125,7 +127,7 @@ impl CdsService for CdsApi {
         _request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let start = Instant::now();
-        let result = Ok(Response::new(self.pipeline.risk.list()));
+        let result = Ok(Response::new(self.pipeline.risk().list()));
         observe("ListModels", start, &result);
         result
     }
@@ -150,7 +152,7 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadRulesRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        let rules = self.pipeline.rules.clone();
+        let rules = self.pipeline.rules().clone();
         let result = match tokio::task::spawn_blocking(move || rules.reload("admin RPC")).await {
             Ok(outcome) => Ok(Response::new(crate::rules::service::reload_response(&outcome))),
             Err(e) => Err(Status::internal(format!("rule reload task failed: {e}"))),
@@ -165,7 +167,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
         // Loading sessions blocks: off the async threads.
-        let risk = self.pipeline.risk.clone();
+        let risk = self.pipeline.risk().clone();
         let result = tokio::task::spawn_blocking(move || risk.reload())
             .await
             .map(Response::new)

@@ -1,98 +1,41 @@
-//! `EvaluateStream`: FAST (rules + risk) at once, then the LLM's text deltas,
-//! the validated SUGGESTION, and FINAL. The LLM runs in a task that stops when
-//! the client goes away.
+//! `EvaluateStream`: encodes the pipeline's [`Update`]s as `EvaluateUpdate` messages
+//! numbered from 0 (FAST, DRAFT_DELTA…, SUGGESTION, FINAL). No evaluation logic here:
+//! the flow is [`Pipeline::stream`]; dropping this stream stops it.
 
-use std::{pin::Pin, sync::Arc, time::Duration, time::Instant};
+use std::{pin::Pin, sync::Arc};
 
-use tokio::sync::mpsc;
-use tokio_stream::{wrappers::ReceiverStream, Stream};
+use tokio_stream::{wrappers::ReceiverStream, Stream, StreamExt};
 use tonic::Status;
-use tracing::Instrument;
 
 use crate::{
-    decision,
-    pipeline::Pipeline,
-    proto::v1::{self as pb},
+    pipeline::{Call, Pipeline, Update},
+    proto::v1 as pb,
 };
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::EvaluateUpdate, Status>> + Send>>;
+pub(super) type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::EvaluateUpdate, Status>> + Send>>;
 
+/// The message of update number `sequence`.
+fn encode(sequence: u32, update: Update) -> pb::EvaluateUpdate {
+    let msg = |kind: pb::UpdateKind| pb::EvaluateUpdate { sequence, kind: kind as i32, ..Default::default() };
+    match update {
+        Update::Fast(d) => pb::EvaluateUpdate { decision: Some(d), ..msg(pb::UpdateKind::Fast) },
+        Update::DraftDelta(text) => pb::EvaluateUpdate { text_delta: text, ..msg(pb::UpdateKind::DraftDelta) },
+        Update::Suggestion(s) => pb::EvaluateUpdate { suggestion: Some(s), ..msg(pb::UpdateKind::Suggestion) },
+        Update::Final(d) => pb::EvaluateUpdate { decision: Some(d), ..msg(pb::UpdateKind::Final) },
+    }
+}
+
+/// Decode → [`Pipeline::stream`] → encode.
 pub(super) async fn start(
     pipeline: Arc<Pipeline>,
     req: pb::EvaluateRequest,
-    request_id: String,
-    transport_deadline: Option<Duration>,
-    span: tracing::Span,
+    call: Call,
 ) -> Result<UpdateStream, Status> {
-    let mut ctx = pipeline.prepare(&req, request_id, transport_deadline)?;
-    crate::metrics::evaluation(ctx.trigger);
-    let fast = pipeline.fast(&ctx).await?;
-    let wants_llm = pipeline.wants_llm(&ctx);
-    // A stream exists to wait for the draft: its budget is the LLM's total
-    // timeout unless the request or the transport set a shorter one.
-    if ctx.options.budget_ms == 0 {
-        let mut budget = Duration::from_millis(pipeline.settings.llm.total_timeout_ms);
-        if let Some(d) = transport_deadline {
-            budget = budget.min(d);
-        }
-        ctx.deadline = ctx.started + budget;
-    }
-    let header = ctx.header();
-    let pending = if wants_llm {
-        decision::suggestion_with_status(pb::SuggestionStatus::Pending, "draft in progress")
-    } else {
-        decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested")
-    };
-    let first = decision::assemble(&header, &fast, pending, Pipeline::timings(&ctx, 0));
-
-    let (tx, rx) = mpsc::channel::<Result<pb::EvaluateUpdate, Status>>(32);
-    let update =
-        |sequence: u32, kind: pb::UpdateKind| pb::EvaluateUpdate { sequence, kind: kind as i32, ..Default::default() };
-    tx.send(Ok(pb::EvaluateUpdate { decision: Some(first.clone()), ..update(0, pb::UpdateKind::Fast) }))
-        .await
-        .map_err(|_| Status::cancelled("client went away"))?;
-
-    tokio::spawn(
-        async move {
-            if !wants_llm {
-                let _ =
-                    tx.send(Ok(pb::EvaluateUpdate { decision: Some(first), ..update(1, pb::UpdateKind::Final) })).await;
-                return;
-            }
-            let t = Instant::now();
-            let (delta_tx, mut delta_rx) = mpsc::channel::<String>(64);
-            let draft = pipeline.draft_within_budget(&ctx, &fast, Some(delta_tx));
-            tokio::pin!(draft);
-            let mut seq = 1;
-            let suggestion = loop {
-                tokio::select! {
-                    s = &mut draft => break s,
-                    Some(text) = delta_rx.recv() => {
-                        let msg = pb::EvaluateUpdate { text_delta: text, ..update(seq, pb::UpdateKind::DraftDelta) };
-                        seq += 1;
-                        if tx.send(Ok(msg)).await.is_err() {
-                            tracing::debug!("Client went away; dropping the draft.");
-                            return;
-                        }
-                    }
-                    _ = tx.closed() => {
-                        tracing::debug!("Client went away; dropping the draft.");
-                        return;
-                    }
-                }
-            };
-            let llm_us = t.elapsed().as_micros() as u64;
-            let msg =
-                pb::EvaluateUpdate { suggestion: Some(suggestion.clone()), ..update(seq, pb::UpdateKind::Suggestion) };
-            if tx.send(Ok(msg)).await.is_err() {
-                return;
-            }
-            let last = decision::assemble(&header, &fast, suggestion, Pipeline::timings(&ctx, llm_us));
-            let _ = tx
-                .send(Ok(pb::EvaluateUpdate { decision: Some(last), ..update(seq + 1, pb::UpdateKind::Final) }))
-                .await;
-        }
-        .instrument(span),
-    );
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    let prepared = pipeline.prepare(&req, call)?;
+    let updates = pipeline.stream(prepared).await?;
+    let mut sequence = 0;
+    Ok(Box::pin(ReceiverStream::new(updates).map(move |u| {
+        sequence += 1;
+        Ok(encode(sequence - 1, u))
+    })))
 }

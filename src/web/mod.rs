@@ -21,11 +21,14 @@ use axum::{
 use tonic_types::StatusExt;
 use tracing::Instrument;
 
-use crate::{pipeline::Pipeline, proto::v1 as pb};
+use crate::{
+    pipeline::{Budget, Call, Pipeline},
+    proto::v1 as pb,
+};
 
 /// The router of the HTTP listener.
 pub fn router(pipeline: Arc<Pipeline>) -> Router {
-    let max = pipeline.settings.server.max_request_bytes;
+    let max = pipeline.settings().server.max_request_bytes;
     Router::new().route("/v1/evaluate", post(evaluate)).layer(DefaultBodyLimit::max(max)).with_state(pipeline)
 }
 
@@ -123,7 +126,7 @@ async fn evaluate(
         Err(e) => {
             let s = tonic::Status::resource_exhausted(format!(
                 "the request body could not be read within server.max_request_bytes ({} bytes): {}",
-                pipeline.settings.server.max_request_bytes,
+                pipeline.settings().server.max_request_bytes,
                 e.body_text()
             ));
             return error_response(&s, &id);
@@ -139,8 +142,9 @@ async fn evaluate(
     };
     let span = tracing::info_span!("http", method = "Evaluate", request_id = %id);
     let result = async {
-        let ctx = pipeline.prepare(&req, id.clone(), None)?;
-        pipeline.evaluate(&ctx).await
+        let call = Call { request_id: id.clone(), deadline: None, budget: Budget::Decision };
+        let prepared = pipeline.prepare(&req, call)?;
+        pipeline.evaluate(&prepared).await
     }
     .instrument(span)
     .await;

@@ -1,6 +1,7 @@
 //! The integration test binary (one binary keeps link time down). Each module
 //! covers one area; shared helpers live in `support`.
 
+mod architecture;
 mod config;
 mod daemon;
 mod e2e;

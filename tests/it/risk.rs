@@ -202,26 +202,28 @@ fn outpatient_example_gets_the_10_year_ascvd_risk() {
 fn service_scores_only_applicable_models_and_reports_versions() {
     let svc = shipped();
     let settings = Arc::new(Settings::embedded().unwrap());
-    let pipeline = cdssd::pipeline::Pipeline {
-        settings: settings.clone(),
-        limits: encounter::Limits::from_settings(&settings.encounter),
-        rules: Arc::new(cdssd::rules::RuleService::load(&settings).unwrap()),
-        risk: Arc::new(svc),
-        llm: Arc::new(cdssd::llm::LlmService::new(&settings).unwrap()),
-    };
+    let pipeline = cdssd::pipeline::Pipeline::from_parts(
+        settings.clone(),
+        Arc::new(cdssd::rules::RuleService::load(&settings).unwrap()),
+        Arc::new(svc),
+        Arc::new(cdssd::llm::LlmService::new(&settings).unwrap()),
+    );
     let text = std::fs::read_to_string(format!("{ROOT}/examples/encounters/stemi_primary_pci.json")).unwrap();
     let mut req = encounter::request_from_json(&text).unwrap();
     req.trigger = pb::Trigger::PatientView as i32;
     req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
-    let ctx = pipeline.prepare(&req, "t".into(), None).unwrap();
-    let (scores, versions) = pipeline.risk.evaluate(&ctx);
+    let call =
+        cdssd::pipeline::Call { request_id: "t".into(), deadline: None, budget: cdssd::pipeline::Budget::Decision };
+    let prepared = pipeline.prepare(&req, call).unwrap();
+    let registry = &prepared.snapshot().models;
+    let (scores, versions) = registry.evaluate(prepared.evaluation());
     assert_eq!(scores.len(), 1);
     assert_eq!(scores[0].model_id, AMI);
     assert_eq!(versions.len(), 2);
     // Naming a model that does not apply, and one that does not exist.
-    let mut ctx2 = ctx.clone();
-    ctx2.options.models = vec![PCE.into(), "nope".into()];
-    let (scores, _) = pipeline.risk.evaluate(&ctx2);
+    let mut ev2 = (**prepared.evaluation()).clone();
+    ev2.models = vec![PCE.into(), "nope".into()];
+    let (scores, _) = registry.evaluate(&ev2);
     assert_eq!(scores.len(), 2);
     assert_eq!(scores[0].status(), pb::RiskStatus::NotApplicable);
     assert!(scores[0].message.starts_with("not applicable: encounter class inpatient"), "{}", scores[0].message);
