@@ -182,6 +182,13 @@ pub fn reload_outcome(outcome: &str) -> &'static str {
     }
 }
 
+/// A request the transport could not read (`reason`: "undecodable", "too_large";
+/// anything else counts as "undecodable"), rewritten by `server::malformed`.
+pub fn grpc_malformed_request(reason: &'static str) {
+    let reason = if reason == "too_large" { "too_large" } else { "undecodable" };
+    counter!("cdssd_grpc_malformed_requests_total", "reason" => reason).increment(1);
+}
+
 /// Number of models in force, and of model directories configured (loaded + failed):
 /// `loaded < configured` is the CdssdModelsNotLoaded alert and makes `/readyz` say so.
 pub fn models_loaded(loaded: usize, configured: usize) {

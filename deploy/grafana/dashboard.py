@@ -152,9 +152,10 @@ def build():
     advance(8)
     panels += [
         timeseries("Validation errors/s",
-                   [target(f'sum(rate(cdssd_validation_errors_total{{{SEL}}}[$__rate_interval]))', "invalid encounters")],
+                   [target(f'sum(rate(cdssd_validation_errors_total{{{SEL}}}[$__rate_interval]))', "invalid encounters"),
+                    target(q("rate", "cdssd_grpc_malformed_requests_total", "reason"), "unreadable: {{reason}}")],
                    unit="reqps", x=0,
-                   desc="Requests rejected with INVALID_ARGUMENT: a rise after an EMR upgrade means the integration sends something new."),
+                   desc="Requests rejected with INVALID_ARGUMENT (invalid encounters; undecodable protobuf) or RESOURCE_EXHAUSTED (too large): a rise after an EMR upgrade means the integration sends something new."),
         timeseries("In-flight LLM calls",
                    [target(f'sum by (instance) (cdssd_llm_in_flight{{{SEL}}})', "{{instance}}")], x=12),
     ]

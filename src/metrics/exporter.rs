@@ -79,6 +79,10 @@ pub fn describe() {
     );
     describe_counter!("cdssd_model_imputed_features_total", "Features imputed because the encounter lacked them.");
     describe_counter!("cdssd_model_reloads_total", "Model-set (re)loads by outcome (success, failure).");
+    describe_counter!(
+        "cdssd_grpc_malformed_requests_total",
+        "Requests the transport could not read, by reason (undecodable: INVALID_ARGUMENT; too_large: RESOURCE_EXHAUSTED)."
+    );
     describe_gauge!("cdssd_models_loaded", "Risk models in force.");
     describe_gauge!(
         "cdssd_models_configured",

@@ -78,9 +78,11 @@ where
                 .unwrap_or_else(|| "none".into());
             return Box::pin(async move { Ok(unsupported_media_type(&got, id_value)) });
         }
+        let method = req.uri().path().to_string();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut resp = fut.await?;
+            super::malformed::rewrite(resp.headers_mut(), &method);
             resp.headers_mut().insert("x-request-id", id_value);
             Ok(resp)
         })

@@ -5,6 +5,7 @@
 mod drain;
 mod edge;
 mod error;
+mod malformed;
 mod service;
 mod stream;
 

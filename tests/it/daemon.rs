@@ -94,6 +94,11 @@ impl Daemon {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
     }
 
+    /// `http://ADDR` of the gRPC port.
+    pub(crate) fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
     pub(crate) async fn admin(&self) -> AdminServiceClient<tonic::transport::Channel> {
         AdminServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
     }

@@ -14,6 +14,7 @@ mod llm_degenerate;
 mod llm_faults;
 mod llm_support;
 mod logging;
+mod malformed;
 mod metrics;
 mod metrics_llm;
 mod risk;

@@ -587,3 +587,39 @@ fn cuda_requested_without_cuda_falls_back_to_cpu_or_refuses_when_required() {
         assert!(svc.list().models.iter().all(|m| m.device == "cuda"));
     }
 }
+
+/// Rules and models reloaded between prepare and run: the run uses the snapshot taken at
+/// prepare (the old rule-set version, the model the new registry no longer has).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_between_prepare_and_run_leaves_the_request_on_its_snapshot() {
+    let models = models_copy();
+    let rules = crate::daemon::copy_tree(Path::new(&format!("{ROOT}/rules")));
+    let mut s = Settings::embedded().unwrap();
+    s.risk = settings(models.path());
+    s.rules.dir = rules.path().to_path_buf();
+    s.rules.watch = false;
+    s.metrics.listen = String::new();
+    let pipeline = cdssd::pipeline::Pipeline::new(Arc::new(s)).unwrap();
+    let text = std::fs::read_to_string(format!("{ROOT}/examples/encounters/stemi_primary_pci.json")).unwrap();
+    let mut req = encounter::request_from_json(&text).unwrap();
+    req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
+    req.trigger = pb::Trigger::Discharge as i32;
+    let call = cdssd::pipeline::Call { request_id: "t".into(), deadline: None, budget: cdssd::pipeline::Budget::Draft };
+    let prepared = pipeline.prepare(&req, call).unwrap();
+    let before = prepared.snapshot().rules.version.clone();
+
+    std::fs::remove_dir_all(models.path().join(AMI)).unwrap();
+    assert_eq!(pipeline.risk().reload().status(), pb::LoadStatus::Loaded);
+    assert!(pipeline.risk().registry().get(AMI).is_none());
+    let rule = rules.path().join("stemi/aspirin_arrival.rhai");
+    let src = std::fs::read_to_string(&rule).unwrap();
+    std::fs::write(&rule, format!("{src}\n// edited\n")).unwrap();
+    let outcome = pipeline.rules().reload("test");
+    assert!(outcome.loaded, "{:?}", outcome.errors);
+    assert_ne!(pipeline.rules().current().version, before);
+
+    let fast = pipeline.fast(&prepared).await.unwrap();
+    assert_eq!(fast.rule_set_version, before);
+    let ami = fast.risks.iter().find(|r| r.model_id == AMI).expect("the snapshot's registry scored AMI");
+    assert_eq!(ami.status(), pb::RiskStatus::Ok, "{}", ami.message);
+}

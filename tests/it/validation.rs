@@ -237,3 +237,18 @@ fn reference_ranges_are_converted_with_their_value() {
     e.labs[i].reference_range = Some(pb::ReferenceRange { low: Some(1.0), high: None, unit: "bananas".into() });
     assert_only(&e, &[format!("encounter.labs[{i}].reference_range.unit").as_str()]);
 }
+
+#[test]
+fn non_finite_reference_range_bounds_are_field_violations() {
+    let mut e = example("outpatient_visit.json");
+    let i = lab_index(&e, "2093-3");
+    for (low, high, bad) in [
+        (Some(f64::NAN), Some(5.2), vec!["low"]),
+        (Some(1.0), Some(f64::INFINITY), vec!["high"]),
+        (Some(f64::NEG_INFINITY), Some(f64::NAN), vec!["low", "high"]),
+    ] {
+        e.labs[i].reference_range = Some(pb::ReferenceRange { low, high, unit: String::new() });
+        let want: Vec<String> = bad.iter().map(|b| format!("encounter.labs[{i}].reference_range.{b}")).collect();
+        assert_only(&e, &want.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}

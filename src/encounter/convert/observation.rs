@@ -158,6 +158,18 @@ impl Validator<'_> {
         o: &pb::Observation,
         r: &pb::ReferenceRange,
     ) -> Option<ReferenceRange> {
+        // Non-finite bounds are field violations (they used to reach rules and the LLM prompt).
+        let non_finite: Vec<&str> = [("low", r.low), ("high", r.high)]
+            .into_iter()
+            .filter(|(_, v)| v.is_some_and(|v| !v.is_finite()))
+            .map(|(n, _)| n)
+            .collect();
+        for bound in &non_finite {
+            self.err(path.field("reference_range").field(bound), "must be a finite number");
+        }
+        if !non_finite.is_empty() {
+            return None;
+        }
         let (Some(k), Some(pb::observation::Value::Quantity(q))) = (known, &o.value) else {
             return Some(ReferenceRange { low: r.low, high: r.high });
         };
