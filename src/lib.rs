@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision;
 pub mod encounter;
 pub mod evaluation;
+pub mod kb;
 pub mod llm;
 pub mod locale;
 pub mod metrics;

@@ -14,6 +14,8 @@
 pub mod breaker;
 pub mod cache;
 pub mod client;
+pub mod degenerate;
+pub mod icd10;
 pub mod prompt;
 pub mod scrub;
 mod service;

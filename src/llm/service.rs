@@ -21,6 +21,7 @@ use super::{
     breaker::{Breaker, BreakerState},
     cache::TtlCache,
     client::{ApiKey, CallError, ChatClient},
+    degenerate,
     prompt::{self, Prompt, PromptOptions},
     template::TemplateStore,
     validate::{self, DraftSchema, InvalidOutput},
@@ -134,7 +135,9 @@ impl LlmService {
         content: &str,
     ) -> Result<pb::DraftSuggestion, InvalidOutput> {
         let raw = self.schema.check(content)?;
+        degenerate::check(&raw, &prepared.prompt.system, &prepared.prompt.user).map_err(InvalidOutput::Degenerate)?;
         let (differentials, mut flags) = validate::ground(&raw, &prepared.prompt.refs);
+        let differentials = validate::supported(differentials, &mut flags)?;
         let principal = prompt::principal_icd10(enc);
         flags.extend(validate::cross_check(&raw, &principal, &fast.risks, &|i| format!("risks/{}", i + 1)));
         Ok(pb::DraftSuggestion {

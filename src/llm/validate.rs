@@ -47,6 +47,8 @@ pub enum InvalidOutput {
     Schema(Vec<String>),
     #[error("`{path}` = `{code}` is not an ICD-10 code")]
     Icd10 { path: String, code: String },
+    #[error("degenerate output: {0}")]
+    Degenerate(String),
 }
 
 /// A draft that passed the schema.
@@ -65,6 +67,9 @@ pub struct RawDifferential {
     pub likelihood: String,
     pub supporting: Vec<String>,
     pub contradicting: Vec<String>,
+    /// Knowledge-base passage ids the claim rests on.
+    #[serde(default)]
+    pub citations: Vec<String>,
 }
 
 const OUTLINE: &str = r#"{"differential":[{"condition":"<diagnosis>","icd10":"<ICD-10 code>","likelihood":"high|moderate|low","supporting":["<reference>"],"contradicting":["<reference>"]}],"next_steps":["<step>"],"red_flags":["<red flag>"],"summary":"<one paragraph>"}"#;
@@ -154,6 +159,33 @@ pub fn ground(draft: &RawDraft, refs: &RefIndex) -> (Vec<pb::Differential>, Vec<
         })
         .collect();
     (differentials, flags)
+}
+
+/// Keep the differentials supported by at least one encounter item that exists (after
+/// [`ground`]); the others are dropped with a flag. A draft left with none is degenerate.
+pub fn supported(
+    differentials: Vec<pb::Differential>,
+    flags: &mut Vec<String>,
+) -> Result<Vec<pb::Differential>, InvalidOutput> {
+    let total = differentials.len();
+    let mut kept = Vec::with_capacity(total);
+    for (i, d) in differentials.into_iter().enumerate() {
+        if d.supporting.is_empty() {
+            flags.push(format!(
+                "dropped differential {} (`{}`): no supporting item of the encounter",
+                i + 1,
+                truncate(&d.condition, 40)
+            ));
+        } else {
+            kept.push(d);
+        }
+    }
+    if kept.is_empty() {
+        return Err(InvalidOutput::Degenerate(format!(
+            "none of the {total} differential(s) is supported by an item of the encounter"
+        )));
+    }
+    Ok(kept)
 }
 
 /// Cross-checks of the draft against the coded diagnoses and the risk scores.

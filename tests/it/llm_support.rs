@@ -95,6 +95,8 @@ pub enum Fault {
     EndlessStream,
     /// 200 with a valid draft (streamed when asked).
     Ok,
+    /// 200 with this message content (streamed when asked): canned model answers.
+    Content(String),
 }
 
 /// A valid draft citing the first diagnosis and an item that does not exist.
@@ -296,6 +298,7 @@ async fn serve(
                 }
             }
             Fault::Ok => respond_ok(&mut sock, &valid_draft().to_string(), stream).await,
+            Fault::Content(content) => respond_ok(&mut sock, &content, stream).await,
         }
     }
 }

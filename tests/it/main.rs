@@ -15,6 +15,7 @@ mod errors;
 mod examples;
 mod fail_visibly;
 mod llm;
+mod llm_degenerate;
 mod llm_faults;
 mod llm_support;
 mod logging;

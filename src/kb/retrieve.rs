@@ -1,0 +1,129 @@
+//! Retrieval per request: a weighted BM25 query built from the encounter's
+//! diagnoses (code displays and the value sets their codes belong to), the
+//! value sets of its other coded items, the QC findings that apply (titles and
+//! rule packs) and the risk outcomes; the passages scoring at least
+//! `min_score`, best first, at most `top_k`.
+
+use std::{collections::HashSet, sync::Arc};
+
+use super::{
+    bm25::{tag, tokenize},
+    Index, Passage,
+};
+use crate::{
+    decision::FastPart,
+    encounter::{Code, DiagnosisRank, Encounter},
+    proto::v1 as pb,
+    rules::valueset::ValueSets,
+};
+
+/// A passage retrieved for a request, with its BM25 score.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    pub passage: Arc<Passage>,
+    pub score: f64,
+}
+
+/// Value sets that never say what a passage is about (they match almost anything).
+const TOO_BROAD: &[&str] = &["any_medication"];
+
+/// The tokens a passage is indexed with: both languages' title and text, the section, its
+/// value-set tags (twice: they are what the passage is about) and its topic (`pack:<topic>`).
+pub fn document_tokens(p: &Passage) -> Vec<String> {
+    let mut t = Vec::new();
+    for text in [&p.title.en, &p.title.zh_cn, &p.text.en, &p.text.zh_cn, &p.section] {
+        tokenize(text, &mut t);
+    }
+    for v in &p.valuesets {
+        t.push(tag(v));
+        t.push(tag(v));
+    }
+    if let Some(topic) = p.id.split('.').next() {
+        t.push(format!("pack:{topic}"));
+    }
+    t
+}
+
+/// The value sets a coding belongs to.
+pub fn value_sets_of<'a>(sets: &'a ValueSets, code: &Code) -> impl Iterator<Item = &'a str> + 'a {
+    let (system, value) = (code.system.name().to_string(), code.code.clone());
+    sets.iter().filter(move |s| s.matches(&system, &value)).map(|s| s.name.as_str())
+}
+
+/// A weighted query.
+#[derive(Debug, Clone, Default)]
+pub struct RetrievalQuery {
+    pub terms: Vec<(String, f64)>,
+    /// Value sets of the encounter's codes (also used to check citations).
+    pub value_sets: HashSet<String>,
+}
+
+impl RetrievalQuery {
+    fn words(&mut self, text: &str, weight: f64) {
+        let mut t = Vec::new();
+        tokenize(text, &mut t);
+        self.terms.extend(t.into_iter().map(|w| (w, weight)));
+    }
+
+    fn sets(&mut self, sets: Option<&ValueSets>, code: &Code, weight: f64) {
+        let Some(sets) = sets else { return };
+        for name in value_sets_of(sets, code) {
+            if !TOO_BROAD.contains(&name) {
+                self.value_sets.insert(name.to_string());
+                self.terms.push((tag(name), weight));
+            }
+        }
+    }
+
+    /// The query for an encounter and its fast part.
+    pub fn from_encounter(enc: &Encounter, fast: &FastPart, sets: Option<&ValueSets>) -> Self {
+        let mut q = Self::default();
+        for d in &enc.diagnoses {
+            let principal = d.rank == DiagnosisRank::Principal;
+            q.words(&d.code.display, if principal { 1.0 } else { 0.5 });
+            q.sets(sets, &d.code, if principal { 3.0 } else { 1.5 });
+        }
+        for o in enc.vitals.iter().chain(&enc.labs).chain(&enc.assessments) {
+            q.sets(sets, &o.code, 0.5);
+        }
+        for m in &enc.medication_orders {
+            m.codes.iter().for_each(|c| q.sets(sets, c, 0.5));
+        }
+        for m in &enc.administrations {
+            m.codes.iter().for_each(|c| q.sets(sets, c, 0.5));
+        }
+        for p in &enc.procedures {
+            q.sets(sets, &p.code, 1.0);
+        }
+        for f in fast.findings.iter().filter(|f| f.status() != pb::FindingStatus::NotApplicable) {
+            q.words(&f.title, 0.5);
+            if let Some(pack) = f.rule_id.split('.').next() {
+                q.terms.push((format!("pack:{pack}"), 2.0));
+            }
+        }
+        for r in fast.risks.iter().filter(|r| r.status() == pb::RiskStatus::Ok) {
+            q.words(&r.outcome, 0.3);
+        }
+        q
+    }
+
+    /// A free-text query (tests, the CLI).
+    pub fn text(text: &str) -> Self {
+        let mut q = Self::default();
+        q.words(text, 1.0);
+        q
+    }
+}
+
+impl Index {
+    /// The passages scoring at least `min_score`, best first, at most `top_k`.
+    pub fn retrieve(&self, query: &RetrievalQuery, top_k: usize, min_score: f64) -> Vec<Retrieved> {
+        self.bm25
+            .search(&query.terms)
+            .into_iter()
+            .filter(|(_, s)| *s >= min_score)
+            .take(top_k)
+            .map(|(d, score)| Retrieved { passage: self.passages[d].clone(), score })
+            .collect()
+    }
+}
