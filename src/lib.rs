@@ -19,6 +19,7 @@ pub mod kb;
 pub mod llm;
 pub mod locale;
 pub mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod proto;
 pub mod report;

@@ -15,7 +15,8 @@ pub mod db;
 pub mod keys;
 pub mod postgres;
 pub mod record;
-pub mod settings;
+/// The `[audit]` settings (defined with the configuration, next to their validation).
+pub use crate::config::audit as settings;
 pub mod sink;
 pub mod sqlite;
 pub mod store;

@@ -10,6 +10,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
 
+pub mod audit;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -32,7 +33,7 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub risk: RiskSettings,
     pub llm: LlmSettings,
-    pub audit: crate::audit::AuditSettings,
+    pub audit: audit::AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

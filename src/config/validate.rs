@@ -58,14 +58,14 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
         p.add("server.default_locale", e);
     }
     for (i, m) in s.rules.measure_sets.iter().enumerate() {
-        let known = crate::rules::meta::MEASURE_SETS;
+        let known = crate::names::MEASURE_SETS;
         if !known.contains(&m.as_str()) {
             p.add(
                 &format!("rules.measure_sets[{i}]"),
                 format!(
                     "unknown measure set `{m}` (known: {}){}",
                     known.join(", "),
-                    crate::rules::meta::did_you_mean(m, known)
+                    crate::names::did_you_mean(m, known)
                 ),
             );
         }

@@ -9,16 +9,11 @@ use super::error::LoadError;
 use super::finding::{Severity, Status};
 use super::lint::find_position;
 use crate::locale::Locale;
+pub use crate::names::{did_you_mean, MEASURE_SETS};
 
 /// Workflow moments a rule can run on (the `Trigger` enum of the proto, lower case).
 pub const TRIGGERS: &[&str] =
     &["arrival", "admission", "order_sign", "patient_view", "periodic_review", "discharge", "retrospective"];
-
-/// Measure sets a rule may name in `measure_set` (an unknown one is a load error).
-/// `NHC-2022`: 三级医院评审标准（2022 年版）chapter 4 and the single-disease indicators it
-/// adopts; `NHC-2020`: 单病种质量监测信息项（2020 年版）; `NHC-2015`: 抗菌药物临床应用指导原则
-/// （2015 年版）; `CMS`/`TJC`/`SCIP`: US chart-abstracted measures; `AHA`: AHA/ASA Get With The Guidelines programme measures (Target: Stroke); `LOCAL`: a hospital's own.
-pub const MEASURE_SETS: &[&str] = &["NHC-2022", "NHC-2020", "NHC-2015", "CMS", "TJC", "SCIP", "AHA", "LOCAL"];
 
 /// The finding constructors, as named in `outcomes`, and the status each returns.
 pub const OUTCOME_KINDS: &[(&str, Status)] = &[
@@ -371,33 +366,6 @@ fn local_text(v: &Dynamic, what: &str, err: &mut dyn FnMut(&str, String)) -> Loc
 fn valid_key(k: &str) -> bool {
     k.starts_with(|c: char| c.is_ascii_lowercase())
         && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// " — did you mean 'x'?" for the closest of `known` (edit distance ≤ 2 or a shared prefix), else "".
-pub fn did_you_mean(word: &str, known: &[&str]) -> String {
-    let w = word.to_ascii_lowercase();
-    let best = known
-        .iter()
-        .map(|k| (edit_distance(&w, &k.to_ascii_lowercase()), *k))
-        .min_by_key(|(d, _)| *d)
-        .filter(|(d, k)| *d <= 2.max(w.len() / 4) && *d < k.len().max(w.len()));
-    match best {
-        Some((_, k)) => format!(" — did you mean '{k}'?"),
-        None => String::new(),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn string_list(map: &Map, field: &str, required: bool, err: &mut dyn FnMut(&str, String)) -> Vec<String> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::ConfigProblem;
+use super::ConfigProblem;
 
 /// Where decisions are recorded.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
