@@ -54,13 +54,13 @@ fn draft_json() -> String {
     serde_json::json!({
         "differential": [
             {"condition": "Acute anterior STEMI", "icd10": "I21.0", "likelihood": "high",
-             "supporting": ["diagnoses/1", "labs/1", "assessments/1"], "contradicting": []},
+             "supporting": ["diagnoses/1", "labs/1", "assessments/1"], "contradicting": [], "citations": []},
             {"condition": "Takotsubo cardiomyopathy", "icd10": "I51.81", "likelihood": "low",
-             "supporting": ["labs/1"], "contradicting": ["procedures/2", "labs/99"]},
+             "supporting": ["labs/1"], "contradicting": ["procedures/2", "labs/99"], "citations": []},
             {"condition": "Acute pericarditis", "icd10": "I30.9", "likelihood": "low",
-             "supporting": [], "contradicting": ["assessments/1"]}
+             "supporting": [], "contradicting": ["assessments/1"], "citations": []}
         ],
-        "next_steps": ["Serial troponin", "Echocardiography"],
+        "next_steps": [{"step": "Serial troponin", "citations": []}, {"step": "Echocardiography", "citations": []}],
         "red_flags": ["Ongoing ST elevation"],
         "summary": "Synthetic benchmark draft: ST elevation with rising troponin; reperfusion documented."
     })

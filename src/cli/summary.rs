@@ -75,11 +75,26 @@ pub fn render(d: &pb::Decision) -> String {
             let _ = writeln!(o, "  DRAFT — for clinician review ({}, template v{})", s.model, s.template_version);
             let _ = writeln!(o, "  {}", s.summary);
             for dd in &s.differentials {
-                let _ = writeln!(o, "  - {} ({}) {}", dd.condition, dd.icd10, dd.likelihood);
+                let _ =
+                    writeln!(o, "  - {} ({}) {} [{}]", dd.condition, dd.icd10, dd.likelihood, dd.citations.join(", "));
             }
             for fl in &s.flags {
                 let _ = writeln!(o, "  ! {fl}");
             }
+        }
+        let zh = s.locale == "zh-CN";
+        if !s.passages.is_empty() {
+            let _ = writeln!(o, "  {}", if zh { "检索到的指南段落：" } else { "Guideline passages retrieved:" });
+        }
+        for p in &s.passages {
+            let mark = match (p.cited, zh) {
+                (true, true) => "已引用",
+                (true, false) => "cited",
+                (false, true) => "未引用",
+                (false, false) => "not cited",
+            };
+            let _ =
+                writeln!(o, "    [{}] {} — {}, {} ({mark}; {})", p.id, p.title, p.source, p.section, p.review_status);
         }
     }
     let _ = writeln!(o, "\nCards ({}):", d.cards.len());

@@ -179,6 +179,21 @@ pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
     })
 }
 
+/// The guideline passages the draft cites, in the suggestion's locale: id, title,
+/// source, section and review status of each ("" when it cites none).
+pub fn cited_passages(s: &pb::DraftSuggestion) -> String {
+    let zh = s.locale == "zh-CN";
+    let cited: Vec<&pb::GuidelinePassage> = s.passages.iter().filter(|p| p.cited).collect();
+    if cited.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(if zh { "\n引用的指南段落：\n" } else { "\nGuideline passages cited:\n" });
+    for p in cited {
+        out.push_str(&format!("- [{}] {} — {}, {} ({})\n", p.id, p.title, p.source, p.section, p.review_status));
+    }
+    out
+}
+
 /// The LLM card: always info, always a draft.
 pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
     if s.status() != pb::SuggestionStatus::Ok {
@@ -196,6 +211,7 @@ pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
     if !s.red_flags.is_empty() {
         detail.push_str(&format!("\nRed flags: {}\n", s.red_flags.join("; ")));
     }
+    detail.push_str(&cited_passages(s));
     if !s.flags.is_empty() {
         detail.push_str(&format!("\nChecks: {}\n", s.flags.join("; ")));
     }
