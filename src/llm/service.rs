@@ -394,6 +394,17 @@ impl LlmService {
         }
     }
 
+    /// Validate a response's content for `prepared` (synchronous CPU work: the service
+    /// itself calls it on the blocking pool).
+    pub fn validate(
+        &self,
+        prepared: &Prepared,
+        input: &DraftInput,
+        content: &str,
+    ) -> Result<pb::DraftSuggestion, InvalidOutput> {
+        self.core.accept(prepared, input, content)
+    }
+
     /// Validate on the blocking pool.
     async fn accept(
         &self,
