@@ -7,6 +7,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
 
+# Debian packages some tests need (the README's test command must work on a fresh machine
+# without .ci/run): installed when missing and running as root with apt-get, else named.
+# $1: a shell test that succeeds when present; $2: the Debian package; $3: who needs it.
+apt_updated=
+debian_package() {
+  if eval "$1" >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing $2 (Debian) for $3"
+    [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+    # shellcheck disable=SC2086 # $2 may name several packages
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $2
+  else
+    echo "setup: $2 not installed and not root: $3 need it (apt-get install -y --no-install-recommends $2)" >&2
+  fi
+}
+
+# --- npm (Debian nodejs + npm): installs buf below.
+debian_package "command -v npm" "nodejs npm" "buf (proto lint)"
+
 # --- buf (proto lint), from the npm registry
 BUF_VERSION=1.75.0
 if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/buf --version 2>/dev/null | grep -qx "$BUF_VERSION"; then
@@ -26,25 +45,11 @@ if [ ! -f .cache/ops-venv/.packages ] || [ "$(cat .cache/ops-venv/.packages)" !=
   .cache/ops-venv/bin/python -m pip install --quiet --disable-pip-version-check $OPS_PACKAGES
   echo "$OPS_PACKAGES" > .cache/ops-venv/.packages
 fi
-if ! command -v promtool >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing promtool (Debian prometheus)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
-  else
-    echo "setup: promtool not found: deploy/validate.sh and the metrics tests need it (apt-get install -y --no-install-recommends prometheus)" >&2
-  fi
-fi
+debian_package "command -v promtool" prometheus "deploy/validate.sh and the metrics tests"
 
 # --- strace (Debian): tests/it/egress.rs traces every connect of the daemon to prove it
 # never phones home. Installed here when missing and root; .ci/run installs it too.
-if ! command -v strace >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing strace (Debian)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace
-  else
-    echo "setup: strace not found: the egress test needs it (apt-get install -y strace)" >&2
-  fi
-fi
+debian_package "command -v strace" strace "the egress test"
 
 # --- ONNX Runtime shared library for the risk models, from PyPI (onnxruntime wheel)
 # Installed into .cache/onnxruntime/<version>/, the location cdssd looks at by default.
@@ -56,21 +61,7 @@ scripts/setup-llm.sh >/dev/null
 
 # --- PostgreSQL server binaries (Debian's postgresql): the audit store tests start a real cluster
 # with initdb/pg_ctl in a temporary directory (as the `postgres` user when run as root).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing postgresql (Debian) for the audit store tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
-  else
-    echo "setup: PostgreSQL server binaries not found: the audit tests need them (apt-get install -y postgresql)" >&2
-  fi
-fi
+debian_package "ls /usr/lib/postgresql/*/bin/initdb" postgresql "the audit store tests"
 
 # --- headless Chromium (Debian's chromium): the HTML QC report test renders the file and checks its DOM.
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing chromium (Debian) for the HTML report test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
-  else
-    echo "setup: chromium not found: the HTML report test needs it (apt-get install -y chromium)" >&2
-  fi
-fi
+debian_package "command -v chromium" chromium "the HTML report test"

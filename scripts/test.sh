@@ -10,6 +10,10 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== buf lint"
 .cache/buf/node_modules/.bin/buf lint
+# The published contract: cdss.v1 as tagged contract-v1 (a buf image committed next to the
+# protos, so a clone needs no tag). Every later change must be backward compatible.
+echo "== buf breaking (against proto/contract-v1.image.json)"
+.cache/buf/node_modules/.bin/buf breaking --against proto/contract-v1.image.json
 echo "== deploy/validate.sh"
 bash deploy/validate.sh
 echo "== cargo test"
