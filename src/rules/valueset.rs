@@ -73,18 +73,26 @@ pub struct ValueSet {
 pub const EDITION_DIVERGENT: &[&str] = &["R65"];
 
 /// Normalised ICD-10 codes compared for `code`: itself, then its parent when it carries
-/// a national extension (`A41900X001` → `A419`: extension and trailing zero padding
-/// removed, never shorter than the 4-character subcategory).
-fn icd10_keys(code: &str) -> impl Iterator<Item = &str> {
-    let parent = (code.len() > 3).then(|| crate::encounter::codes::national_base(&code[3..])).flatten().map(|rest| {
-        let base = &code[..3 + rest.len()];
+/// a China national clinical edition 2.0 form (GB/T 14396 six-character codes and their
+/// extensions): for `ICD-10` codings every character after the 4-character subcategory is
+/// a national subdivision, so the parent is the subcategory (`A41900X001`, `A41901` →
+/// `A419`), and the `x` placeholder of a category without subcategories is removed
+/// (`I10.x00` → `I10`). ICD-10-CM codings keep their characters (a trailing zero is a code
+/// of its own, `I50.20`); only an `x` + 3-digit extension is removed.
+fn icd10_keys(code: &str, national: bool) -> impl Iterator<Item = &str> {
+    let parent = (code.len() > 4).then(|| {
+        let rest = &code[3..];
+        let base = &code[..3 + crate::encounter::codes::national_base(rest).unwrap_or(rest).len()];
         let mut end = base.len();
-        while end > 4 && base.as_bytes()[end - 1] == b'0' {
-            end -= 1;
+        if national {
+            end = end.min(4);
+            if base.as_bytes()[3] == b'X' {
+                end = 3;
+            }
         }
         &base[..end]
     });
-    std::iter::once(code).chain(parent)
+    std::iter::once(code).chain(parent.filter(|p| p.len() < code.len()))
 }
 
 impl ValueSet {
@@ -102,7 +110,9 @@ impl ValueSet {
         if system == "ICD-10" || system == "ICD-10-CM" {
             let divergent = EDITION_DIVERGENT.iter().any(|p| code.starts_with(p));
             let cm_meaning = divergent && (system == "ICD-10-CM" || code.len() >= 5);
-            let by = |sys: &str| self.by_system.get(sys).is_some_and(|c| icd10_keys(code).any(|k| c.matches(k)));
+            let national = system == "ICD-10";
+            let by =
+                |sys: &str| self.by_system.get(sys).is_some_and(|c| icd10_keys(code, national).any(|k| c.matches(k)));
             return (!cm_meaning && by("ICD-10")) || ((!divergent || cm_meaning) && by("ICD-10-CM"));
         }
         self.by_system.get(system).is_some_and(|c| c.matches(code))
@@ -145,12 +155,47 @@ pub struct ValueSets {
     sets: BTreeMap<String, ValueSet>,
     /// Every code system some set lists (ICD-10-CM counted as ICD-10: one family).
     systems: HashSet<String>,
+    /// The local-code mapping tables compiled into the sets (`rules/mappings/`).
+    mappings: super::mapping::Mappings,
 }
 
 impl ValueSets {
     /// Does any value set list codes of `system` (canonical name)?
     pub fn uses_system(&self, system: &str) -> bool {
         self.systems.contains(system)
+    }
+
+    /// The mapping tables compiled into these sets.
+    pub fn mappings(&self) -> &super::mapping::Mappings {
+        &self.mappings
+    }
+
+    pub(super) fn set_mappings(&mut self, m: super::mapping::Mappings) {
+        self.mappings = m;
+    }
+
+    /// Add mapped local codes `(system, normalised code)` to set `name` (mapping tables).
+    pub(super) fn add_mapped(&mut self, name: &str, codes: Vec<(String, String)>) {
+        let Some(set) = self.sets.get_mut(name) else { return };
+        for (system, code) in codes {
+            self.systems.insert(system.clone());
+            set.by_system.entry(system).or_default().exact.insert(code);
+        }
+    }
+
+    /// Can a rule ever read this local coding (normalised code)? A mapping table maps it or
+    /// some value set lists it directly.
+    pub fn knows_local(&self, system: &str, code: &str) -> bool {
+        self.mappings.knows(system, code) || self.sets.values().any(|s| s.matches_normalized(system, code))
+    }
+
+    /// Is this local coding (normalised code) a gap no rule can read because of the tables?
+    /// Its system is in no value set or table, or a table covers the system but neither it
+    /// nor a value set knows the code. A local system used only by value sets, without a
+    /// table, is judged by system like the standard ones (its codes are project-defined;
+    /// one no set lists is not needed).
+    pub fn local_gap(&self, system: &str, code: &str) -> bool {
+        !self.uses_system(system) || (self.mappings.maps_system(system) && !self.knows_local(system, code))
     }
 
     pub fn get(&self, name: &str) -> Option<&ValueSet> {
