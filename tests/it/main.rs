@@ -24,6 +24,7 @@ mod mappings;
 mod metrics;
 mod metrics_llm;
 mod pg;
+mod recoded;
 mod replay;
 mod report;
 mod risk;
