@@ -16,10 +16,12 @@ fn the_tiny_model_gives_no_ok_draft_on_the_nine_examples() {
         .args(["llm", "eval", "eval/cases.toml", "--only", "example"])
         .args(["--max-ok", "0", "--all-invalid-with-reason", "--require-retrieval"])
         .env("CDSSD__LLM__BASE_URL", &base)
-        .env("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "300000")
-        .env("CDSSD__LLM__TOTAL_TIMEOUT_MS", "420000")
-        .env("CDSSD__LLM__MAX_TOKENS", "300")
-        .env("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "3")
+        // A short prompt and answer: on a 2-core machine shared with builds the tiny model
+        // reads prompts at 5-100 tokens/s; a draft that times out would not be `invalid`.
+        .env("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "900000")
+        .env("CDSSD__LLM__TOTAL_TIMEOUT_MS", "900000")
+        .env("CDSSD__LLM__MAX_TOKENS", "250")
+        .env("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "2")
         .env("CDSSD__LLM__TEMPERATURE", "0")
         .env("CDSSD__LLM__CACHE_TTL_S", "0")
         .output()
