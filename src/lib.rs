@@ -10,6 +10,7 @@
 //! `ARCHITECTURE.md` for the map.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -27,6 +28,7 @@ pub mod risk;
 pub mod rules;
 pub mod server;
 pub mod telemetry;
+pub mod listen;
 pub mod web;
 
 /// The cdssd version (from Cargo).
