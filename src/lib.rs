@@ -17,6 +17,7 @@ pub mod decision;
 pub mod encounter;
 pub mod evaluation;
 pub mod kb;
+pub mod listen;
 pub mod llm;
 pub mod locale;
 pub mod metrics;
@@ -28,7 +29,6 @@ pub mod risk;
 pub mod rules;
 pub mod server;
 pub mod telemetry;
-pub mod listen;
 pub mod web;
 
 /// The cdssd version (from Cargo).

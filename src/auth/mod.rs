@@ -24,7 +24,7 @@ pub use keys::KeyError;
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Health checks: no token (probes, load balancers).
+    /// Health checks and reflection: no token (probes, load balancers, the contract).
     Open,
     /// Evaluation and feedback: a valid token with `auth.evaluate_scope` (when set).
     Evaluate,
@@ -41,7 +41,11 @@ impl Access {
         let service = parts.next().unwrap_or("");
         let method = parts.next().unwrap_or("");
         match service {
-            "grpc.health.v1.Health" => Access::Open,
+            // Health for probes; reflection serves the published contract (proto/) and
+            // nothing else, and tools (grpcurl, buf curl) reflect before each call.
+            "grpc.health.v1.Health"
+            | "grpc.reflection.v1.ServerReflection"
+            | "grpc.reflection.v1alpha.ServerReflection" => Access::Open,
             "cdss.v1.AdminService" => Access::Admin,
             "cdss.v1.AuditService" if method == "Feedback" => Access::Evaluate,
             "cdss.v1.AuditService" => Access::AuditRead,
@@ -200,7 +204,8 @@ pub struct Verifier {
     issuers: Vec<Issuer>,
     leeway: u64,
     max_lifetime: u64,
-    replay: Option<replay::ReplayCache>,
+    /// Shared by the verifiers a reload builds: a reload never forgets a `jti`.
+    replay: Option<std::sync::Arc<replay::ReplayCache>>,
     evaluate_scope: String,
     audit_scope: String,
     admin_scope: String,
@@ -237,10 +242,20 @@ impl Verifier {
             issuers,
             leeway: s.leeway_s,
             max_lifetime: s.max_lifetime_s,
-            replay: s.reject_replayed_jti.then(|| replay::ReplayCache::new(s.replay_cache_entries)),
+            replay: s
+                .reject_replayed_jti
+                .then(|| std::sync::Arc::new(replay::ReplayCache::new(s.replay_cache_entries))),
             evaluate_scope: s.evaluate_scope.clone(),
             audit_scope: s.audit_scope.clone(),
             admin_scope: s.admin_scope.clone(),
+        }))
+    }
+
+    /// A verifier with the issuers' keys re-read and the same replay cache.
+    pub fn reloaded(&self, s: &AuthSettings) -> Result<Option<Self>, KeyError> {
+        Ok(Self::from_settings(s)?.map(|mut v| {
+            v.replay = self.replay.clone();
+            v
         }))
     }
 

@@ -140,7 +140,10 @@ fn a_replayed_jti_is_refused_and_the_cache_is_bounded() {
     assert!(check(&f, &es256(&f.key, None, &claims("two")), Access::Evaluate).is_ok());
     assert!(check(&f, &es256(&f.key, None, &claims("three")), Access::Evaluate).is_ok());
     // Capacity 3: a fourth live jti is refused rather than forgetting one.
-    assert_eq!(check(&f, &es256(&f.key, None, &claims("four")), Access::Evaluate).unwrap_err(), Refusal::ReplayCacheFull);
+    assert_eq!(
+        check(&f, &es256(&f.key, None, &claims("four")), Access::Evaluate).unwrap_err(),
+        Refusal::ReplayCacheFull
+    );
     // Once the first tokens have expired, room comes back.
     let later = NOW + 400;
     let mut c = claims("five");
@@ -168,8 +171,6 @@ fn routes_need_the_access_of_their_service() {
     assert_eq!(Access::for_grpc_path("/cdss.v1.AdminService/ReloadRules"), Access::Admin);
     assert_eq!(Access::for_grpc_path("/cdss.v1.AuditService/Feedback"), Access::Evaluate);
     assert_eq!(Access::for_grpc_path("/cdss.v1.AuditService/GetDecision"), Access::AuditRead);
-    assert_eq!(
-        Access::for_grpc_path("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
-        Access::Evaluate
-    );
+    assert_eq!(Access::for_grpc_path("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"), Access::Open);
+    assert_eq!(Access::for_grpc_path("/cdss.v1.Unknown/Method"), Access::Evaluate);
 }

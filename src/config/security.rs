@@ -160,7 +160,10 @@ pub(super) fn validate(tls: &TlsSettings, auth: &AuthSettings, listeners: &[(&st
                 } else {
                     ""
                 };
-                bad(&format!("auth.issuers[{i}].algorithms[{j}]"), format!("`{a}` is not one of {}{why}", ALGORITHMS.join(", ")));
+                bad(
+                    &format!("auth.issuers[{i}].algorithms[{j}]"),
+                    format!("`{a}` is not one of {}{why}", ALGORITHMS.join(", ")),
+                );
             }
         }
     }

@@ -104,7 +104,7 @@ impl Pipeline {
             validation_us: started.elapsed().as_micros() as u64,
         };
         let request = self.audit.as_ref().map(|_| Arc::new(req.clone()));
-        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot, request })
+        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot, request, caller: call.caller })
     }
 }
 
