@@ -259,7 +259,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 Format::Auto => std::io::stdout().is_terminal(),
             };
             if text_out {
-                print!("{}", summary::render(&decision));
+                print!("{}", summary::render(&decision, settings.timezone(), summary::use_colour()));
             } else {
                 println!("{}", encounter::to_json(&decision));
             }

@@ -54,6 +54,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     if check {
         let mut warnings = runner::check_tests(&set);
         warnings.extend(runner::text_warnings(&set, &settings.rule_locales()));
+        warnings.extend(set.warnings.iter().cloned());
         for w in &warnings {
             println!("warning: {w}");
         }

@@ -1,7 +1,10 @@
 //! One card per actionable finding, risk or draft.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
+use super::text::{self, label, local_time, local_timestamp};
+use crate::locale::Locale;
 use crate::proto::v1 as pb;
 
 /// Pending findings whose deadline is this close get their full severity.
@@ -42,7 +45,7 @@ fn indicator_for(severity: pb::Severity) -> pb::Indicator {
     }
 }
 
-fn evidence_lines(evidence: &[pb::Evidence]) -> String {
+fn evidence_lines(evidence: &[pb::Evidence], l: Locale, tz: Tz) -> String {
     evidence
         .iter()
         .map(|e| {
@@ -50,8 +53,9 @@ fn evidence_lines(evidence: &[pb::Evidence]) -> String {
             if !e.value.is_empty() {
                 line.push_str(&format!(" = {}", e.value));
             }
-            if let Some(t) = e.time.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32)) {
-                line.push_str(&format!(" at {}", t.to_rfc3339()));
+            if let Some(t) = e.time.as_ref().and_then(|t| local_timestamp(t, tz)) {
+                line.push_str(l.pick("，时间 ", " at "));
+                line.push_str(&t);
             }
             line
         })
@@ -59,40 +63,62 @@ fn evidence_lines(evidence: &[pb::Evidence]) -> String {
         .join("\n")
 }
 
-/// A card for a finding that needs attention: not met, pending, or failed.
-pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>) -> Option<pb::Card> {
+/// "前缀：正文" / "Prefix: text".
+fn prefixed(l: Locale, prefix: &str, text: &str) -> String {
+    format!("{}{text}", label(l, prefix, prefix))
+}
+
+/// A card for a finding that needs attention: not met, pending, or failed. Texts in
+/// `l`, times in the hospital zone `tz`.
+pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>, l: Locale, tz: Tz) -> Option<pb::Card> {
     let (indicator, prefix) = match f.status() {
-        pb::FindingStatus::NotMet => (indicator_for(f.severity()).max(pb::Indicator::Warning), "Not met"),
+        pb::FindingStatus::NotMet => {
+            (indicator_for(f.severity()).max(pb::Indicator::Warning), l.pick("未达标", "Not met"))
+        }
         pb::FindingStatus::Pending => {
             let deadline = f.deadline.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32));
             let near = deadline.map(|d| (d - now).num_minutes() <= NEAR_DEADLINE_MIN).unwrap_or(false);
             if near {
-                (indicator_for(f.severity()).max(pb::Indicator::Warning), "Due soon")
+                (indicator_for(f.severity()).max(pb::Indicator::Warning), l.pick("即将到期", "Due soon"))
             } else {
-                (pb::Indicator::Info, "Pending")
+                (pb::Indicator::Info, l.pick("待完成", "Pending"))
             }
         }
-        pb::FindingStatus::Error => (pb::Indicator::Info, "Could not check"),
+        pb::FindingStatus::Error => (pb::Indicator::Info, l.pick("无法判断", "Could not check")),
         _ => return None,
     };
     let mut detail = format!(
-        "**{}** — {}\n\nMeasure: {}  \nRule: `{}` v{} (pack `{}`)",
-        f.title, f.message, f.measure, f.rule_id, f.rule_version, f.pack
+        "**{}** — {}\n\n{}{}  \n{}`{}` v{} ({} `{}`)",
+        f.title,
+        f.message,
+        label(l, "指标", "Measure"),
+        f.measure,
+        label(l, "规则", "Rule"),
+        f.rule_id,
+        f.rule_version,
+        l.pick("规则包", "pack"),
+        f.pack
     );
     if let Some(d) = f.deadline.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32)) {
-        let mins = (d - now).num_minutes();
-        detail.push_str(&format!("\n\nDeadline: {} ({} min from evaluation time)", d.to_rfc3339(), mins));
+        let mins = text::minutes_until(d, now);
+        let rel = match l {
+            Locale::ZhCn if mins >= 0 => format!("距评估时间还有 {mins} 分钟"),
+            Locale::ZhCn => format!("已超过 {} 分钟", -mins),
+            Locale::En if mins >= 0 => format!("{mins} min from evaluation time"),
+            Locale::En => format!("{} min ago", -mins),
+        };
+        detail.push_str(&format!("\n\n{}{} ({rel})", label(l, "截止时间", "Deadline"), local_time(d, tz)));
     }
     if !f.missing_data.is_empty() {
-        detail.push_str(&format!("\n\nMissing data: {}", f.missing_data.join(", ")));
+        detail.push_str(&format!("\n\n{}{}", label(l, "缺少数据", "Missing data"), f.missing_data.join(", ")));
     }
     if !f.evidence.is_empty() {
-        detail.push_str("\n\nEvidence:\n");
-        detail.push_str(&evidence_lines(&f.evidence));
+        detail.push_str(&format!("\n\n{}\n", label(l, "依据", "Evidence").trim_end()));
+        detail.push_str(&evidence_lines(&f.evidence, l, tz));
     }
     Some(pb::Card {
         uuid: uuid::Uuid::new_v4().to_string(),
-        summary: truncate_summary(&format!("{prefix}: {} — {}", f.title, f.message)),
+        summary: truncate_summary(&prefixed(l, prefix, &format!("{} — {}", f.title, f.message))),
         detail,
         indicator: indicator as i32,
         source: Some(pb::CardSource {
@@ -107,8 +133,9 @@ pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>) -> Option<pb::Card>
 
 /// A card for every risk model that ran on the encounter: scored (high band
 /// warning, otherwise info) or refused/failed (info, saying why), so the
-/// clinician always sees which models looked at the patient.
-pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
+/// clinician always sees which models looked at the patient. `r.outcome` and
+/// `r.horizon` are already in `l` (the registry picks the manifest's texts).
+pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
     let source = Some(pb::CardSource {
         kind: pb::SourceKind::Model as i32,
         id: r.model_id.clone(),
@@ -119,59 +146,75 @@ pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
         return None;
     }
     if r.status() != pb::RiskStatus::Ok {
-        return Some(pb::Card {
-            uuid: uuid::Uuid::new_v4().to_string(),
-            summary: truncate_summary(&format!("Not scored: risk of {} — {}", r.outcome, r.message)),
-            detail: format!(
+        let summary = match l {
+            Locale::ZhCn => format!("未评分：{}风险 — {}", r.outcome, r.message),
+            Locale::En => format!("Not scored: risk of {} — {}", r.outcome, r.message),
+        };
+        let detail = match l {
+            Locale::ZhCn => format!(
+                "模型 `{}` v{} 未给出评分（{}）。\n\n{}",
+                r.model_id,
+                r.model_version,
+                text::risk_status(r.status(), l),
+                r.message
+            ),
+            Locale::En => format!(
                 "Model `{}` v{} did not produce a score ({}).\n\n{}",
                 r.model_id,
                 r.model_version,
-                r.status().as_str_name(),
+                text::risk_status(r.status(), l),
                 r.message
             ),
+        };
+        return Some(pb::Card {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            summary: truncate_summary(&summary),
+            detail,
             indicator: pb::Indicator::Info as i32,
             source,
             draft: false,
         });
     }
-    let (indicator, band) = match r.band() {
-        pb::RiskBand::High => (pb::Indicator::Warning, "high"),
-        pb::RiskBand::Moderate => (pb::Indicator::Info, "moderate"),
-        pb::RiskBand::Low => (pb::Indicator::Info, "low"),
-        pb::RiskBand::Unspecified => (pb::Indicator::Info, "unbanded"),
+    let indicator = if r.band() == pb::RiskBand::High { pb::Indicator::Warning } else { pb::Indicator::Info };
+    let band = text::risk_band(r.band(), l);
+    let pct = r.probability * 100.0;
+    let mut detail = match l {
+        Locale::ZhCn => format!(
+            "预测{}（{}）风险：**{pct:.1} %**（{band}）。\n\n模型：`{}` v{}，运行于 {}  \n来源：{}",
+            r.outcome, r.horizon, r.model_id, r.model_version, r.device, r.citation
+        ),
+        Locale::En => format!(
+            "Predicted risk of {} ({}): **{pct:.1} %** ({band}).\n\nModel: `{}` v{} on {}  \nSource: {}",
+            r.outcome, r.horizon, r.model_id, r.model_version, r.device, r.citation
+        ),
     };
-    let mut detail = format!(
-        "Predicted risk of {} ({}): **{:.1} %** ({band} band).\n\nModel: `{}` v{} on {}  \nSource: {}",
-        r.outcome,
-        r.horizon,
-        r.probability * 100.0,
-        r.model_id,
-        r.model_version,
-        r.device,
-        r.citation
-    );
     if !r.contributions.is_empty() {
-        detail.push_str("\n\nMain contributing features (change in risk vs. reference value):\n");
+        detail.push_str(l.pick(
+            "\n\n影响最大的特征（与参考值相比的风险变化）：\n",
+            "\n\nMain contributing features (change in risk vs. reference value):\n",
+        ));
         for c in r.contributions.iter().take(5) {
-            detail.push_str(&format!("- {}: {:+.1} points\n", c.feature, c.delta * 100.0));
+            detail.push_str(&format!("- {}: {:+.1} {}\n", c.feature, c.delta * 100.0, l.pick("个百分点", "points")));
         }
     }
     let imputed: Vec<&str> = r.features.iter().filter(|f| f.imputed).map(|f| f.name.as_str()).collect();
     if !imputed.is_empty() {
-        detail.push_str(&format!("\nImputed (missing in the record): {}", imputed.join(", ")));
+        detail.push_str(&format!(
+            "\n{}{}",
+            label(l, "已插补（病历中缺失）", "Imputed (missing in the record)"),
+            imputed.join(", ")
+        ));
     }
     if !r.message.is_empty() {
         detail.push_str(&format!("\n\n{}", r.message));
     }
+    let summary = match l {
+        Locale::ZhCn => format!("{band}：{}（{}）{pct:.1} %", r.outcome, r.horizon),
+        Locale::En => format!("{band} of {}: {pct:.1} % ({})", r.outcome, r.horizon),
+    };
     Some(pb::Card {
         uuid: uuid::Uuid::new_v4().to_string(),
-        summary: truncate_summary(&format!(
-            "{} risk of {}: {:.1} % ({})",
-            band,
-            r.outcome,
-            r.probability * 100.0,
-            r.horizon
-        )),
+        summary: truncate_summary(&capitalise(&summary)),
         detail,
         indicator: indicator as i32,
         source,
@@ -179,40 +222,62 @@ pub fn card_for_risk(r: &pb::RiskScore) -> Option<pb::Card> {
     })
 }
 
-/// The LLM card: always info, always a draft.
-pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The LLM card: always info, always a draft. Its own text (summary, differential) is the
+/// model's, in the language the prompt template asks for; the frame is in `l`.
+pub fn card_for_suggestion(s: &pb::DraftSuggestion, l: Locale) -> Option<pb::Card> {
     if s.status() != pb::SuggestionStatus::Ok {
         return None;
     }
-    let mut detail =
-        String::from("> **Draft generated by a language model — for clinician review, not a recommendation.**\n\n");
+    let mut detail = String::from(l.pick(
+        "> **由语言模型生成的草稿——供医生审核，不是诊疗建议。**\n\n",
+        "> **Draft generated by a language model — for clinician review, not a recommendation.**\n\n",
+    ));
     detail.push_str(&s.summary);
     if !s.differentials.is_empty() {
-        detail.push_str("\n\nDifferential:\n");
+        detail.push_str(&format!("\n\n{}\n", label(l, "鉴别诊断", "Differential").trim_end()));
         for d in &s.differentials {
-            detail.push_str(&format!("- {} ({}) — likelihood {}\n", d.condition, d.icd10, d.likelihood));
+            detail.push_str(&format!(
+                "- {} ({}) — {}{}\n",
+                d.condition,
+                d.icd10,
+                label(l, "可能性", "likelihood"),
+                d.likelihood
+            ));
         }
     }
     if !s.red_flags.is_empty() {
-        detail.push_str(&format!("\nRed flags: {}\n", s.red_flags.join("; ")));
+        detail.push_str(&format!("\n{}{}\n", label(l, "危险信号", "Red flags"), s.red_flags.join("; ")));
     }
     if !s.flags.is_empty() {
-        detail.push_str(&format!("\nChecks: {}\n", s.flags.join("; ")));
+        detail.push_str(&format!("\n{}{}\n", label(l, "核查", "Checks"), s.flags.join("; ")));
     }
     detail.push_str(&format!(
-        "\nModel: {} · prompt template v{} · prompt {}",
-        s.model, s.template_version, s.prompt_hash
+        "\n{}{} · {} v{} · {} {}",
+        label(l, "模型", "Model"),
+        s.model,
+        l.pick("提示词模板", "prompt template"),
+        s.template_version,
+        l.pick("提示词", "prompt"),
+        s.prompt_hash
     ));
     Some(pb::Card {
         uuid: uuid::Uuid::new_v4().to_string(),
-        summary: truncate_summary(&format!("DRAFT (AI, review required): {}", s.summary)),
+        summary: truncate_summary(&prefixed(l, l.pick("AI 草稿，需审核", "DRAFT (AI, review required)"), &s.summary)),
         detail,
         indicator: pb::Indicator::Info as i32,
         source: Some(pb::CardSource {
             kind: pb::SourceKind::Llm as i32,
             id: s.model.clone(),
             version: s.template_version.clone(),
-            label: "Language-model draft".into(),
+            label: l.pick("语言模型草稿", "Language-model draft").into(),
         }),
         draft: true,
     })
@@ -220,34 +285,37 @@ pub fn card_for_suggestion(s: &pb::DraftSuggestion) -> Option<pb::Card> {
 
 /// One QC card for the data-quality notices of the denominator lists (diagnoses,
 /// procedures): items no rule can read may change which measures apply. `None` when
-/// there are none. Bilingual (en, zh-CN); names items by list/id, never by value.
-pub fn card_for_data_quality(notices: &[pb::DataQualityNotice]) -> Option<pb::Card> {
+/// there are none. Texts in `l`; names items by list/id, never by value.
+pub fn card_for_data_quality(notices: &[pb::DataQualityNotice], l: Locale) -> Option<pb::Card> {
     let relevant: Vec<&pb::DataQualityNotice> =
         notices.iter().filter(|n| crate::encounter::DENOMINATOR_LISTS.contains(&n.list.as_str())).collect();
     if relevant.is_empty() {
         return None;
     }
     let n = relevant.len();
-    let mut detail = String::from(
+    let mut detail = String::from(l.pick(
+        "以下条目的编码不在任何值集或本地编码映射中，相关质控指标可能缺失或被误判为不适用，\
+         请维护映射（rules/valuesets、rules/mappings）。\n\n",
         "Items coded only in systems that no value set or local-code mapping lists. Measures may be missing or \
-         wrongly not applicable until the codes are mapped (rules/valuesets, rules/mappings).\n\
-         以下条目的编码不在任何值集或本地编码映射中，相关质控指标可能缺失或被误判为不适用，请维护映射。\n\n",
-    );
+         wrongly not applicable until the codes are mapped (rules/valuesets, rules/mappings).\n\n",
+    ));
     for x in &relevant {
         detail.push_str(&format!("- {}/{} ({})\n", x.list, x.item_id, x.code_system));
     }
+    let summary = match l {
+        Locale::ZhCn => format!("数据质量：{n} 项编码规则无法识别，相关指标可能缺失"),
+        Locale::En => format!("Data quality: {n} item(s) coded so that no rule can read them; measures may be missing"),
+    };
     Some(pb::Card {
         uuid: uuid::Uuid::new_v4().to_string(),
-        summary: truncate_summary(&format!(
-            "Data quality: {n} item(s) no rule can read · 数据质量：{n} 项编码规则无法识别"
-        )),
+        summary: truncate_summary(&summary),
         detail,
         indicator: pb::Indicator::Info as i32,
         source: Some(pb::CardSource {
             kind: pb::SourceKind::DataQuality as i32,
             id: "data_quality.unmatched_code".into(),
             version: String::new(),
-            label: "Data quality (QC) / 数据质量（质控）".into(),
+            label: l.pick("数据质量（质控）", "Data quality (QC)").into(),
         }),
         draft: false,
     })

@@ -3,12 +3,14 @@
 //!
 //! Invariants: every card names its source (rule / model / LLM, id, version);
 //! LLM cards are always `draft` and never rank above critical rule or risk
-//! cards; card summaries are under 140 characters.
+//! cards; card summaries are under 140 characters; every text is in the request's
+//! locale (zh-CN or en, `text.rs`), times in the hospital zone.
 
 mod card_id;
 mod cards;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 pub use card_id::card_id;
 pub use cards::{card_for_data_quality, card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
@@ -36,6 +38,11 @@ pub struct Header {
     pub trigger: pb::Trigger,
     pub evaluation_time: chrono::DateTime<chrono::Utc>,
     pub include_not_applicable: bool,
+    /// Language of the cards' texts (the request's `options.locale`, else
+    /// `server.default_locale`); the findings' texts are already in it.
+    pub locale: crate::locale::Locale,
+    /// The hospital time zone: times on cards are shown in it.
+    pub tz: chrono_tz::Tz,
 }
 
 /// Build the decision from its parts; cards are derived here and sorted most severe first.
@@ -46,6 +53,7 @@ pub fn assemble(
     mut timings: pb::Timings,
 ) -> pb::Decision {
     let now = header.evaluation_time;
+    let (locale, tz) = (header.locale, header.tz);
     let findings: Vec<pb::Finding> = fast
         .findings
         .iter()
@@ -61,20 +69,20 @@ pub fn assemble(
     let mut cards: Vec<pb::Card> = findings
         .iter()
         .filter_map(|f| {
-            let c = card_for_finding(f, now)?;
+            let c = card_for_finding(f, now, locale, tz)?;
             Some(with_id(c, "rule", f.status().as_str_name(), &format!("{}@{}", f.rule_version, fast.rule_set_version)))
         })
         .collect();
     cards.extend(fast.risks.iter().filter_map(|r| {
-        let c = card_for_risk(r)?;
+        let c = card_for_risk(r, locale)?;
         let outcome = format!("{}/{}", r.status().as_str_name(), r.band().as_str_name());
         Some(with_id(c, "model", &outcome, &r.model_version))
     }));
-    cards.extend(card_for_suggestion(&suggestion).map(|c| {
+    cards.extend(card_for_suggestion(&suggestion, locale).map(|c| {
         let version = format!("{}@{}", suggestion.template_version, suggestion.model);
         with_id(c, "llm", &suggestion.prompt_hash, &version)
     }));
-    cards.extend(card_for_data_quality(&fast.data_quality));
+    cards.extend(card_for_data_quality(&fast.data_quality, locale));
     sort_cards(&mut cards);
     timings.rules_us = fast.rules_us;
     timings.risk_us = fast.risk_us;
@@ -97,6 +105,7 @@ pub fn assemble(
         data_quality: fast.data_quality.clone(),
         // Set by the pipeline once the decision is recorded (audit).
         decision_id: String::new(),
+        locale: locale.tag().to_string(),
     }
 }
 

@@ -1,6 +1,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
+use crate::locale::Locale;
+
+const EN: Locale = Locale::En;
+const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_780_000_000, 0).unwrap()
@@ -48,9 +52,9 @@ fn ok_draft() -> pb::DraftSuggestion {
 
 #[test]
 fn not_met_cards_take_the_rule_severity_but_at_least_warning() {
-    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Critical), now()).unwrap();
+    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Critical), now(), EN, TZ).unwrap();
     assert_eq!(c.indicator(), pb::Indicator::Critical);
-    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Info), now()).unwrap();
+    let c = card_for_finding(&finding(pb::FindingStatus::NotMet, pb::Severity::Info), now(), EN, TZ).unwrap();
     assert_eq!(c.indicator(), pb::Indicator::Warning);
     let src = c.source.unwrap();
     assert_eq!(
@@ -63,26 +67,29 @@ fn not_met_cards_take_the_rule_severity_but_at_least_warning() {
 fn pending_cards_escalate_only_near_the_deadline() {
     let mut f = finding(pb::FindingStatus::Pending, pb::Severity::Critical);
     f.deadline = Some(timestamp(now() + Duration::minutes(45)));
-    assert_eq!(card_for_finding(&f, now()).unwrap().indicator(), pb::Indicator::Critical);
+    assert_eq!(card_for_finding(&f, now(), EN, TZ).unwrap().indicator(), pb::Indicator::Critical);
     f.deadline = Some(timestamp(now() + Duration::hours(5)));
-    assert_eq!(card_for_finding(&f, now()).unwrap().indicator(), pb::Indicator::Info);
+    assert_eq!(card_for_finding(&f, now(), EN, TZ).unwrap().indicator(), pb::Indicator::Info);
 }
 
 #[test]
 fn met_excluded_and_not_applicable_findings_make_no_card() {
     for s in [pb::FindingStatus::Met, pb::FindingStatus::Excluded, pb::FindingStatus::NotApplicable] {
-        assert!(card_for_finding(&finding(s, pb::Severity::Critical), now()).is_none(), "{s:?}");
+        assert!(card_for_finding(&finding(s, pb::Severity::Critical), now(), EN, TZ).is_none(), "{s:?}");
     }
 }
 
 #[test]
 fn every_risk_that_ran_gets_a_card_and_high_band_warns() {
     assert_eq!(
-        card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::High)).unwrap().indicator(),
+        card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::High), EN).unwrap().indicator(),
         pb::Indicator::Warning
     );
-    assert_eq!(card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::Low)).unwrap().indicator(), pb::Indicator::Info);
-    let refused = card_for_risk(&risk(pb::RiskStatus::Refused, pb::RiskBand::Unspecified)).unwrap();
+    assert_eq!(
+        card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::Low), EN).unwrap().indicator(),
+        pb::Indicator::Info
+    );
+    let refused = card_for_risk(&risk(pb::RiskStatus::Refused, pb::RiskBand::Unspecified), EN).unwrap();
     assert_eq!(refused.indicator(), pb::Indicator::Info);
     assert!(refused.summary.starts_with("Not scored") && refused.detail.contains("age"), "{refused:?}");
 }
@@ -95,6 +102,8 @@ fn llm_cards_are_drafts_and_never_rank_above_critical_cards() {
         trigger: pb::Trigger::Admission,
         evaluation_time: now(),
         include_not_applicable: false,
+        locale: EN,
+        tz: TZ,
     };
     let fast = FastPart {
         findings: vec![
@@ -151,6 +160,8 @@ fn card_ids_are_stable_across_calls_and_change_with_encounter_outcome_and_versio
         trigger: pb::Trigger::PeriodicReview,
         evaluation_time: now(),
         include_not_applicable: false,
+        locale: EN,
+        tz: TZ,
     };
     let fast = |status, version: &str| FastPart {
         findings: vec![finding(status, pb::Severity::Warning)],
@@ -173,4 +184,31 @@ fn card_ids_are_stable_across_calls_and_change_with_encounter_outcome_and_versio
         v2.iter().filter(|id| a.contains(id)).count() == 1,
         "the rule card changes with the rule set, the model card does not"
     );
+}
+
+#[test]
+fn cards_are_written_in_the_locale_with_local_times_and_no_enum_names() {
+    let zh = Locale::ZhCn;
+    let mut f = finding(pb::FindingStatus::Pending, pb::Severity::Critical);
+    f.title = "直接 PCI 门-球时间 ≤ 90 分钟".into();
+    f.message = "应在 03-02 23:10 前开通血管".into();
+    f.deadline = Some(timestamp(now() + Duration::seconds(45 * 60 + 30)));
+    let c = card_for_finding(&f, now(), zh, TZ).unwrap();
+    assert!(c.summary.starts_with("即将到期："), "{}", c.summary);
+    let local = text::local_time(now() + Duration::seconds(45 * 60 + 30), TZ);
+    assert!(local.ends_with("(+08:00)"), "{local}");
+    assert!(c.detail.contains(&format!("截止时间：{local}（")) || c.detail.contains(&format!("截止时间：{local} (")));
+    assert!(c.detail.contains("还有 46 分钟"), "minutes rounded up: {}", c.detail);
+    assert!(!c.detail.contains("Deadline") && !c.detail.contains('Z'), "{}", c.detail);
+    let en = card_for_finding(&f, now(), EN, TZ).unwrap();
+    assert!(en.summary.starts_with("Due soon: ") && en.detail.contains("46 min from evaluation time"), "{en:?}");
+
+    let r = card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::Low), zh).unwrap();
+    assert!(r.summary.starts_with("低风险：") && !r.summary.contains("RISK_BAND"), "{}", r.summary);
+    let r = card_for_risk(&risk(pb::RiskStatus::Ok, pb::RiskBand::Low), EN).unwrap();
+    assert!(r.summary.starts_with("Low risk of "), "{}", r.summary);
+    let refused = card_for_risk(&risk(pb::RiskStatus::Refused, pb::RiskBand::Unspecified), zh).unwrap();
+    assert!(refused.summary.starts_with("未评分") && !refused.detail.contains("RISK_STATUS"), "{refused:?}");
+    let llm = card_for_suggestion(&ok_draft(), zh).unwrap();
+    assert!(llm.summary.starts_with("AI 草稿，需审核：") && llm.draft, "{}", llm.summary);
 }

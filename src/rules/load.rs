@@ -63,7 +63,11 @@ pub struct RuleSet {
     /// Directory it was loaded from.
     pub root: PathBuf,
     pub packs: Vec<Pack>,
+    /// Value sets, with the local-code mapping tables of `mappings/` compiled in.
     pub value_sets: Arc<ValueSets>,
+    /// Problems that do not reject the set (a configured local code system nothing uses);
+    /// printed by `rules check` and logged at each load.
+    pub warnings: Vec<String>,
     pub tests: Vec<TestFile>,
     /// The set's metric series, kept so a request does no registry lookups.
     pub metrics: crate::metrics::RuleSetMetrics,
@@ -201,11 +205,26 @@ impl Compiler {
             }
         }
 
+        // 1b. Local-code mapping tables, compiled into the value sets.
+        let local_systems = &self.encounter_limits.local_code_systems;
+        let mut tables = Vec::new();
+        for (path, src) in files.iter().filter(|(p, _)| p.starts_with(MAPPINGS_DIR) && p.ends_with(".toml")) {
+            match super::mapping::parse_mapping(path, src, local_systems, &value_sets) {
+                Ok(t) => tables.push(t),
+                Err(es) => errors.extend(es),
+            }
+        }
+        match super::mapping::compile_into(tables, &mut value_sets) {
+            Ok(m) => value_sets.set_mappings(m),
+            Err(es) => errors.extend(es),
+        }
+        let warnings = super::mapping::unused_local_systems(local_systems, &value_sets);
+
         // 2. Packs, scripts, test files.
         let mut pack_dirs: BTreeMap<String, Vec<&String>> = BTreeMap::new();
         for path in files.keys() {
             if let Some((dir, _)) = path.split_once('/') {
-                if dir != "valuesets" {
+                if dir != "valuesets" && dir != MAPPINGS_DIR.trim_end_matches('/') {
                     pack_dirs.entry(dir.to_string()).or_default().push(path);
                 }
             }
@@ -310,6 +329,7 @@ impl Compiler {
             root: root.to_path_buf(),
             packs,
             value_sets: Arc::new(value_sets),
+            warnings,
             tests,
             engine: self.engine.clone(),
             limits: self.limits.clone(),
@@ -338,6 +358,9 @@ impl Compiler {
             errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
             errors.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.column == b.column);
             return Err(LoadErrors(errors));
+        }
+        for w in &set.warnings {
+            tracing::warn!(warning = %w, "rule set loaded with a warning");
         }
         tracing::debug!(
             version = %set.version,
@@ -439,6 +462,9 @@ impl Compiler {
 /// The "path" of a load error about the `rules.measure_sets` setting.
 pub const MEASURE_SETS_SETTING: &str = "rules.measure_sets";
 
+/// Directory of the local-code mapping tables, relative to the rules directory.
+pub const MAPPINGS_DIR: &str = "mappings/";
+
 /// The optional shared library of a pack: `<pack>/lib.rhai`.
 pub const LIB_FILE: &str = "lib.rhai";
 
@@ -464,7 +490,7 @@ pub fn content_hash(files: &BTreeMap<String, String>) -> String {
     hex::encode(h.finalize())[..12].to_string()
 }
 
-/// Read every relevant file under `root` (two levels: `valuesets/`, `<pack>/`,
+/// Read every relevant file under `root` (two levels: `valuesets/`, `mappings/`, `<pack>/`,
 /// `<pack>/tests/`). Names starting with `.` are skipped: that hides editor swap files
 /// and the `..data` / `..2026_...` entries of a Kubernetes ConfigMap volume, whose
 /// visible names are symlinks into the current `..data` (followed here).

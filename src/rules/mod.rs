@@ -14,6 +14,7 @@ pub mod eval;
 pub mod finding;
 pub mod lint;
 pub mod load;
+pub mod mapping;
 pub mod meta;
 pub mod outcomes;
 pub mod probe;
@@ -22,11 +23,14 @@ pub mod runner;
 pub mod service;
 pub mod store;
 pub mod testcase;
+pub mod unmapped;
 pub mod valueset;
 pub mod watch;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mapping;
 #[cfg(test)]
 mod tests_terminology;
 

@@ -5,7 +5,7 @@
 //! procedures) also give one QC card (see `decision::cards::card_for_data_quality`).
 use crate::encounter::{Code, CodeSystem, Encounter, DENOMINATOR_LISTS};
 use crate::proto::v1 as pb;
-use crate::rules::valueset::ValueSets;
+use crate::rules::valueset::{normalize_code, ValueSets};
 
 /// The system as value sets name it: ICD-10 editions are one family.
 fn family(system: &CodeSystem) -> &str {
@@ -33,12 +33,35 @@ pub fn system_label(system: &CodeSystem) -> &'static str {
     }
 }
 
-/// Notices for every item none of whose codings is in a system some value set lists.
+/// A local coding that is a gap in the tables (see `ValueSets::local_gap`).
+fn local_gap(c: &Code, sets: &ValueSets) -> bool {
+    match &c.system {
+        CodeSystem::Local(s) => sets.local_gap(s, &normalize_code(s, &c.code)),
+        _ => false,
+    }
+}
+
+/// Can a rule read this coding? Its system is listed by some value set and it is no
+/// [`local_gap`].
+fn usable(c: &Code, sets: &ValueSets) -> bool {
+    sets.uses_system(family(&c.system)) && !local_gap(c, sets)
+}
+
+/// Notices for every item none of whose codings a rule can read (see [`usable`]); every
+/// [`local_gap`] coding is also recorded in the process-wide list of unmapped local codes
+/// (`AdminService.ListUnmappedCodes`), whether or not the item has another coding.
 pub fn unmatched_codes(enc: &Encounter, sets: &ValueSets) -> Vec<pb::DataQualityNotice> {
-    let used = |c: &Code| sets.uses_system(family(&c.system));
     let mut out = Vec::new();
     let mut check = |list: &'static str, id: &str, codes: &[Code]| {
-        if codes.is_empty() || codes.iter().any(used) {
+        let mut unmapped: Option<&Code> = None;
+        for c in codes.iter().filter(|c| local_gap(c, sets)) {
+            let s = c.system.name();
+            super::unmapped::record(list, s, &normalize_code(s, &c.code));
+            if sets.mappings().maps_system(s) {
+                unmapped.get_or_insert(c);
+            }
+        }
+        if codes.is_empty() || codes.iter().any(|c| usable(c, sets)) {
             return;
         }
         let system = codes[0].system.name().to_string();
@@ -48,16 +71,33 @@ pub fn unmatched_codes(enc: &Encounter, sets: &ValueSets) -> Vec<pb::DataQuality
             if denominator { " Measures that depend on it may be missing or wrongly not applicable." } else { "" };
         let consequence_zh =
             if denominator { "依赖该项的质控指标可能缺失或被误判为不适用。" } else { "" };
+        let (text_en, text_zh) = match unmapped {
+            Some(c) => {
+                let s = c.system.name();
+                (
+                    format!(
+                        "{list}/{id} is coded only in {system}; its {s} code is in no local-code mapping table (rules/mappings/) or value set: no rule can read it.{consequence_en} QC staff: add the code to a mapping table."
+                    ),
+                    format!(
+                        "{list}/{id} 仅以 {system} 编码，其 {s} 本地编码未收录于任何本地编码映射表（rules/mappings/）或值集：规则无法识别该项。{consequence_zh}请质控人员将该编码加入映射表。"
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{list}/{id} is coded only in {system}, which no loaded value set or local-code mapping lists: no rule can read it.{consequence_en}"
+                ),
+                format!("{list}/{id} 仅以 {system} 编码，未被任何已加载的值集或本地编码映射收录：规则无法识别该项。{consequence_zh}"),
+            ),
+        };
         out.push(pb::DataQualityNotice {
             kind: pb::DataQualityKind::UnmatchedCode as i32,
             list: list.to_string(),
             field: format!("encounter.{list}"),
             item_id: id.to_string(),
             code_system: system.clone(),
-            text_en: format!(
-                "{list}/{id} is coded only in {system}, which no loaded value set or local-code mapping lists: no rule can read it.{consequence_en}"
-            ),
-            text_zh: format!("{list}/{id} 仅以 {system} 编码，未被任何已加载的值集或本地编码映射收录：规则无法识别该项。{consequence_zh}"),
+            text_en,
+            text_zh,
             rule_ids: Vec::new(),
         });
     };

@@ -103,6 +103,27 @@ impl RuleService {
         self.list_in(self.default_locale)
     }
 
+    /// Local codes seen that the set in force cannot read, for `ListUnmappedCodes`.
+    pub fn unmapped_codes(&self) -> pb::ListUnmappedCodesResponse {
+        let set = self.store.current();
+        let (codes, overflow) = super::unmapped::list(&set.value_sets);
+        pb::ListUnmappedCodesResponse {
+            rule_set_version: set.version.clone(),
+            codes: codes
+                .into_iter()
+                .map(|c| pb::UnmappedCode {
+                    list: c.list.to_string(),
+                    code_system: c.system,
+                    code: c.code,
+                    count: c.count,
+                    first_seen_time: Some(timestamp(c.first_seen)),
+                    last_seen_time: Some(timestamp(c.last_seen)),
+                })
+                .collect(),
+            overflow_count: overflow,
+        }
+    }
+
     /// [`RuleService::list`] with titles in `locale`.
     pub fn list_in(&self, locale: Locale) -> pb::ListRulePacksResponse {
         let set = self.store.current();

@@ -259,10 +259,13 @@ fn an_unmatchable_coding_gives_a_notice_and_a_qc_card() {
     assert!(notices.iter().all(|n| n.kind == pb::DataQualityKind::UnmatchedCode as i32));
     assert!(notices[0].text_zh.contains("规则无法识别") && notices[0].text_en.contains("no rule can read it"));
     assert!(!notices[0].text_en.contains("XB-0091"), "no code values in the text");
-    let card = crate::decision::card_for_data_quality(&notices).expect("a diagnosis is a denominator list");
+    use crate::locale::Locale;
+    let card = crate::decision::card_for_data_quality(&notices, Locale::En).expect("a diagnosis is a denominator list");
     assert_eq!(card.source.unwrap().kind, pb::SourceKind::DataQuality as i32);
-    assert!(card.summary.contains("1 item(s)") && card.summary.contains("数据质量"), "{}", card.summary);
+    assert!(card.summary.contains("1 item(s)"), "{}", card.summary);
+    let zh = crate::decision::card_for_data_quality(&notices, Locale::ZhCn).expect("the same card in Chinese");
+    assert!(zh.summary.contains("数据质量") && !zh.summary.contains("item(s)"), "{}", zh.summary);
     assert!(card.detail.contains("diagnoses/local (HOSP-DX)"));
     // A lab alone changes no denominator: a notice, no card.
-    assert!(crate::decision::card_for_data_quality(&notices[1..]).is_none());
+    assert!(crate::decision::card_for_data_quality(&notices[1..], Locale::En).is_none());
 }

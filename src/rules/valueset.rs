@@ -145,12 +145,47 @@ pub struct ValueSets {
     sets: BTreeMap<String, ValueSet>,
     /// Every code system some set lists (ICD-10-CM counted as ICD-10: one family).
     systems: HashSet<String>,
+    /// The local-code mapping tables compiled into the sets (`rules/mappings/`).
+    mappings: super::mapping::Mappings,
 }
 
 impl ValueSets {
     /// Does any value set list codes of `system` (canonical name)?
     pub fn uses_system(&self, system: &str) -> bool {
         self.systems.contains(system)
+    }
+
+    /// The mapping tables compiled into these sets.
+    pub fn mappings(&self) -> &super::mapping::Mappings {
+        &self.mappings
+    }
+
+    pub(super) fn set_mappings(&mut self, m: super::mapping::Mappings) {
+        self.mappings = m;
+    }
+
+    /// Add mapped local codes `(system, normalised code)` to set `name` (mapping tables).
+    pub(super) fn add_mapped(&mut self, name: &str, codes: Vec<(String, String)>) {
+        let Some(set) = self.sets.get_mut(name) else { return };
+        for (system, code) in codes {
+            self.systems.insert(system.clone());
+            set.by_system.entry(system).or_default().exact.insert(code);
+        }
+    }
+
+    /// Can a rule ever read this local coding (normalised code)? A mapping table maps it or
+    /// some value set lists it directly.
+    pub fn knows_local(&self, system: &str, code: &str) -> bool {
+        self.mappings.knows(system, code) || self.sets.values().any(|s| s.matches_normalized(system, code))
+    }
+
+    /// Is this local coding (normalised code) a gap no rule can read because of the tables?
+    /// Its system is in no value set or table, or a table covers the system but neither it
+    /// nor a value set knows the code. A local system used only by value sets, without a
+    /// table, is judged by system like the standard ones (its codes are project-defined;
+    /// one no set lists is not needed).
+    pub fn local_gap(&self, system: &str, code: &str) -> bool {
+        !self.uses_system(system) || (self.mappings.maps_system(system) && !self.knows_local(system, code))
     }
 
     pub fn get(&self, name: &str) -> Option<&ValueSet> {

@@ -180,4 +180,14 @@ impl AdminService for AdminApi {
         observe("ReloadModels", start, &result);
         result
     }
+
+    async fn list_unmapped_codes(
+        &self,
+        _request: Request<pb::ListUnmappedCodesRequest>,
+    ) -> Result<Response<pb::ListUnmappedCodesResponse>, Status> {
+        let start = Instant::now();
+        let result = Ok(Response::new(self.pipeline.rules().unmapped_codes()));
+        observe("ListUnmappedCodes", start, &result);
+        result
+    }
 }

@@ -27,7 +27,13 @@ async fn a_model_that_failed_to_load_is_an_error_score_a_card_and_not_ready() {
     assert!(ami[0].message.contains("failed to load"), "{}", ami[0].message);
     assert!(!ami[0].outcome.is_empty() && !ami[0].model_version.is_empty(), "named from its manifest: {:?}", ami[0]);
     let card = d.cards.iter().find(|c| c.source.as_ref().is_some_and(|s| s.id == AMI));
-    assert!(card.is_some_and(|c| c.summary.starts_with("Not scored")), "a card says so: {:?}", d.cards);
+    // In the default locale (zh-CN) and in English when asked.
+    assert!(card.is_some_and(|c| c.summary.starts_with("未评分")), "a card says so: {:?}", d.cards);
+    let mut en = request("stemi_primary_pci.json", pb::Trigger::Discharge);
+    en.options.as_mut().unwrap().locale = "en".into();
+    let d = client.evaluate(en).await.unwrap().into_inner().decision.unwrap();
+    let card = d.cards.iter().find(|c| c.source.as_ref().is_some_and(|s| s.id == AMI));
+    assert!(card.is_some_and(|c| c.summary.starts_with("Not scored")), "in English: {:?}", d.cards);
 
     // An outpatient visit: the AMI model does not apply — absent by default, with its reason on request.
     let plain = client.evaluate(request("outpatient_visit.json", pb::Trigger::Discharge)).await.unwrap().into_inner();

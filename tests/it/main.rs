@@ -20,6 +20,7 @@ mod llm_faults;
 mod llm_support;
 mod logging;
 mod malformed;
+mod mappings;
 mod metrics;
 mod metrics_llm;
 mod pg;

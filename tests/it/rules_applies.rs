@@ -88,7 +88,9 @@ fn a_skipped_pack_reports_its_reason_and_names_each_rule() {
     assert!(eval.findings.len() >= 10);
     for f in &eval.findings {
         assert_eq!(f.status, Status::NotApplicable);
-        assert_eq!(f.message, "No STEMI diagnosis");
+        // The pack's reason in the finding's locale (`[applies_to] reason` is bilingual).
+        let expected = if f.locale == cdssd::locale::Locale::En { "No STEMI diagnosis" } else { "无 STEMI 诊断" };
+        assert_eq!(f.message, expected);
         assert!(f.rule_id.starts_with("stemi.") && !f.rule_version.is_empty() && !f.measure.is_empty());
         assert!(f.evidence.is_empty() && f.fault.is_none());
     }
