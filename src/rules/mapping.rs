@@ -1,6 +1,7 @@
-//! Local-code mapping tables: `rules/mappings/<name>.toml` maps the codes of one configured
+//! Code mapping tables: `rules/mappings/<name>.toml` maps the codes of one configured
 //! local code system (a hospital drug dictionary, LIS test codes, national insurance drug
-//! codes) to standard codes and/or value sets. They are part of the rule set: loaded,
+//! codes) — or of a standard system, as a terminology map (RxNorm ingredients → ATC,
+//! SNOMED CT → ICD-10) — to standard codes and/or value sets. They are part of the rule set: loaded,
 //! checked and reloaded with it, all or nothing, and compiled *into* the value sets (a
 //! mapped local code becomes a member of every set its targets belong to), so every
 //! query, `[applies_to]` gate and data-quality check of the same snapshot sees them.
@@ -142,30 +143,23 @@ pub fn parse_mapping(
     } else if name != stem {
         errors.push(at(file.name.span(), format!("mapping name '{name}' must match the file name '{stem}.toml'")));
     }
-    let system = match parse_system(file.system.get_ref(), local_systems) {
-        Some(CodeSystem::Local(s)) => s,
-        Some(other) => {
+    // A local system (hospital dictionary), or a standard one whose codes a table maps to
+    // another standard system (a terminology map: RxNorm → ATC, SNOMED CT → ICD-10).
+    let parsed = parse_system(file.system.get_ref(), local_systems);
+    let system = match &parsed {
+        Some(CodeSystem::Local(s)) => s.clone(),
+        Some(CodeSystem::CdcRace) | None => {
             errors.push(at(
                 file.system.span(),
                 format!(
-                    "'{}' is a standard code system: mapping tables map codes of a configured local system (encounter.local_code_systems: {})",
-                    other.name(),
-                    local_systems.join(", ")
-                ),
-            ));
-            String::new()
-        }
-        None => {
-            errors.push(at(
-                file.system.span(),
-                format!(
-                    "unknown code system '{}': a mapping table's system must be a configured local system (encounter.local_code_systems: {})",
+                    "unknown code system '{}': a mapping table's system must be a configured local system (encounter.local_code_systems: {}) or a standard one (RXNORM, SNOMED-CT ...)",
                     file.system.get_ref(),
                     local_systems.join(", ")
                 ),
             ));
             String::new()
         }
+        Some(other) => other.name().to_string(),
     };
     if file.map.is_empty() {
         errors.push(LoadError::new(path, 1, 1, "mapping table has no [[map]] rows"));
@@ -175,25 +169,32 @@ pub fn parse_mapping(
     for row in &file.map {
         let (row_line, _) = line_col(src, row.span().start);
         let row = row.get_ref();
-        let code = match check_local_code(row.code.get_ref()) {
+        let checked = match &parsed {
+            Some(CodeSystem::Local(_)) | None | Some(CodeSystem::CdcRace) => check_local_code(row.code.get_ref()),
+            Some(standard) => {
+                let c = crate::encounter::codes::normalise_code(standard, row.code.get_ref());
+                check_format(standard, &c).map(|_| normalize_code(&system, &c).into_owned())
+            }
+        };
+        let code = match checked {
             Ok(c) => c,
             Err(why) => {
-                errors.push(at(row.code.span(), format!("local code '{}' {why}", row.code.get_ref())));
+                errors.push(at(row.code.span(), format!("code '{}' {why}", row.code.get_ref())));
                 continue;
             }
         };
         if let Some(first) = seen.insert(code.clone(), row_line as usize) {
-            errors.push(at(row.code.span(), format!("local code '{code}' is already mapped at line {first}")));
+            errors.push(at(row.code.span(), format!("code '{code}' is already mapped at line {first}")));
         }
         if row.to.is_empty() && row.value_sets.is_empty() {
-            errors.push(at(
-                row.code.span(),
-                format!("local code '{code}' maps to nothing: give `to` and/or `value_sets`"),
-            ));
+            errors.push(at(row.code.span(), format!("code '{code}' maps to nothing: give `to` and/or `value_sets`")));
         }
         let mut to = Vec::new();
         for t in &row.to {
             match parse_target(t.get_ref(), local_systems) {
+                Ok(target) if target.system == system => {
+                    errors.push(at(t.span(), format!("target '{}' is in the table's own system {system}", t.get_ref())))
+                }
                 Ok(target) => to.push(target),
                 Err(msg) => errors.push(at(t.span(), msg)),
             }
@@ -259,7 +260,7 @@ pub fn compile_into(tables: Vec<MappingTable>, value_sets: &mut ValueSets) -> Re
                 if prev != t.path {
                     errors.push(LoadError::file(
                         t.path.clone(),
-                        format!("local code '{}' of {} is also mapped in {prev}", e.code, t.system),
+                        format!("code '{}' of {} is also mapped in {prev}", e.code, t.system),
                     ));
                 }
             }

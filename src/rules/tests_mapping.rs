@@ -84,11 +84,16 @@ fn table_errors_have_their_position() {
     let head = "name = \"t\"\nsystem = \"HIS-DRUG\"\n";
     assert_eq!(
         err("name = \"t\"\nsystem = \"NOPE\"\n[[map]]\ncode = \"A\"\nto = [\"ATC:B01AC06\"]\n"),
-        ["mappings/t.toml:2:10: unknown code system 'NOPE': a mapping table's system must be a configured local system (encounter.local_code_systems: HIS-DRUG, LIS)"]
+        ["mappings/t.toml:2:10: unknown code system 'NOPE': a mapping table's system must be a configured local system (encounter.local_code_systems: HIS-DRUG, LIS) or a standard one (RXNORM, SNOMED-CT ...)"]
+    );
+    // A terminology map between standard systems: codes checked in their system, targets elsewhere.
+    assert_eq!(
+        err("name = \"t\"\nsystem = \"RXNORM\"\n[[map]]\ncode = \"A1\"\nto = [\"ATC:B01AC06\"]\n"),
+        ["mappings/t.toml:4:8: code 'A1' is not an RxNorm concept id (digits)"]
     );
     assert_eq!(
-        err("name = \"t\"\nsystem = \"ATC\"\n[[map]]\ncode = \"A\"\nto = [\"ATC:B01AC06\"]\n"),
-        ["mappings/t.toml:2:10: 'ATC' is a standard code system: mapping tables map codes of a configured local system (encounter.local_code_systems: HIS-DRUG, LIS)"]
+        err("name = \"t\"\nsystem = \"ATC\"\n[[map]]\ncode = \"B01AC06\"\nto = [\"ATC:B01AC07\"]\n"),
+        ["mappings/t.toml:5:7: target 'ATC:B01AC07' is in the table's own system ATC"]
     );
     assert_eq!(
         err(&format!("{head}[[map]]\ncode = \"A\"\nto = [\"ATC:B01AC6\"]\n")),
@@ -112,15 +117,15 @@ fn table_errors_have_their_position() {
     );
     assert_eq!(
         err(&format!("{head}[[map]]\ncode = \"A B\"\nvalue_sets = [\"aspirin\"]\n")),
-        ["mappings/t.toml:4:8: local code 'A B' contains white space or control characters"]
+        ["mappings/t.toml:4:8: code 'A B' contains white space or control characters"]
     );
     assert_eq!(
         err(&format!("{head}[[map]]\ncode = \"A\"\nvalue_sets = [\"aspirin\"]\n[[map]]\ncode = \"a\"\nvalue_sets = [\"statin\"]\n")),
-        ["mappings/t.toml:7:8: local code 'A' is already mapped at line 3"]
+        ["mappings/t.toml:7:8: code 'A' is already mapped at line 3"]
     );
     assert_eq!(
         err(&format!("{head}[[map]]\ncode = \"A\"\n")),
-        ["mappings/t.toml:4:8: local code 'A' maps to nothing: give `to` and/or `value_sets`"]
+        ["mappings/t.toml:4:8: code 'A' maps to nothing: give `to` and/or `value_sets`"]
     );
     assert_eq!(err("name = \"t\"\nsystem = \"LIS\"\n"), ["mappings/t.toml:1:1: mapping table has no [[map]] rows"]);
     assert!(err("name = \"u\"\nsystem = \"LIS\"\n[[map]]\ncode = \"A\"\nvalue_sets = [\"aspirin\"]\n")[0]
@@ -147,7 +152,7 @@ fn a_code_mapped_by_two_tables_is_an_error() {
     )
     .unwrap();
     let errs = compile_into(vec![a, b], &mut sets()).unwrap_err();
-    assert_eq!(errs[0].to_string(), "mappings/b.toml:1:1: local code 'K1' of LIS is also mapped in mappings/a.toml");
+    assert_eq!(errs[0].to_string(), "mappings/b.toml:1:1: code 'K1' of LIS is also mapped in mappings/a.toml");
 }
 
 #[test]

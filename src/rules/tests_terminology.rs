@@ -20,6 +20,7 @@ const SETS: &[(&str, &str)] = &[
     ("aspirin", "[[include]]\nsystem = \"ATC\"\ncodes = [\"B01AC06\"]\n[[include]]\nsystem = \"RXNORM\"\ncodes = [\"1191\"]\n"),
     ("vte", "[[include]]\nsystem = \"ICD-10\"\nprefixes = [\"I26\", \"I80.2\"]\n"),
     ("smoker", "[[include]]\nsystem = \"LOINC\"\ncodes = [\"LA18976-3\"]\n"),
+    ("htn", "[[include]]\nsystem = \"ICD-10\"\ncodes = [\"I10\"]\n"),
     ("tobacco", "[[include]]\nsystem = \"LOINC\"\ncodes = [\"72166-2\"]\n"),
     ("troponin", "[[include]]\nsystem = \"LOINC\"\ncodes = [\"89579-7\"]\n"),
 ];
@@ -109,7 +110,23 @@ fn national_extension_codes_match_their_parent() {
     e.diagnoses = vec![dx("d", vec![c("ICD-10", "I21.000x002")])];
     assert!(has(&encounter(e.clone()), "stemi"), "I21.000x002 is I21.0");
     e.diagnoses = vec![dx("d", vec![c("ICD-10", "A41.800x001")])];
-    assert!(!has(&encounter(e), "sepsis"), "A41.8 is not A41.9");
+    assert!(!has(&encounter(e.clone()), "sepsis"), "A41.8 is not A41.9");
+    // Six-character codes of the national edition (GB/T 14396): zero padding, `x` placeholder.
+    for (code, set, want) in [
+        ("A41.900", "sepsis", true),
+        ("I10.x00", "htn", true),
+        ("I10.x00x002", "htn", true),
+        ("I10.x01", "htn", true),
+        ("A41.901", "sepsis", true),
+        ("A41.800", "sepsis", false),
+        ("I11.x00", "htn", false),
+    ] {
+        e.diagnoses = vec![dx("d", vec![c("ICD-10-CN", code)])];
+        assert_eq!(has(&encounter(e.clone()), set), want, "{code}");
+    }
+    // In ICD-10-CM a trailing zero is a code of its own: no padding is removed.
+    e.diagnoses = vec![dx("d", vec![c("ICD-10-CM", "A41.90")])];
+    assert!(!has(&encounter(e), "sepsis"));
 }
 
 #[test]

@@ -73,18 +73,26 @@ pub struct ValueSet {
 pub const EDITION_DIVERGENT: &[&str] = &["R65"];
 
 /// Normalised ICD-10 codes compared for `code`: itself, then its parent when it carries
-/// a national extension (`A41900X001` → `A419`: extension and trailing zero padding
-/// removed, never shorter than the 4-character subcategory).
-fn icd10_keys(code: &str) -> impl Iterator<Item = &str> {
-    let parent = (code.len() > 3).then(|| crate::encounter::codes::national_base(&code[3..])).flatten().map(|rest| {
-        let base = &code[..3 + rest.len()];
+/// a China national clinical edition 2.0 form (GB/T 14396 six-character codes and their
+/// extensions): for `ICD-10` codings every character after the 4-character subcategory is
+/// a national subdivision, so the parent is the subcategory (`A41900X001`, `A41901` →
+/// `A419`), and the `x` placeholder of a category without subcategories is removed
+/// (`I10.x00` → `I10`). ICD-10-CM codings keep their characters (a trailing zero is a code
+/// of its own, `I50.20`); only an `x` + 3-digit extension is removed.
+fn icd10_keys(code: &str, national: bool) -> impl Iterator<Item = &str> {
+    let parent = (code.len() > 4).then(|| {
+        let rest = &code[3..];
+        let base = &code[..3 + crate::encounter::codes::national_base(rest).unwrap_or(rest).len()];
         let mut end = base.len();
-        while end > 4 && base.as_bytes()[end - 1] == b'0' {
-            end -= 1;
+        if national {
+            end = end.min(4);
+            if base.as_bytes()[3] == b'X' {
+                end = 3;
+            }
         }
         &base[..end]
     });
-    std::iter::once(code).chain(parent)
+    std::iter::once(code).chain(parent.filter(|p| p.len() < code.len()))
 }
 
 impl ValueSet {
@@ -102,7 +110,9 @@ impl ValueSet {
         if system == "ICD-10" || system == "ICD-10-CM" {
             let divergent = EDITION_DIVERGENT.iter().any(|p| code.starts_with(p));
             let cm_meaning = divergent && (system == "ICD-10-CM" || code.len() >= 5);
-            let by = |sys: &str| self.by_system.get(sys).is_some_and(|c| icd10_keys(code).any(|k| c.matches(k)));
+            let national = system == "ICD-10";
+            let by =
+                |sys: &str| self.by_system.get(sys).is_some_and(|c| icd10_keys(code, national).any(|k| c.matches(k)));
             return (!cm_meaning && by("ICD-10")) || ((!divergent || cm_meaning) && by("ICD-10-CM"));
         }
         self.by_system.get(system).is_some_and(|c| c.matches(code))
