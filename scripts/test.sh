@@ -18,6 +18,8 @@ echo "== deploy/validate.sh"
 bash deploy/validate.sh
 echo "== cargo test"
 cargo test --locked
+echo "== llm eval: the opt-in demo model on two examples (prints SKIPPED unless it is installed)"
+scripts/llm-eval-demo.sh
 echo "== cdssd rules check / rules test (the shipped rule packs)"
 cargo run --locked --quiet -- rules check rules
 cargo run --locked --quiet -- rules test rules

@@ -18,7 +18,7 @@ use axum::{
     Router,
 };
 
-const DRAFT: &str = r#"{"differential":[{"condition":"Synthetic condition from the load generator","icd10":"R69","likelihood":"low","supporting":[],"contradicting":[]}],"next_steps":["Review the synthetic draft."],"red_flags":[],"summary":"Synthetic draft produced by the load generator's fake LLM; not clinical content."}"#;
+const DRAFT: &str = r#"{"differential":[{"condition":"Synthetic condition from the load generator","icd10":"R69","likelihood":"low","supporting":[],"contradicting":[],"citations":[]}],"next_steps":[{"step":"Review the synthetic draft.","citations":[]}],"red_flags":[],"summary":"Synthetic draft produced by the load generator's fake LLM; not clinical content."}"#;
 
 /// Requests received so far.
 #[derive(Clone, Default)]

@@ -1,8 +1,9 @@
 //! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`,
-//! `cdssd rules check|test`.
+//! `cdssd rules check|test`, `cdssd llm eval`.
 
 mod audit;
 mod batch;
+mod llm;
 mod replay;
 mod report;
 mod rules;
@@ -86,6 +87,9 @@ pub enum Command {
     /// Re-run recorded requests against another rule set and print the findings that change,
     /// by measure (exit 1 with --fail-on-change when any does).
     Replay(replay::ReplayArgs),
+    /// The drafted suggestion: the evaluation gate over committed cases (`llm eval`).
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
     /// Risk models: offline checks.
     Models {
         #[command(subcommand)]
@@ -257,6 +261,10 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => {
             telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
             replay::run(args, &settings)
+        }
+        Command::Llm(cmd) => {
+            telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });
+            llm::run(cmd, settings)
         }
         Command::Rules(cmd) => {
             telemetry::init(&crate::config::LogSettings { level: "error".into(), ..settings.log.clone() });

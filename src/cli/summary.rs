@@ -211,11 +211,20 @@ pub fn render(d: &pb::Decision, tz: Tz, colour: bool) -> String {
             );
             let _ = writeln!(o, "  {}", s.summary);
             for dd in &s.differentials {
-                let _ = writeln!(o, "  - {} ({}) {}", dd.condition, dd.icd10, dd.likelihood);
+                let _ =
+                    writeln!(o, "  - {} ({}) {} [{}]", dd.condition, dd.icd10, dd.likelihood, dd.citations.join(", "));
             }
             for fl in &s.flags {
                 let _ = writeln!(o, "  ! {fl}");
             }
+        }
+        if !s.passages.is_empty() {
+            let _ = writeln!(o, "  {}", l.pick("检索到的指南段落：", "Guideline passages retrieved:"));
+        }
+        for p in &s.passages {
+            let mark = if p.cited { l.pick("已引用", "cited") } else { l.pick("未引用", "not cited") };
+            let _ =
+                writeln!(o, "    [{}] {} — {}, {} ({mark}; {})", p.id, p.title, p.source, p.section, p.review_status);
         }
     }
     let _ = writeln!(o, "\n{}", p.bold(&format!("{}（{}）", l.pick("提示卡片", "Cards"), d.cards.len())));

@@ -149,6 +149,10 @@ pub struct LlmSettings {
     pub cache_ttl_s: u64,
     pub cache_max_entries: usize,
     pub prompt_template: String,
+    pub prompt_template_zh: String,
+    pub knowledge_base: String,
+    pub kb_top_k: usize,
+    pub kb_min_score: f64,
     pub include_notes: bool,
     pub max_prompt_items_per_list: usize,
 }

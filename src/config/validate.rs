@@ -97,6 +97,10 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("llm.first_token_timeout_ms", s.llm.first_token_timeout_ms, 1, 600_000);
     p.range("llm.total_timeout_ms", s.llm.total_timeout_ms, 1, 3_600_000);
     p.range("llm.max_tokens", u64::from(s.llm.max_tokens), 1, 65_536);
+    p.range("llm.kb_top_k", s.llm.kb_top_k as u64, 1, 20);
+    if !(s.llm.kb_min_score.is_finite() && s.llm.kb_min_score >= 0.0) {
+        p.add("llm.kb_min_score", format!("{} must be a number >= 0", s.llm.kb_min_score));
+    }
     if !(0.0..=2.0).contains(&s.llm.temperature) {
         p.add("llm.temperature", format!("{} is outside 0.0..=2.0", s.llm.temperature));
     }

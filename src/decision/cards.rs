@@ -222,6 +222,21 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
     })
 }
 
+/// The guideline passages the draft cites: id, title, source, section and review status
+/// of each ("" when it cites none). Titles and review statuses are in the suggestion's
+/// locale (the request's); the heading in `l`.
+pub fn cited_passages(s: &pb::DraftSuggestion, l: Locale) -> String {
+    let cited: Vec<&pb::GuidelinePassage> = s.passages.iter().filter(|p| p.cited).collect();
+    if cited.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{}\n", l.pick("引用的指南段落：", "Guideline passages cited:"));
+    for p in cited {
+        out.push_str(&format!("- [{}] {} — {}, {} ({})\n", p.id, p.title, p.source, p.section, p.review_status));
+    }
+    out
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -256,6 +271,7 @@ pub fn card_for_suggestion(s: &pb::DraftSuggestion, l: Locale) -> Option<pb::Car
     if !s.red_flags.is_empty() {
         detail.push_str(&format!("\n{}{}\n", label(l, "危险信号", "Red flags"), s.red_flags.join("; ")));
     }
+    detail.push_str(&cited_passages(s, l));
     if !s.flags.is_empty() {
         detail.push_str(&format!("\n{}{}\n", label(l, "核查", "Checks"), s.flags.join("; ")));
     }

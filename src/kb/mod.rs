@@ -3,12 +3,12 @@
 //! and en, with its source, section, version, review status and the value sets
 //! it speaks about (`kb/*.toml`, format in `kb/README.md`).
 //!
-//! [`KnowledgeBase`] holds the [`Index`] in force (arc-swap) and reloads it
-//! all-or-nothing when a file changes (checked at most once per [`RECHECK`] on
-//! access, like the prompt template) or on [`KnowledgeBase::reload`]: a file
-//! that does not parse is reported with `path:line:col` and the old index
-//! stays. A request takes one [`Snapshot`] and retrieves from it ([`retrieve`]):
-//! BM25 ([`bm25`]) over jieba-segmented text and value-set tags.
+//! [`load_dir`] builds an [`Index`] all-or-nothing: a file that does not parse
+//! is reported with `path:line:col` and no index is built. The index in force
+//! is held by the LLM's asset store (`llm::assets`), which reloads it together
+//! with the prompt templates (one reload path, one watcher thread), so a
+//! request carries one [`Snapshot`] of both and retrieves from it
+//! ([`retrieve`]): BM25 ([`bm25`]) over jieba-segmented text and value-set tags.
 
 pub mod bm25;
 pub mod passage;
@@ -17,46 +17,17 @@ pub mod retrieve;
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    sync::Arc,
+    time::SystemTime,
 };
 
-use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 pub use bm25::is_cjk;
 pub use passage::{KbError, Passage};
 pub use retrieve::{RetrievalQuery, Retrieved};
 
-/// How often the directory is checked for changes on access.
-pub const RECHECK: Duration = Duration::from_secs(1);
-
-/// The languages of the product's texts (BCP-47 `zh-CN`, `en`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Locale {
-    #[default]
-    En,
-    ZhCn,
-}
-
-impl Locale {
-    /// Parse a BCP-47 tag (`zh-CN`, `zh-Hans-CN`, `zh`, `en`, `en-US`; case-insensitive).
-    pub fn parse(tag: &str) -> Option<Self> {
-        let t = tag.trim().to_ascii_lowercase().replace('_', "-");
-        match t.as_str() {
-            "en" | "en-us" | "en-gb" => Some(Self::En),
-            "zh" | "zh-cn" | "zh-hans" | "zh-hans-cn" => Some(Self::ZhCn),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::ZhCn => "zh-CN",
-        }
-    }
-}
+pub use crate::locale::Locale;
 
 /// The passages in force and their BM25 index.
 #[derive(Debug, Default)]
@@ -132,13 +103,9 @@ pub fn load_dir(dir: &Path, known_valuesets: Option<&HashSet<String>>) -> Result
     Index::build(passages, version)
 }
 
-#[derive(Debug)]
-struct Watch {
-    checked: Instant,
-    stamp: Vec<(PathBuf, SystemTime, u64)>,
-}
-
-fn stamp(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
+/// The `*.toml` files of `dir` with their modification time and size (what a reload
+/// watcher compares; read by the watcher thread, never on the request path).
+pub fn stamp(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
     let mut v: Vec<(PathBuf, SystemTime, u64)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -151,76 +118,6 @@ fn stamp(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
         .collect();
     v.sort();
     v
-}
-
-/// The knowledge base in force, hot-reloaded all-or-nothing from its directory.
-#[derive(Debug)]
-pub struct KnowledgeBase {
-    dir: Option<PathBuf>,
-    known_valuesets: Option<HashSet<String>>,
-    current: ArcSwap<Index>,
-    watch: Mutex<Watch>,
-}
-
-impl KnowledgeBase {
-    /// Load from `dir` (None: no knowledge base, every retrieval is empty). Fails on any problem.
-    pub fn load(dir: Option<PathBuf>, known_valuesets: Option<HashSet<String>>) -> Result<Self, Vec<KbError>> {
-        bm25::warm_up();
-        let index = match &dir {
-            Some(d) => load_dir(d, known_valuesets.as_ref())?,
-            None => Index::default(),
-        };
-        let stamp = dir.as_deref().map(stamp).unwrap_or_default();
-        Ok(Self {
-            dir,
-            known_valuesets,
-            current: ArcSwap::from_pointee(index),
-            watch: Mutex::new(Watch { checked: Instant::now(), stamp }),
-        })
-    }
-
-    /// The directory, if any.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
-
-    /// The index in force, after reloading it if a file changed (checked at most once per [`RECHECK`]).
-    pub fn snapshot(&self) -> Snapshot {
-        if let Some(dir) = &self.dir {
-            let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-            if w.checked.elapsed() >= RECHECK {
-                w.checked = Instant::now();
-                let now = stamp(dir);
-                if now != w.stamp {
-                    w.stamp = now;
-                    drop(w);
-                    let _ = self.reload();
-                }
-            }
-        }
-        self.current.load_full()
-    }
-
-    /// Reload now, all-or-nothing: on any problem the index in force stays and the problems are returned.
-    pub fn reload(&self) -> Result<Snapshot, Vec<KbError>> {
-        let Some(dir) = &self.dir else { return Ok(self.current.load_full()) };
-        match load_dir(dir, self.known_valuesets.as_ref()) {
-            Ok(index) => {
-                tracing::info!(version = %index.version, passages = index.passages.len(), "knowledge base reloaded");
-                let index = Arc::new(index);
-                self.current.store(index.clone());
-                let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-                w.stamp = stamp(dir);
-                Ok(index)
-            }
-            Err(errors) => {
-                for e in errors.iter().take(20) {
-                    tracing::warn!(error = %e, "knowledge base not reloaded; the previous index stays in force");
-                }
-                Err(errors)
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@
 //! value sets of its other coded items, the QC findings that apply (titles and
 //! rule packs) and the risk outcomes; the passages scoring at least
 //! `min_score`, best first, at most `top_k`.
+//!
+//! A query from an encounter is also a gate: a passage is retrieved only when it is
+//! about the encounter — tagged with a value set of one of its diagnoses or
+//! procedures, or belonging to a rule pack with a finding that applies. Words alone
+//! ("primary" in "essential (primary) hypertension" and in "primary PCI") or
+//! measurement value sets alone (body weight, blood pressure) never retrieve a passage.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -56,6 +62,10 @@ pub struct RetrievalQuery {
     pub terms: Vec<(String, f64)>,
     /// Value sets of the encounter's codes (also used to check citations).
     pub value_sets: HashSet<String>,
+    /// What a passage must be about to be retrieved: value sets of the diagnoses and
+    /// procedures, and `pack:<id>` of the packs with applicable findings; `None`: no gate
+    /// (free-text queries).
+    pub anchors: Option<HashSet<String>>,
 }
 
 impl RetrievalQuery {
@@ -66,22 +76,29 @@ impl RetrievalQuery {
     }
 
     fn sets(&mut self, sets: Option<&ValueSets>, code: &Code, weight: f64) {
+        self.sets_anchored(sets, code, weight, false);
+    }
+
+    fn sets_anchored(&mut self, sets: Option<&ValueSets>, code: &Code, weight: f64, anchor: bool) {
         let Some(sets) = sets else { return };
         for name in value_sets_of(sets, code) {
             if !TOO_BROAD.contains(&name) {
                 self.value_sets.insert(name.to_string());
                 self.terms.push((tag(name), weight));
+                if anchor {
+                    self.anchors.get_or_insert_with(HashSet::new).insert(tag(name));
+                }
             }
         }
     }
 
     /// The query for an encounter and its fast part.
     pub fn from_encounter(enc: &Encounter, fast: &FastPart, sets: Option<&ValueSets>) -> Self {
-        let mut q = Self::default();
+        let mut q = Self { anchors: Some(HashSet::new()), ..Self::default() };
         for d in &enc.diagnoses {
             let principal = d.rank == DiagnosisRank::Principal;
             q.words(&d.code.display, if principal { 1.0 } else { 0.5 });
-            q.sets(sets, &d.code, if principal { 3.0 } else { 1.5 });
+            q.sets_anchored(sets, &d.code, if principal { 3.0 } else { 1.5 }, true);
         }
         for o in enc.vitals.iter().chain(&enc.labs).chain(&enc.assessments) {
             q.sets(sets, &o.code, 0.5);
@@ -93,12 +110,13 @@ impl RetrievalQuery {
             m.codes.iter().for_each(|c| q.sets(sets, c, 0.5));
         }
         for p in &enc.procedures {
-            q.sets(sets, &p.code, 1.0);
+            q.sets_anchored(sets, &p.code, 1.0, true);
         }
         for f in fast.findings.iter().filter(|f| f.status() != pb::FindingStatus::NotApplicable) {
             q.words(&f.title, 0.5);
             if let Some(pack) = f.rule_id.split('.').next() {
                 q.terms.push((format!("pack:{pack}"), 2.0));
+                q.anchors.get_or_insert_with(HashSet::new).insert(format!("pack:{pack}"));
             }
         }
         for r in fast.risks.iter().filter(|r| r.status() == pb::RiskStatus::Ok) {
@@ -118,10 +136,17 @@ impl RetrievalQuery {
 impl Index {
     /// The passages scoring at least `min_score`, best first, at most `top_k`.
     pub fn retrieve(&self, query: &RetrievalQuery, top_k: usize, min_score: f64) -> Vec<Retrieved> {
+        let about = |p: &Passage| match &query.anchors {
+            None => true,
+            Some(a) => {
+                p.valuesets.iter().any(|v| a.contains(&tag(v)))
+                    || p.id.split('.').next().is_some_and(|topic| a.contains(&format!("pack:{topic}")))
+            }
+        };
         self.bm25
             .search(&query.terms)
             .into_iter()
-            .filter(|(_, s)| *s >= min_score)
+            .filter(|(d, s)| *s >= min_score && about(&self.passages[*d]))
             .take(top_k)
             .map(|(d, score)| Retrieved { passage: self.passages[d].clone(), score })
             .collect()

@@ -42,7 +42,7 @@ pub fn check(draft: &RawDraft, system_prompt: &str, user_prompt: &str) -> Result
         fields.push((format!("/differential/{i}/condition"), d.condition.as_str()));
     }
     for (i, s) in draft.next_steps.iter().enumerate() {
-        fields.push((format!("/next_steps/{i}"), s.as_str()));
+        fields.push((format!("/next_steps/{i}/step"), s.step.as_str()));
     }
     for (i, s) in draft.red_flags.iter().enumerate() {
         fields.push((format!("/red_flags/{i}"), s.as_str()));
@@ -153,7 +153,7 @@ fn copied(summary: &str, system_prompt: &str, user_prompt: &str) -> Option<Strin
 fn duplicates(draft: &RawDraft) -> Result<(), String> {
     let lists: [(&str, Vec<String>); 3] = [
         ("differential", draft.differential.iter().map(|d| normal(&d.condition)).collect()),
-        ("next_steps", draft.next_steps.iter().map(|s| normal(s)).collect()),
+        ("next_steps", draft.next_steps.iter().map(|s| normal(&s.step)).collect()),
         ("red_flags", draft.red_flags.iter().map(|s| normal(s)).collect()),
     ];
     for (name, items) in lists {
@@ -177,7 +177,11 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::validate::RawDifferential;
+    use crate::llm::validate::{RawDifferential, RawStep};
+
+    fn step(s: &str) -> RawStep {
+        RawStep { step: s.into(), citations: vec![] }
+    }
 
     fn draft(summary: &str, condition: &str, icd10: &str) -> RawDraft {
         RawDraft {
@@ -189,7 +193,7 @@ mod tests {
                 contradicting: vec![],
                 citations: vec![],
             }],
-            next_steps: vec!["Repeat lactate within 6 hours".into()],
+            next_steps: vec![step("Repeat lactate within 6 hours")],
             red_flags: vec![],
             summary: summary.into(),
         }
@@ -228,7 +232,7 @@ mod tests {
         assert!(check(&draft(GOOD, "Pneumonia", "J18.9"), "s", &prompt).unwrap_err().contains("copies the prompt"));
         let system = "Also give next_steps (tests or assessments to consider), red_flags and a summary.";
         let mut d = draft(GOOD, "Pneumonia", "J18.9");
-        d.next_steps = vec!["tests or assessments to consider".into()];
+        d.next_steps = vec![step("tests or assessments to consider")];
         assert!(check(&d, system, "u").unwrap_err().contains("instructions"));
         let mut d = draft(GOOD, "Pneumonia", "J18.9");
         d.differential.push(d.differential[0].clone());

@@ -195,6 +195,7 @@ pub fn build(
     e: &Encounter,
     fast: &FastPart,
     opts: &PromptOptions,
+    passages: &str,
 ) -> Prompt {
     let a = e.arrival;
     let mut patient = format!(
@@ -319,7 +320,7 @@ pub fn build(
         std::mem::take(&mut b.out)
     };
 
-    let vars: [(&str, &str); 7] = [
+    let vars: [(&str, &str); 8] = [
         ("schema", &schema.minified),
         ("schema_outline", schema.outline),
         ("patient", &patient),
@@ -327,6 +328,7 @@ pub fn build(
         ("findings", findings.trim_end()),
         ("risks", risks.trim_end()),
         ("notes", notes.trim_end()),
+        ("passages", passages.trim_end()),
     ];
     Prompt {
         system: PromptTemplate::render(&template.system, &vars),

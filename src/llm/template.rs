@@ -1,30 +1,25 @@
-//! The editable prompt template (`prompts/draft.toml`), hot-reloaded.
+//! The editable prompt templates (`prompts/draft.toml` in English,
+//! `prompts/draft.zh-CN.toml` in Simplified Chinese; the request's locale picks one).
 //!
-//! The file has `version`, `system` and `user`; both texts may use the
+//! A file has `version`, `system` and `user`; both texts may use the
 //! placeholders in [`PLACEHOLDERS`]. The version recorded with each draft is
 //! `"<version>+<first 8 hex of the file's SHA-256>"`, so an edit shows even
-//! when the author forgot to bump `version`. The store re-checks the file's
-//! modification time and size at most once per [`RECHECK`]; a file that fails
-//! to load is reported and the template in force stays.
+//! when the author forgot to bump `version`. The files are hot-reloaded with
+//! the knowledge base by [`super::assets::AssetStore`] (all or nothing).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
-};
+use std::path::Path;
 
-use arc_swap::ArcSwap;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// The template compiled into the binary (used when `llm.prompt_template` is "").
+/// The English template compiled into the binary (used when `llm.prompt_template` is "").
 pub const EMBEDDED_TEMPLATE: &str = include_str!("../../prompts/draft.toml");
+/// The Simplified Chinese template compiled into the binary (`llm.prompt_template_zh` = "").
+pub const EMBEDDED_TEMPLATE_ZH: &str = include_str!("../../prompts/draft.zh-CN.toml");
 
 /// Placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["schema", "schema_outline", "patient", "items", "findings", "risks", "notes"];
-
-/// How often the file's metadata is checked for changes.
-pub const RECHECK: Duration = Duration::from_secs(1);
+pub const PLACEHOLDERS: &[&str] =
+    &["schema", "schema_outline", "patient", "items", "findings", "risks", "notes", "passages"];
 
 /// A template that could not be loaded, with `path:line:col` where known.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -96,9 +91,25 @@ impl PromptTemplate {
         })
     }
 
-    /// The embedded default template.
-    pub fn embedded() -> Self {
-        Self::parse("<embedded prompts/draft.toml>", EMBEDDED_TEMPLATE).expect("the embedded template is valid")
+    /// The embedded default template of `locale`.
+    pub fn embedded(locale: crate::locale::Locale) -> Self {
+        match locale {
+            crate::locale::Locale::En => Self::parse("<embedded prompts/draft.toml>", EMBEDDED_TEMPLATE),
+            crate::locale::Locale::ZhCn => Self::parse("<embedded prompts/draft.zh-CN.toml>", EMBEDDED_TEMPLATE_ZH),
+        }
+        .expect("the embedded templates are valid")
+    }
+
+    /// Read and parse a template file.
+    pub fn read(p: &Path) -> Result<Self, TemplateError> {
+        let shown = p.display().to_string();
+        let src = std::fs::read_to_string(p).map_err(|e| TemplateError {
+            path: shown.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&shown, &src)
     }
 
     /// Fill the placeholders of `text`.
@@ -130,86 +141,4 @@ fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
-}
-
-#[derive(Debug)]
-struct Watch {
-    checked: Instant,
-    stamp: Option<(SystemTime, u64)>,
-}
-
-/// The template in force, reloaded from its file when it changes.
-#[derive(Debug)]
-pub struct TemplateStore {
-    path: Option<PathBuf>,
-    current: ArcSwap<PromptTemplate>,
-    watch: Mutex<Watch>,
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
-impl TemplateStore {
-    /// Load from `path` (None: the embedded template). Fails when the file is missing or invalid.
-    pub fn load(path: Option<PathBuf>) -> Result<Self, TemplateError> {
-        let template = match &path {
-            None => PromptTemplate::embedded(),
-            Some(p) => Self::read(p)?,
-        };
-        let stamp = path.as_deref().and_then(stamp);
-        Ok(Self {
-            path,
-            current: ArcSwap::from_pointee(template),
-            watch: Mutex::new(Watch { checked: Instant::now(), stamp }),
-        })
-    }
-
-    fn read(p: &Path) -> Result<PromptTemplate, TemplateError> {
-        let shown = p.display().to_string();
-        let src = std::fs::read_to_string(p).map_err(|e| TemplateError {
-            path: shown.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        })?;
-        PromptTemplate::parse(&shown, &src)
-    }
-
-    /// The template in force, after reloading it if its file changed.
-    pub fn current(&self) -> Arc<PromptTemplate> {
-        if let Some(path) = &self.path {
-            let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-            if w.checked.elapsed() >= RECHECK {
-                w.checked = Instant::now();
-                let now = stamp(path);
-                if now != w.stamp {
-                    w.stamp = now;
-                    match Self::read(path) {
-                        Ok(t) => {
-                            tracing::info!(version = %t.version, "llm prompt template reloaded");
-                            self.current.store(Arc::new(t));
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "llm prompt template not reloaded; previous one stays in force")
-                        }
-                    }
-                }
-            }
-        }
-        self.current.load_full()
-    }
-
-    /// Reload now regardless of the recheck interval (tests, admin).
-    pub fn reload(&self) -> Result<Arc<PromptTemplate>, TemplateError> {
-        if let Some(path) = &self.path {
-            let t = Self::read(path)?;
-            self.current.store(Arc::new(t));
-            let mut w = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-            w.stamp = stamp(path);
-            w.checked = Instant::now();
-        }
-        Ok(self.current.load_full())
-    }
 }

@@ -34,11 +34,11 @@ fn valid_draft() -> serde_json::Value {
     serde_json::json!({
         "differential": [
             {"condition": "Acute anterior STEMI", "icd10": "I21.0", "likelihood": "high",
-             "supporting": ["labs/1", "diagnoses/1"], "contradicting": []},
+             "supporting": ["labs/1", "diagnoses/1"], "contradicting": [], "citations": ["stemi.reperfusion"]},
             {"condition": "Pericarditis", "icd10": "I30.9", "likelihood": "low",
-             "supporting": [], "contradicting": ["labs/99"]}
+             "supporting": [], "contradicting": ["labs/99"], "citations": []}
         ],
-        "next_steps": ["Repeat troponin"],
+        "next_steps": [{"step": "Repeat troponin", "citations": []}],
         "red_flags": ["Hypotension"],
         "summary": "Draft."
     })
@@ -186,7 +186,7 @@ fn scrubber_removes_seeded_identifiers() {
 #[test]
 fn template_placeholders_are_checked_with_line_and_column() {
     let t = PromptTemplate::parse("t.toml", EMBEDDED_TEMPLATE).expect("embedded template parses");
-    assert!(t.version.starts_with("1.0.0+"));
+    assert!(t.version.starts_with("2.0.0+"));
     let bad = "version = \"1\"\nsystem = \"x\"\nuser = \"\"\"\nhello {{nope}}\"\"\"\n";
     let e = PromptTemplate::parse("t.toml", bad).expect_err("unknown placeholder");
     assert_eq!((e.line, e.column), (4, 7), "{e}");
@@ -252,10 +252,10 @@ fn seeded_identifiers() -> Vec<&'static str> {
 fn prompt_contains_no_seeded_identifier_with_and_without_notes() {
     let e = seeded_encounter();
     let schema = DraftSchema::new();
-    let t = PromptTemplate::embedded();
+    let t = PromptTemplate::embedded(crate::locale::Locale::En);
     for include_notes in [false, true] {
         let opts = PromptOptions { include_notes, ..PromptOptions::default() };
-        let p = prompt::build(&t, &schema, &e, &FastPart::default(), &opts);
+        let p = prompt::build(&t, &schema, &e, &FastPart::default(), &opts, "(none)");
         let all = format!("{}\n{}", p.system, p.user);
         for id in seeded_identifiers() {
             assert!(!all.contains(id), "identifier `{id}` reached the prompt (notes: {include_notes})");
@@ -273,7 +273,14 @@ fn prompt_contains_no_seeded_identifier_with_and_without_notes() {
 fn prompt_caps_long_lists_but_keeps_stable_aliases() {
     let e = example("stemi_primary_pci.json");
     let opts = PromptOptions { max_items_per_list: 3, ..PromptOptions::default() };
-    let p = prompt::build(&PromptTemplate::embedded(), &DraftSchema::new(), &e, &FastPart::default(), &opts);
+    let p = prompt::build(
+        &PromptTemplate::embedded(crate::locale::Locale::En),
+        &DraftSchema::new(),
+        &e,
+        &FastPart::default(),
+        &opts,
+        "(none)",
+    );
     let n = e.vitals.len();
     assert!(n > 3);
     assert!(p.refs.contains_key(&format!("vitals/{n}")), "most recent vitals kept");
@@ -297,7 +304,14 @@ fn prompt_lists_only_findings_that_apply_so_none_is_crowded_out() {
     };
     fast.findings.push(finding("vte.risk_assessment_24h", pb::FindingStatus::NotMet));
     let opts = PromptOptions { max_items_per_list: 40, ..PromptOptions::default() };
-    let p = prompt::build(&PromptTemplate::embedded(), &DraftSchema::new(), &e, &fast, &opts);
+    let p = prompt::build(
+        &PromptTemplate::embedded(crate::locale::Locale::En),
+        &DraftSchema::new(),
+        &e,
+        &fast,
+        &opts,
+        "(none)",
+    );
     assert_eq!(p.refs.get("findings/1").map(String::as_str), Some("findings/vte.risk_assessment_24h"));
     assert!(p.user.contains("title of vte.risk_assessment_24h — not_met"), "{}", p.user);
     assert!(!p.user.contains("not_applicable"), "{}", p.user);
@@ -320,6 +334,16 @@ fn schema_accepts_valid_and_rejects_violations() {
     assert!(matches!(s.check(&v.to_string()), Err(InvalidOutput::Schema(_))));
     let mut v = valid_draft();
     v["extra"] = 1.into();
+    assert!(matches!(s.check(&v.to_string()), Err(InvalidOutput::Schema(_))));
+    // Citations are required on every claim and must look like passage ids.
+    let mut v = valid_draft();
+    v["differential"][0].as_object_mut().unwrap().remove("citations");
+    assert!(matches!(s.check(&v.to_string()), Err(InvalidOutput::Schema(_))));
+    let mut v = valid_draft();
+    v["next_steps"] = serde_json::json!(["Repeat troponin"]);
+    assert!(matches!(s.check(&v.to_string()), Err(InvalidOutput::Schema(_))));
+    let mut v = valid_draft();
+    v["differential"][0]["citations"] = serde_json::json!(["<passage id>"]);
     assert!(matches!(s.check(&v.to_string()), Err(InvalidOutput::Schema(_))));
 }
 
@@ -374,6 +398,13 @@ fn print_example_prompt() {
     let e = example("stemi_primary_pci.json");
     let items = std::env::var("PROMPT_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let opts = PromptOptions { max_items_per_list: items, ..PromptOptions::default() };
-    let p = prompt::build(&PromptTemplate::embedded(), &DraftSchema::new(), &e, &FastPart::default(), &opts);
+    let p = prompt::build(
+        &PromptTemplate::embedded(crate::locale::Locale::En),
+        &DraftSchema::new(),
+        &e,
+        &FastPart::default(),
+        &opts,
+        "(none)",
+    );
     println!("--- system ({} chars)\n{}\n--- user ({} chars)\n{}", p.system.len(), p.system, p.user.len(), p.user);
 }

@@ -49,13 +49,15 @@ pub enum InvalidOutput {
     Icd10 { path: String, code: String },
     #[error("degenerate output: {0}")]
     Degenerate(String),
+    #[error("citation check: {0}")]
+    Citation(String),
 }
 
 /// A draft that passed the schema.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawDraft {
     pub differential: Vec<RawDifferential>,
-    pub next_steps: Vec<String>,
+    pub next_steps: Vec<RawStep>,
     pub red_flags: Vec<String>,
     pub summary: String,
 }
@@ -68,11 +70,17 @@ pub struct RawDifferential {
     pub supporting: Vec<String>,
     pub contradicting: Vec<String>,
     /// Knowledge-base passage ids the claim rests on.
-    #[serde(default)]
     pub citations: Vec<String>,
 }
 
-const OUTLINE: &str = r#"{"differential":[{"condition":"<diagnosis>","icd10":"<ICD-10 code>","likelihood":"high|moderate|low","supporting":["<reference>"],"contradicting":["<reference>"]}],"next_steps":["<step>"],"red_flags":["<red flag>"],"summary":"<one paragraph>"}"#;
+/// A next step and the passages it cites.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawStep {
+    pub step: String,
+    pub citations: Vec<String>,
+}
+
+const OUTLINE: &str = r#"{"differential":[{"condition":"<diagnosis>","icd10":"<ICD-10 code>","likelihood":"high|moderate|low","supporting":["<reference>"],"contradicting":["<reference>"],"citations":["<passage id>"]}],"next_steps":[{"step":"<step>","citations":["<passage id>"]}],"red_flags":["<red flag>"],"summary":"<one paragraph>"}"#;
 
 impl DraftSchema {
     pub fn new() -> Self {
@@ -156,6 +164,7 @@ pub fn ground(draft: &RawDraft, refs: &RefIndex) -> (Vec<pb::Differential>, Vec<
             likelihood: d.likelihood.clone(),
             supporting: map(&d.supporting, i, "supporting"),
             contradicting: map(&d.contradicting, i, "contradicting"),
+            citations: d.citations.clone(),
         })
         .collect();
     (differentials, flags)

@@ -44,18 +44,21 @@ impl Pipeline {
         }
     }
 
-    /// The draft, bounded by the request's remaining budget (never an error).
+    /// The draft, bounded by the request's remaining budget (never an error), with the
+    /// templates, knowledge base and value sets of the request's snapshot.
     pub async fn draft_within_budget(
         &self,
-        ev: &Evaluation,
+        p: &Prepared,
         fast: &FastPart,
         deltas: Option<mpsc::Sender<String>>,
     ) -> pb::DraftSuggestion {
+        let ev = &p.evaluation;
         if !ev.wants_draft {
             return decision::suggestion_with_status(pb::SuggestionStatus::Disabled, "LLM not requested");
         }
         let remaining = ev.remaining();
-        let draft = self.llm.draft(ev, fast, deltas).instrument(tracing::debug_span!("llm"));
+        let (assets, value_sets) = (p.snapshot.llm.clone(), Some(p.snapshot.rules.value_sets.clone()));
+        let draft = self.llm.draft(ev, assets, value_sets, fast, deltas).instrument(tracing::debug_span!("llm"));
         match tokio::time::timeout(remaining, draft).await {
             Ok(s) => s,
             Err(_) => decision::suggestion_with_status(
@@ -70,7 +73,7 @@ impl Pipeline {
         let ev = &p.evaluation;
         let fast = self.fast(p).await?;
         let t = Instant::now();
-        let suggestion = self.draft_within_budget(ev, &fast, None).await;
+        let suggestion = self.draft_within_budget(p, &fast, None).await;
         let llm_us = if ev.wants_draft { t.elapsed().as_micros() as u64 } else { 0 };
         let mut decision = decision::assemble(&header(ev), &fast, suggestion, Self::timings(ev, llm_us));
         self.record(p, &mut decision).await?;
@@ -103,7 +106,7 @@ impl Pipeline {
             }
             let t = Instant::now();
             let (delta_tx, mut delta_rx) = mpsc::channel::<String>(64);
-            let draft = self.draft_within_budget(&ev, &fast, Some(delta_tx));
+            let draft = self.draft_within_budget(&p, &fast, Some(delta_tx));
             tokio::pin!(draft);
             let suggestion = loop {
                 tokio::select! {

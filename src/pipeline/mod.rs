@@ -82,6 +82,9 @@ pub struct Snapshot {
     pub rules: Arc<RuleSet>,
     /// The model registry that decides where risk runs and that scores.
     pub models: Arc<Registry>,
+    /// The LLM's prompt templates and knowledge base (the draft's prompt, retrieval and
+    /// citation checks).
+    pub llm: Arc<crate::llm::Assets>,
 }
 
 /// A validated request with its snapshot, ready for either flow.
@@ -193,7 +196,7 @@ impl Pipeline {
 
     /// The snapshot of everything in force now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { rules: self.rules.current(), models: self.risk.registry() }
+        Snapshot { rules: self.rules.current(), models: self.risk.registry(), llm: self.llm.assets() }
     }
 
     /// The budget of a call: see [`Budget`].

@@ -38,7 +38,7 @@ fn assert_rejected_draft(s: &pb::DraftSuggestion) {
     assert!(s.draft);
     assert!(!s.model.is_empty());
     assert_eq!(s.prompt_hash.len(), 64);
-    assert!(s.template_version.starts_with("1.0.0+"));
+    assert!(s.template_version.starts_with("2.0.0+"));
     assert!(s.latency_ms > 0);
     assert!(s.summary.is_empty() && s.differentials.is_empty(), "nothing of it is shown");
 }

@@ -29,7 +29,7 @@ async fn draft_from(script: Vec<Fault>, example: &str) -> (pb::DraftSuggestion, 
 
 fn content(differential: serde_json::Value, summary: &str) -> Fault {
     Fault::Content(
-        json!({"differential": differential, "next_steps": ["Repeat the chest radiograph"], "red_flags": [],
+        json!({"differential": differential, "next_steps": [{"step": "Repeat the chest radiograph", "citations": []}], "red_flags": [],
                "summary": summary})
         .to_string(),
     )
@@ -42,8 +42,8 @@ async fn the_quick_start_garbage_is_invalid_with_its_reason_never_ok() {
     // What the tiny model returned for the pneumonia example before this check existed.
     let garbage = content(
         json!([
-            {"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": []},
-            {"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": []}
+            {"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": [], "citations": []},
+            {"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": [], "citations": []}
         ]),
         "20.0.0.0.0.0.0.0.0.0.0",
     );
@@ -56,7 +56,7 @@ async fn the_quick_start_garbage_is_invalid_with_its_reason_never_ok() {
 
 #[tokio::test]
 async fn each_kind_of_degenerate_answer_is_rejected_with_its_reason() {
-    let dx = |condition: &str, code: &str, supporting: serde_json::Value| json!([{"condition": condition, "icd10": code, "likelihood": "high", "supporting": supporting, "contradicting": []}]);
+    let dx = |condition: &str, code: &str, supporting: serde_json::Value| json!([{"condition": condition, "icd10": code, "likelihood": "high", "supporting": supporting, "contradicting": [], "citations": []}]);
     let cases: Vec<(&str, Fault, &str)> = vec![
         ("placeholder", content(dx("<diagnosis>", "J18.9", json!(["diagnoses/1"])), SUMMARY), "placeholder"),
         ("chapter", content(dx("Community-acquired pneumonia", "C10.0", json!(["diagnoses/1"])), SUMMARY), "chapter II"),
@@ -88,13 +88,13 @@ async fn each_kind_of_degenerate_answer_is_rejected_with_its_reason() {
 async fn a_good_answer_on_the_retry_is_accepted_and_unsupported_differentials_are_dropped() {
     let good = content(
         json!([
-            {"condition": "Community-acquired pneumonia", "icd10": "J18.9", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": []},
-            {"condition": "Pulmonary embolism", "icd10": "I26.9", "likelihood": "low", "supporting": [], "contradicting": []}
+            {"condition": "Community-acquired pneumonia", "icd10": "J18.9", "likelihood": "high", "supporting": ["diagnoses/1"], "contradicting": [], "citations": []},
+            {"condition": "Pulmonary embolism", "icd10": "I26.9", "likelihood": "low", "supporting": [], "contradicting": [], "citations": []}
         ]),
         SUMMARY,
     );
     let garbage = content(
-        json!([{"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": [], "contradicting": []}]),
+        json!([{"condition": "<diagnosis>", "icd10": "C10.0", "likelihood": "high", "supporting": [], "contradicting": [], "citations": []}]),
         "x",
     );
     let (s, requests) = draft_from(vec![garbage, good], "pneumonia_cap.json").await;

@@ -37,7 +37,7 @@ async fn draft(svc: &LlmService, budget: Duration) -> (pb::DraftSuggestion, Dura
 fn assert_provenance(s: &pb::DraftSuggestion) {
     assert!(s.draft, "always a draft");
     assert_eq!(s.prompt_hash.len(), 64, "sha-256 hex prompt hash");
-    assert!(s.template_version.starts_with("1.0.0+"), "{}", s.template_version);
+    assert!(s.template_version.starts_with("2.0.0+"), "{}", s.template_version);
 }
 
 #[tokio::test]
@@ -314,16 +314,16 @@ async fn edited_prompt_template_is_reloaded_and_a_broken_edit_keeps_the_old_one(
     extra.push(("CDSSD__LLM__PROMPT_TEMPLATE", path_s.as_str()));
     let svc = service(&server.base, &extra);
     let v1 = draft(&svc, Duration::from_secs(5)).await.0.template_version;
-    assert!(v1.starts_with("1.0.0+"));
+    assert!(v1.starts_with("2.0.0+"));
 
     // A new version with new wording: picked up without a restart (checked at most once a second).
     let edited = original
-        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace("version = \"2.0.0\"", "version = \"2.1.0\"")
         .replace("Write the draft JSON now.", "Write the draft JSON.");
     std::fs::write(&path, &edited).unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let s = draft(&svc, Duration::from_secs(5)).await.0;
-    assert!(s.template_version.starts_with("1.1.0+"), "{}", s.template_version);
+    assert!(s.template_version.starts_with("2.1.0+"), "{}", s.template_version);
     assert!(server.bodies.lock().unwrap().last().unwrap().contains("Write the draft JSON.\""));
 
     // A broken edit is reported and the template in force stays.
@@ -331,5 +331,5 @@ async fn edited_prompt_template_is_reloaded_and_a_broken_edit_keeps_the_old_one(
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let s = draft(&svc, Duration::from_secs(5)).await.0;
     assert_eq!(s.status(), S::Ok);
-    assert!(s.template_version.starts_with("1.1.0+"), "{}", s.template_version);
+    assert!(s.template_version.starts_with("2.1.0+"), "{}", s.template_version);
 }

@@ -104,9 +104,9 @@ pub fn valid_draft() -> serde_json::Value {
     serde_json::json!({
         "differential": [
             {"condition": "Test condition", "icd10": "I21.0", "likelihood": "high",
-             "supporting": ["diagnoses/1", "labs/999"], "contradicting": []}
+             "supporting": ["diagnoses/1", "labs/999"], "contradicting": [], "citations": []}
         ],
-        "next_steps": ["Test step"],
+        "next_steps": [{"step": "Test step", "citations": []}],
         "red_flags": [],
         "summary": "Synthetic draft from the fault server."
     })
@@ -306,15 +306,25 @@ async fn serve(
 // ---------------------------------------------------------------- cdssd side
 
 /// Test settings with the LLM pointed at `base` and the given `[llm]` overrides.
+/// Without a knowledge base (so the canned drafts, which cite nothing, stay valid) unless
+/// `extra` sets `CDSSD__LLM__KNOWLEDGE_BASE` (e.g. to [`kb_dir`]).
 pub fn llm_settings(base: &str, extra: &[(&str, &str)]) -> Settings {
     let template = support::root().join("prompts/draft.toml").display().to_string();
+    let template_zh = support::root().join("prompts/draft.zh-CN.toml").display().to_string();
     let mut env: Vec<(&str, &str)> = vec![
         ("CDSSD__LLM__BASE_URL", base),
         ("CDSSD__LLM__PROMPT_TEMPLATE", template.as_str()),
+        ("CDSSD__LLM__PROMPT_TEMPLATE_ZH", template_zh.as_str()),
+        ("CDSSD__LLM__KNOWLEDGE_BASE", ""),
         ("CDSSD__LLM__CACHE_TTL_S", "0"),
     ];
     env.extend_from_slice(extra);
     support::settings_with(&env)
+}
+
+/// The committed knowledge base (`kb/`), as an absolute path.
+pub fn kb_dir() -> String {
+    support::root().join("kb").display().to_string()
 }
 
 /// A validated example encounter.

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::daemon::{request, Daemon};
 
 /// A draft that passes the schema: one differential, nothing else.
-const DRAFT: &str = r#"{"differential":[{"condition":"Acute myocardial infarction","icd10":"I21.0","likelihood":"high","supporting":["diagnoses/1"],"contradicting":[]}],"next_steps":[],"red_flags":[],"summary":"Draft for clinician review."}"#;
+const DRAFT: &str = r#"{"differential":[{"condition":"Acute myocardial infarction","icd10":"I21.0","likelihood":"high","supporting":["diagnoses/1"],"contradicting":[],"citations":["stemi.reperfusion"]}],"next_steps":[],"red_flags":[],"summary":"Draft for clinician review."}"#;
 
 /// Scripted LLM: answers a streamed draft while `healthy`, HTTP 500 otherwise.
 #[derive(Clone, Default)]

@@ -35,6 +35,9 @@ pub fn settings_with(env: &[(&str, &str)]) -> Settings {
     let mut vars: Vec<(String, String)> = vec![
         ("CDSSD__RULES__DIR".into(), root().join("rules").display().to_string()),
         ("CDSSD__RISK__DIR".into(), root().join("models").display().to_string()),
+        ("CDSSD__LLM__KNOWLEDGE_BASE".into(), root().join("kb").display().to_string()),
+        ("CDSSD__LLM__PROMPT_TEMPLATE".into(), root().join("prompts/draft.toml").display().to_string()),
+        ("CDSSD__LLM__PROMPT_TEMPLATE_ZH".into(), root().join("prompts/draft.zh-CN.toml").display().to_string()),
         ("CDSSD__METRICS__LISTEN".into(), String::new()),
         ("CDSSD__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
     ];
