@@ -151,6 +151,7 @@ fn bench(c: &mut Criterion) {
                 request_id: "bench".into(),
                 deadline: None,
                 budget: cdssd::pipeline::Budget::Decision,
+                caller: "test".into(),
             },
         )
         .expect("valid");

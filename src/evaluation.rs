@@ -108,6 +108,10 @@ pub struct Evaluation {
     pub deadline: Instant,
     /// How long decoding and validation took, µs.
     pub validation_us: u64,
+    /// What mapped codings stand for, from the code mapping tables of the rule set the
+    /// evaluation was prepared with (`rules/mappings/`): the risk models' feature sources
+    /// read the same facts in every coding.
+    pub equivalents: Arc<crate::encounter::terminology::Equivalents>,
 }
 
 impl Evaluation {

@@ -10,12 +10,14 @@
 //! `ARCHITECTURE.md` for the map.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod encounter;
 pub mod evaluation;
 pub mod kb;
+pub mod listen;
 pub mod llm;
 pub mod locale;
 pub mod metrics;

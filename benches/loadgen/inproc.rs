@@ -132,5 +132,10 @@ pub fn stages(p: &Pipeline, work: &Work, min: Duration) -> anyhow::Result<Stages
 
 /// The transport facts of a load-generator call.
 pub fn call() -> cdssd::pipeline::Call {
-    cdssd::pipeline::Call { request_id: "loadgen".into(), deadline: None, budget: cdssd::pipeline::Budget::Decision }
+    cdssd::pipeline::Call {
+        request_id: "loadgen".into(),
+        deadline: None,
+        budget: cdssd::pipeline::Budget::Decision,
+        caller: "test".into(),
+    }
 }

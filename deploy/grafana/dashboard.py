@@ -272,6 +272,21 @@ def build():
                    desc="Share of clinician feedback that overrode the card, per rule or model."),
     ]
     advance(8)
+    # ---- Security ----------------------------------------------------------
+    panels.append(row("Security and connections"))
+    panels += [
+        timeseries("Calls refused by authentication/s by reason",
+                   [target(q("rate", "cdssd_auth_refusals_total", "reason"), "{{reason}}")], x=0, w=8,
+                   desc="Bearer JWT refusals ([auth]): missing, expired, replayed, scope... A burst of "
+                        "signature/unknown_issuer is someone probing; expired/lifetime is usually clock skew."),
+        timeseries("Connections refused/s by listener and reason",
+                   [target(q("rate", "cdssd_connections_refused_total", "listener, reason"), "{{listener}} {{reason}}")],
+                   x=8, w=8, desc="limit: server.max_connections open; handshake: failed TLS (no or bad client "
+                                  "certificate); accept_error: out of file descriptors."),
+        timeseries("Open connections by listener",
+                   [target(f'sum by (listener) (cdssd_connections_open{{{SEL}}})', "{{listener}}")], x=16, w=8),
+    ]
+    advance(8)
     # ---- Process -----------------------------------------------------------
     panels.append(row("Process"))
     panels += [

@@ -101,7 +101,7 @@ pub fn run(args: BatchArgs, settings: Arc<Settings>) -> anyhow::Result<ExitCode>
                             continue;
                         }
                     }
-                    let ctx = match pipeline.prepare(&req, crate::pipeline::Call { request_id: format!("batch-{line_no}"), deadline: None, budget: crate::pipeline::Budget::Decision }) {
+                    let ctx = match pipeline.prepare(&req, crate::pipeline::Call { request_id: format!("batch-{line_no}"), deadline: None, budget: crate::pipeline::Budget::Decision, caller: "batch".into() }) {
                         Ok(c) => c,
                         Err(e) => {
                             fail(e.to_string());

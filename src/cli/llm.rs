@@ -101,7 +101,12 @@ pub async fn run_cases(pipeline: &Pipeline, cases: &[Case], budget: Duration) ->
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
         let req = eval::request(case, budget).map_err(anyhow::Error::msg)?;
-        let call = Call { request_id: format!("eval-{}", case.id), deadline: None, budget: Budget::Draft };
+        let call = Call {
+            request_id: format!("eval-{}", case.id),
+            deadline: None,
+            budget: Budget::Draft,
+            caller: "llm-eval".into(),
+        };
         let p = pipeline.prepare(&req, call).with_context(|| format!("case {}", case.id))?;
         let fast = pipeline.fast(&p).await.with_context(|| format!("case {}", case.id))?;
         let s = pipeline.draft_within_budget(&p, &fast, None).await;

@@ -135,6 +135,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The loud start-up warnings of explicitly configured openings: plaintext or
+/// unauthenticated listeners off loopback (allowed only with tls.allow_plaintext /
+/// auth.allow_anonymous, see config validation).
+fn warn_if_open(settings: &Settings) {
+    let off_loopback = [&settings.server.listen, &settings.http.listen]
+        .iter()
+        .filter(|a| !a.is_empty())
+        .any(|a| a.parse::<std::net::SocketAddr>().is_ok_and(|a| !a.ip().is_loopback()));
+    if off_loopback && !settings.tls.enabled() {
+        tracing::warn!("PLAINTEXT on a non-loopback address (tls.allow_plaintext = true): patient data crosses the network unencrypted unless a TLS-terminating proxy is in front. See SECURITY.md.");
+    }
+    if off_loopback && settings.auth.mode == crate::config::security::AuthMode::Off {
+        tracing::warn!("NO CALLER AUTHENTICATION on a non-loopback address (auth.allow_anonymous = true): anyone who reaches the port can evaluate, read decisions and reload. See SECURITY.md.");
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
@@ -153,7 +169,13 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                         None => Err("loading rules and models".into()),
                     }
                 });
-                let metrics = metrics::http::MetricsListener::from_settings(&settings, readiness.clone()).await?;
+                // TLS identity, token keys and connection limits, shared by every listener and
+                // reloaded together (SIGHUP, or a change to one of their files).
+                let security = crate::listen::Security::from_settings(&settings).context("transport security")?;
+                let _security_watcher = crate::listen::watch(security.clone());
+                warn_if_open(&settings);
+                let metrics =
+                    metrics::http::MetricsListener::from_settings(&settings, readiness.clone(), &security).await?;
                 let audit = {
                     let s = settings.clone();
                     tokio::task::spawn_blocking(move || crate::audit::Auditor::open(&s))
@@ -184,9 +206,9 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 let stop_http = tokio_util::sync::CancellationToken::new();
                 let http = http.map(|l| {
                     let stop = stop_http.clone().cancelled_owned();
-                    tokio::spawn(crate::web::run(l, pipeline.clone(), stop))
+                    tokio::spawn(crate::web::run(l, pipeline.clone(), security.clone(), stop))
                 });
-                let served = server::run(listener, pipeline, shutdown).await;
+                let served = server::run_secured(listener, pipeline, security, shutdown).await;
                 stop_http.cancel();
                 if let Some(h) = http {
                     let _ = h.await;
@@ -224,7 +246,12 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 req.options.get_or_insert_with(Default::default).llm = pb::LlmMode::Skip as i32;
             }
             // Interactive use waits for the draft (the pipeline's `Budget::Draft`).
-            let call = Call { request_id: uuid::Uuid::new_v4().to_string(), deadline: None, budget: Budget::Draft };
+            let call = Call {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                deadline: None,
+                budget: Budget::Draft,
+                caller: "cli".into(),
+            };
             let decision = runtime()?.block_on(async {
                 let pipeline = Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?;
                 let prepared = pipeline.prepare(&req, call)?;

@@ -11,6 +11,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 
 pub mod audit;
+pub mod security;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -34,6 +35,8 @@ pub struct Settings {
     pub risk: RiskSettings,
     pub llm: LlmSettings,
     pub audit: audit::AuditSettings,
+    pub tls: security::TlsSettings,
+    pub auth: security::AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +50,13 @@ pub struct ServerSettings {
     pub inline_max_events: usize,
     /// Language of texts when a request names none (BCP-47: "zh-CN" or "en").
     pub default_locale: String,
+    /// A new connection must finish its TLS handshake (or, in plaintext, send its first
+    /// bytes) within this long, milliseconds; every listener.
+    pub handshake_timeout_ms: u64,
+    /// A connection that sends nothing for this long is closed, seconds; every listener.
+    pub idle_timeout_s: u64,
+    /// Open connections per listener at most; beyond it new ones are closed at once (counted).
+    pub max_connections: usize,
 }
 
 /// The HTTP listener: JSON (`POST /v1/evaluate`).

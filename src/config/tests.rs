@@ -17,6 +17,8 @@ fn embedded_defaults_load_and_validate() {
 fn environment_overrides_apply() {
     let s = Settings::load(&env(&[
         ("CDSSD__SERVER__LISTEN", "0.0.0.0:6000"),
+        ("CDSSD__TLS__ALLOW_PLAINTEXT", "true"),
+        ("CDSSD__AUTH__ALLOW_ANONYMOUS", "true"),
         ("CDSSD__RULES__MAX_OPERATIONS", "5000"),
         ("CDSSD__LOG__FORMAT", "json"),
         ("CDSSD__ENCOUNTER__LOCAL_CODE_SYSTEMS", "LOCAL,HIS"),
@@ -120,4 +122,53 @@ fn the_http_listener_is_off_by_default_and_its_address_is_checked() {
     assert_eq!(s.http_addr(), Some("127.0.0.1:8080".parse().unwrap()));
     let err = Settings::load(&env(&[("CDSSD__HTTP__LISTEN", "localhost")])).unwrap_err();
     assert_eq!(err.problems.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), vec!["http.listen"]);
+}
+
+#[test]
+fn a_non_loopback_listener_needs_tls_and_authentication_or_an_explicit_opening() {
+    let problems = |pairs: &[(&str, &str)]| match Settings::load(&env(pairs)) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect::<Vec<_>>(),
+    };
+    let p = problems(&[("CDSSD__SERVER__LISTEN", "0.0.0.0:50051"), ("CDSSD__METRICS__LISTEN", "")]);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("server.listen: `0.0.0.0:50051` is not a loopback address and TLS is off"), "{p:?}");
+    assert!(p[1].contains("auth.mode = \"off\""), "{p:?}");
+    // Opened explicitly: accepted (the daemon warns at start).
+    assert!(problems(&[
+        ("CDSSD__SERVER__LISTEN", "0.0.0.0:50051"),
+        ("CDSSD__TLS__ALLOW_PLAINTEXT", "true"),
+        ("CDSSD__AUTH__ALLOW_ANONYMOUS", "true"),
+    ])
+    .is_empty());
+    // The metrics listener carries no patient data: it needs TLS off loopback, not a token.
+    let p = problems(&[("CDSSD__METRICS__LISTEN", "0.0.0.0:9464")]);
+    assert_eq!(p, vec!["metrics.listen: `0.0.0.0:9464` is not a loopback address and TLS is off: set tls.cert_file and tls.key_file, or tls.allow_plaintext = true behind a TLS-terminating proxy".to_string()]);
+}
+
+#[test]
+fn tls_and_jwt_settings_are_checked_next_to_their_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdssd.toml");
+    std::fs::write(
+        &path,
+        "[tls]\nkey_file = \"k.pem\"\nallowed_clients = [\"not a name!\"]\n\
+         [auth]\nmode = \"jwt\"\n[[auth.issuers]]\nissuer = \"\"\naudience = \"a\"\nkeys_file = \"j.json\"\n\
+         algorithms = [\"HS256\", \"none\"]\n",
+    )
+    .unwrap();
+    let e = Settings::load(&Sources { file: Some(path), env: vec![] }).unwrap_err();
+    let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+    for want in [
+        "tls.cert_file",
+        "tls.allowed_clients",
+        "tls.allowed_clients[0]",
+        "auth.issuers[0].issuer",
+        "auth.issuers[0].algorithms[0]",
+        "auth.issuers[0].algorithms[1]",
+    ] {
+        assert!(keys.contains(&want), "{want} missing in {keys:?}");
+    }
+    let hs = e.problems.iter().find(|p| p.key == "auth.issuers[0].algorithms[0]").unwrap();
+    assert!(hs.message.contains("never accepted"), "{}", hs.message);
 }

@@ -112,6 +112,18 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("llm.cache_max_entries", s.llm.cache_max_entries as u64, 0, 1_000_000);
     p.range("llm.max_prompt_items_per_list", s.llm.max_prompt_items_per_list as u64, 1, 10_000);
     p.0.extend(s.audit.validate());
+    let listeners: Vec<(&str, &str)> = [
+        ("server.listen", s.server.listen.as_str()),
+        ("http.listen", s.http.listen.as_str()),
+        ("metrics.listen", s.metrics.listen.as_str()),
+    ]
+    .into_iter()
+    .filter(|(_, a)| !a.is_empty())
+    .collect();
+    p.0.extend(super::security::validate(&s.tls, &s.auth, &listeners));
+    p.range("server.handshake_timeout_ms", s.server.handshake_timeout_ms, 100, 600_000);
+    p.range("server.idle_timeout_s", s.server.idle_timeout_s, 1, 86_400);
+    p.range("server.max_connections", s.server.max_connections as u64, 1, 1_000_000);
     p.0
 }
 

@@ -5,6 +5,7 @@ pub mod codes;
 mod convert;
 mod course;
 mod model;
+pub mod terminology;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -116,6 +116,15 @@ pub fn describe() {
         "Calls refused (UNAVAILABLE) because the audit store could not record them."
     );
     describe_counter!(
+        "cdssd_connections_refused_total",
+        "Connections closed before serving, by listener and reason (limit, accept_error, handshake, handshake_timeout)."
+    );
+    describe_gauge!("cdssd_connections_open", "Connections open, by listener.");
+    describe_counter!(
+        "cdssd_auth_refusals_total",
+        "Calls refused by caller authentication or authorisation, by reason."
+    );
+    describe_counter!(
         "cdssd_feedback_total",
         "Clinician feedback on cards by rule/model id and outcome (accepted, overridden)."
     );
@@ -135,6 +144,15 @@ fn initial_series() {
     }
     for outcome in super::LLM_OUTCOMES {
         metrics::counter!("cdssd_llm_requests_total", "outcome" => *outcome).increment(0);
+    }
+    for l in crate::listen::ListenerName::ALL {
+        for r in crate::listen::ConnRefusal::ALL {
+            metrics::counter!("cdssd_connections_refused_total", "listener" => l.label(), "reason" => r.label())
+                .increment(0);
+        }
+    }
+    for r in crate::auth::Refusal::ALL {
+        metrics::counter!("cdssd_auth_refusals_total", "reason" => r.label()).increment(0);
     }
     for direction in ["in", "out"] {
         metrics::counter!("cdssd_llm_tokens_total", "direction" => direction).increment(0);

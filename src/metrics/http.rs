@@ -82,26 +82,49 @@ pub struct MetricsListener {
 
 impl MetricsListener {
     /// Bind `addr` (port 0 picks a free port) and serve until stopped.
-    pub async fn start(addr: SocketAddr, handle: PrometheusHandle, readiness: Readiness) -> Result<Self, MetricsError> {
+    pub async fn start(
+        addr: SocketAddr,
+        handle: PrometheusHandle,
+        readiness: Readiness,
+        security: &Arc<crate::listen::Security>,
+    ) -> Result<Self, MetricsError> {
         let listener =
             TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { addr: addr.to_string(), source })?;
-        Self::serve(listener, handle, readiness)
+        Self::serve(listener, handle, readiness, security)
     }
 
     /// What `cdssd serve` does: with `metrics.listen` set, install the
     /// process-wide recorder and serve on that address; otherwise record
     /// nothing and return `None`.
-    pub async fn from_settings(settings: &Settings, readiness: Readiness) -> Result<Option<Self>, MetricsError> {
+    pub async fn from_settings(
+        settings: &Settings,
+        readiness: Readiness,
+        security: &Arc<crate::listen::Security>,
+    ) -> Result<Option<Self>, MetricsError> {
         match settings.metrics_addr() {
-            Some(addr) => Ok(Some(Self::start(addr, super::install()?, readiness).await?)),
+            Some(addr) => Ok(Some(Self::start(addr, super::install()?, readiness, security).await?)),
             None => Ok(None),
         }
     }
 
     /// Serve on an already bound listener.
-    pub fn serve(listener: TcpListener, handle: PrometheusHandle, readiness: Readiness) -> Result<Self, MetricsError> {
+    /// TLS as `[tls]` says (mutual TLS included); no bearer token (Prometheus scrapes
+    /// it; it carries no patient data).
+    pub fn serve(
+        listener: TcpListener,
+        handle: PrometheusHandle,
+        readiness: Readiness,
+        security: &Arc<crate::listen::Security>,
+    ) -> Result<Self, MetricsError> {
         let addr =
             listener.local_addr().map_err(|source| MetricsError::Bind { addr: "<bound listener>".into(), source })?;
+        let listener = crate::listen::accept(
+            listener,
+            security.tls().map(|t| (t.clone(), crate::listen::Alpn::Http1)),
+            security.limits(),
+            crate::listen::ListenerName::Metrics,
+        )
+        .map_err(|source| MetricsError::Bind { addr: addr.to_string(), source })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(handle.clone(), readiness);
         let task = tokio::spawn(async move {

@@ -104,9 +104,10 @@ impl Pipeline {
             started,
             deadline: started + budget,
             validation_us: started.elapsed().as_micros() as u64,
+            equivalents: snapshot.rules.value_sets.mappings().equivalents().clone(),
         };
         let request = self.audit.as_ref().map(|_| Arc::new(req.clone()));
-        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot, request })
+        Ok(Prepared { evaluation: Arc::new(evaluation), snapshot, request, caller: call.caller })
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Call {
     pub deadline: Option<Duration>,
     /// Which default budget applies.
     pub budget: Budget,
+    /// Who asks, as the audit records it (the verified token identity when `[auth]`
+    /// is on; `server::caller_from`).
+    pub caller: String,
 }
 
 /// The state in force when the evaluation was prepared: both halves of the request
@@ -94,6 +97,8 @@ pub struct Prepared {
     snapshot: Snapshot,
     /// The request as received, kept only when an audit sink records it (replay needs it).
     request: Option<Arc<crate::proto::v1::EvaluateRequest>>,
+    /// Who asked (the audit's `caller`).
+    caller: String,
 }
 
 impl Prepared {
@@ -168,7 +173,7 @@ impl Pipeline {
     ) -> Result<(), EvaluateError> {
         match (&self.audit, &p.request) {
             (Some(a), Some(req)) => {
-                a.record(req, decision, "").await.map_err(|e| EvaluateError::AuditUnavailable(e.to_string()))
+                a.record(req, decision, &p.caller).await.map_err(|e| EvaluateError::AuditUnavailable(e.to_string()))
             }
             _ => Ok(()),
         }

@@ -107,6 +107,7 @@ pub async fn replay(
                 request_id: format!("replay-{}", d.id),
                 deadline: None,
                 budget: crate::pipeline::Budget::Decision,
+                caller: "replay".into(),
             },
         ) {
             Ok(ctx) => match pipeline.evaluate(&ctx).await {

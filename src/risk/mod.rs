@@ -229,7 +229,7 @@ fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskSc
         .manifest
         .as_ref()
         .map_or_else(|| pb::RiskScore { model_id: f.id.clone(), ..Default::default() }, score::from_manifest);
-    if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable(m, &ev.encounter)) {
+    if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable_with(m, &ev.encounter, &ev.equivalents)) {
         if named == Some(true) || ev.include_not_applicable {
             s.set_status(pb::RiskStatus::NotApplicable);
             s.message = format!("not applicable: {why}");
@@ -254,7 +254,8 @@ impl Registry {
     /// refusals and may run on any thread.
     pub fn will_run_a_model(&self, ev: &Evaluation) -> bool {
         self.models.iter().any(|m| {
-            ev.names_model(&m.manifest.id) != Some(false) && score::not_applicable(&m.manifest, &ev.encounter).is_none()
+            ev.names_model(&m.manifest.id) != Some(false)
+                && score::not_applicable_with(&m.manifest, &ev.encounter, &ev.equivalents).is_none()
         })
     }
 
@@ -273,7 +274,7 @@ impl Registry {
             if named == Some(false) {
                 continue;
             }
-            if let Some(why) = score::not_applicable(&model.manifest, &ev.encounter) {
+            if let Some(why) = score::not_applicable_with(&model.manifest, &ev.encounter, &ev.equivalents) {
                 if named == Some(true) || ev.include_not_applicable {
                     let mut s = score::base(model);
                     s.set_status(pb::RiskStatus::NotApplicable);
@@ -292,7 +293,7 @@ impl Registry {
             let _span =
                 tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
             let t = Instant::now();
-            let s = score::score(model, &ev.encounter, true);
+            let s = score::score_with(model, &ev.encounter, &ev.equivalents, true);
             let outcome = match s.status() {
                 pb::RiskStatus::Ok => "ok",
                 pb::RiskStatus::Refused => "refused",

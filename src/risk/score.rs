@@ -7,11 +7,19 @@ use std::time::Instant;
 use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
 use super::model::LoadedModel;
 use super::source::{icd_matches, Extracted};
+use crate::encounter::terminology::Equivalents;
 use crate::encounter::{Encounter, EncounterClass};
 use crate::proto::v1 as pb;
 
 /// Why a model does not apply to an encounter, or `None` when it does.
+/// Why a model does not apply, without code mapping tables (see [`not_applicable_with`]).
 pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
+    not_applicable_with(m, enc, &Equivalents::default())
+}
+
+/// Why a model does not apply, or `None` when it does; `eq`: what mapped codings stand for
+/// (the ICD-10 code a SNOMED CT diagnosis maps to counts), as the pipeline passes it.
+pub fn not_applicable_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> Option<String> {
     let a = &m.applicability;
     let class = match enc.class {
         EncounterClass::Inpatient => ClassName::Inpatient,
@@ -22,8 +30,9 @@ pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
     if !a.encounter_classes.is_empty() && !a.encounter_classes.contains(&class) {
         return Some(format!("encounter class {} is not one the model applies to", enc.class.as_str()));
     }
-    // Every ICD-10 coding of every diagnosis (a diagnosis coded SNOMED CT + ICD-10 counts).
-    let icd = || enc.diagnoses.iter().flat_map(|d| d.icd10());
+    // Every ICD-10 coding of every diagnosis (a diagnosis coded SNOMED CT + ICD-10 counts),
+    // and the ICD-10 codes its other codings map to (rules/mappings/).
+    let icd = || enc.diagnoses.iter().flat_map(|d| eq.expand(&d.codings)).filter(|c| c.system.is_icd10());
     if !a.diagnosis_prefixes.is_empty() && !icd().any(|c| icd_matches(&c.code, &a.diagnosis_prefixes)) {
         return Some(format!("no ICD-10 diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
     }
@@ -63,7 +72,12 @@ fn fmt_value(v: f64) -> String {
 
 /// Extracts and checks every feature.
 pub fn prepare(m: &Manifest, enc: &Encounter) -> Prepared {
-    apply_policies(m, m.features.iter().map(|f| f.source.extract(enc)).collect())
+    prepare_with(m, enc, &Equivalents::default())
+}
+
+/// [`prepare`] with what mapped codings stand for (see [`not_applicable_with`]).
+pub fn prepare_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> Prepared {
+    apply_policies(m, m.features.iter().map(|f| f.source.extract(enc, eq)).collect())
 }
 
 /// Applies the manifest's missing-value and range policies to extracted values
@@ -155,8 +169,13 @@ pub fn from_manifest(m: &Manifest) -> pb::RiskScore {
 /// Scores the encounter: always returns a RiskScore (OK, REFUSED or ERROR).
 /// `explain` adds per-feature contributions from the same batched run.
 pub fn score(model: &LoadedModel, enc: &Encounter, explain: bool) -> pb::RiskScore {
+    score_with(model, enc, &Equivalents::default(), explain)
+}
+
+/// [`score`] with what mapped codings stand for (see [`not_applicable_with`]).
+pub fn score_with(model: &LoadedModel, enc: &Encounter, eq: &Equivalents, explain: bool) -> pb::RiskScore {
     let started = Instant::now();
-    let prepared = prepare(&model.manifest, enc);
+    let prepared = prepare_with(&model.manifest, enc, eq);
     score_prepared(model, prepared, explain, started)
 }
 

@@ -1,6 +1,7 @@
 //! Feature sources: where in the validated encounter a model feature comes from
 //! (the `source` of a manifest feature; the syntax is in `models/README.md`).
 
+use crate::encounter::terminology::Equivalents;
 use crate::encounter::{self, CodeSystem, Encounter, ObsValue, Observation, OrderStatus, Sex};
 use crate::proto::v1 as pb;
 
@@ -223,13 +224,19 @@ fn encounter_evidence(field: &str, value: String) -> pb::Evidence {
     }
 }
 
-/// Any of the observation's codings is LOINC `code`.
-fn is_loinc(o: &Observation, code: &str) -> bool {
-    o.codings.iter().any(|c| c.system == CodeSystem::Loinc && c.code == code)
+/// Any of the observation's codings, or a code one maps to (an LIS code → LOINC), is LOINC `code`.
+fn is_loinc(o: &Observation, code: &str, eq: &Equivalents) -> bool {
+    eq.expand(&o.codings).any(|c| c.system == CodeSystem::Loinc && c.code == code)
 }
 
-fn pick<'a>(obs: &'a [Observation], code: &str, which: Which, arrival: encounter::Time) -> Option<&'a Observation> {
-    let mut it = obs.iter().filter(|o| is_loinc(o, code));
+fn pick<'a>(
+    obs: &'a [Observation],
+    code: &str,
+    which: Which,
+    arrival: encounter::Time,
+    eq: &Equivalents,
+) -> Option<&'a Observation> {
+    let mut it = obs.iter().filter(|o| is_loinc(o, code, eq));
     match which {
         Which::First => it.find(|o| o.time >= arrival),
         Which::Last => it.next_back(),
@@ -248,8 +255,10 @@ fn flag(present: Option<pb::Evidence>) -> Extracted {
 }
 
 impl FeatureSource {
-    /// Reads the value from the encounter.
-    pub fn extract(&self, enc: &Encounter) -> Extracted {
+    /// Reads the value from the encounter; `eq` gives what mapped codings stand for
+    /// (rules/mappings/: a SNOMED CT diagnosis counts as its ICD-10 code, an RxNorm order
+    /// as its ATC code, an LIS test as its LOINC code).
+    pub fn extract(&self, enc: &Encounter, eq: &Equivalents) -> Extracted {
         match self {
             FeatureSource::Age => {
                 let age = enc.patient.age_years;
@@ -279,7 +288,7 @@ impl FeatureSource {
                     ObsList::Vitals => (&enc.vitals, "vitals"),
                     ObsList::Labs => (&enc.labs, "labs"),
                 };
-                let Some(o) = pick(obs, code, *which, enc.arrival) else {
+                let Some(o) = pick(obs, code, *which, enc.arrival, eq) else {
                     return Extracted::default();
                 };
                 let e = obs_evidence(name, o);
@@ -295,15 +304,26 @@ impl FeatureSource {
                         )),
                     };
                 }
+                // Validation put a LOINC-coded known quantity into its canonical unit; one
+                // found through a mapped code (an LIS code) arrives in the unit it was sent in.
+                let direct = o.codings.iter().any(|c| c.system == CodeSystem::Loinc && c.code == *code);
+                let canonical = |value: f64, u: &str| match encounter::units::known(code) {
+                    Some(q) if !direct => {
+                        encounter::units::to_canonical(q, value, u).map(|v| (v, q.canonical.to_string()))
+                    }
+                    _ => Some((value, u.to_string())),
+                };
                 match &o.value {
-                    ObsValue::Quantity { value, unit: u } => match unit.convert(*value, u) {
-                        Some(v) => found(v, e),
-                        None => Extracted {
-                            value: None,
-                            evidence: Some(e),
-                            note: Some(format!("{name}/{} has unit \"{u}\", which cannot be converted", o.id)),
-                        },
-                    },
+                    ObsValue::Quantity { value, unit: u } => {
+                        match canonical(*value, u).and_then(|(v, cu)| unit.convert(v, &cu)) {
+                            Some(v) => found(v, e),
+                            None => Extracted {
+                                value: None,
+                                evidence: Some(e),
+                                note: Some(format!("{name}/{} has unit \"{u}\", which cannot be converted", o.id)),
+                            },
+                        }
+                    }
                     ObsValue::Text(_) => Extracted {
                         value: None,
                         evidence: Some(e),
@@ -311,11 +331,15 @@ impl FeatureSource {
                     },
                 }
             }
-            FeatureSource::Bmi => bmi(enc),
+            FeatureSource::Bmi => bmi(enc, eq),
             FeatureSource::HasDiagnosis(prefixes) => flag(
                 enc.diagnoses
                     .iter()
-                    .find_map(|d| d.icd10().find(|c| icd_matches(&c.code, prefixes)).map(|c| (d, c)))
+                    .find_map(|d| {
+                        eq.expand(&d.codings)
+                            .find(|c| c.system.is_icd10() && icd_matches(&c.code, prefixes))
+                            .map(|c| (d, c))
+                    })
                     .map(|(d, c)| pb::Evidence {
                         item_type: "diagnoses".into(),
                         item_id: d.id.clone(),
@@ -327,8 +351,7 @@ impl FeatureSource {
             ),
             FeatureSource::HasActiveMed { system, prefixes } => {
                 flag(enc.medication_orders.iter().filter(|m| m.status == OrderStatus::Active).find_map(|m| {
-                    m.codes
-                        .iter()
+                    eq.expand(&m.codes)
                         .find(|c| c.system.name() == system && prefixes.iter().any(|p| c.code.starts_with(p.as_str())))
                         .map(|c| pb::Evidence {
                             item_type: "medication_orders".into(),
@@ -341,7 +364,7 @@ impl FeatureSource {
                 }))
             }
             FeatureSource::AssessmentText { code, matches } => {
-                let Some(o) = enc.assessments.iter().rfind(|o| is_loinc(o, code)) else {
+                let Some(o) = enc.assessments.iter().rfind(|o| is_loinc(o, code, eq)) else {
                     return Extracted::default();
                 };
                 let e = obs_evidence("assessments", o);
@@ -349,7 +372,7 @@ impl FeatureSource {
                     // The text answer, or any coding of a coded answer (LOINC LA18976-3, SNOMED CT 77176002).
                     ObsValue::Text(t) => {
                         let hit = matches.contains(&t.trim().to_lowercase())
-                            || o.answer_codes.iter().any(|c| matches.contains(&c.code.to_lowercase()));
+                            || eq.expand(&o.answer_codes).any(|c| matches.contains(&c.code.to_lowercase()));
                         found(if hit { 1.0 } else { 0.0 }, e)
                     }
                     ObsValue::Quantity { .. } => Extracted {
@@ -369,14 +392,14 @@ const HEIGHT: &str = "8302-2";
 
 /// First recorded BMI after arrival; else the first weight after arrival over the latest
 /// height squared (canonical units kg and cm).
-fn bmi(enc: &Encounter) -> Extracted {
-    if let Some(o) = pick(&enc.vitals, BMI, Which::First, enc.arrival) {
+fn bmi(enc: &Encounter, eq: &Equivalents) -> Extracted {
+    if let Some(o) = pick(&enc.vitals, BMI, Which::First, enc.arrival, eq) {
         if let Some(v) = o.number() {
             return found(v, obs_evidence("vitals", o));
         }
     }
-    let weight = pick(&enc.vitals, WEIGHT, Which::First, enc.arrival);
-    let height = pick(&enc.vitals, HEIGHT, Which::Last, enc.arrival);
+    let weight = pick(&enc.vitals, WEIGHT, Which::First, enc.arrival, eq);
+    let height = pick(&enc.vitals, HEIGHT, Which::Last, enc.arrival, eq);
     match (weight.and_then(|w| w.number().map(|v| (w, v))), height.and_then(Observation::number)) {
         (Some((w, kg)), Some(cm)) if cm > 0.0 => {
             let mut e = obs_evidence("vitals", w);

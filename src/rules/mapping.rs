@@ -6,6 +6,7 @@
 //! mapped local code becomes a member of every set its targets belong to), so every
 //! query, `[applies_to]` gate and data-quality check of the same snapshot sees them.
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -13,7 +14,8 @@ use toml::Spanned;
 use super::error::{line_col, toml_error, LoadError};
 use super::valueset::{normalize_code, ValueSets};
 use crate::encounter::codes::{check_format, parse_system};
-use crate::encounter::CodeSystem;
+use crate::encounter::terminology::Equivalents;
+use crate::encounter::{Code, CodeSystem};
 
 /// Longest local code accepted in a table (bytes).
 pub const MAX_LOCAL_CODE: usize = 64;
@@ -81,12 +83,18 @@ pub struct MappingTable {
 pub struct Mappings {
     pub tables: Vec<MappingTable>,
     known: HashMap<String, HashSet<String>>,
+    /// What each mapped code stands for, for components that match codes themselves (risk).
+    equivalents: Arc<Equivalents>,
 }
 
 impl Mappings {
     /// Does a table of `system` map `code` (normalised)?
     pub fn knows(&self, system: &str, code: &str) -> bool {
         self.known.get(system).is_some_and(|c| c.contains(code))
+    }
+    /// What each mapped code stands for.
+    pub fn equivalents(&self) -> &Arc<Equivalents> {
+        &self.equivalents
     }
     /// Does some table map codes of `system`?
     pub fn maps_system(&self, system: &str) -> bool {
@@ -285,10 +293,22 @@ pub fn compile_into(tables: Vec<MappingTable>, value_sets: &mut ValueSets) -> Re
         value_sets.add_mapped(&set, codes);
     }
     let mut known: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut equivalents = Equivalents::default();
     for t in &tables {
         known.entry(t.system.clone()).or_default().extend(t.entries.iter().map(|e| e.code.clone()));
+        for e in &t.entries {
+            for x in &e.to {
+                if let Some(system) = parse_system(&x.system, &[]) {
+                    equivalents.insert(
+                        &t.system,
+                        &e.code,
+                        Code { system, code: x.code.clone(), display: e.display.clone() },
+                    );
+                }
+            }
+        }
     }
-    Ok(Mappings { tables, known })
+    Ok(Mappings { tables, known, equivalents: Arc::new(equivalents) })
 }
 
 /// Warnings of a compiled set: configured local systems that no mapping table and no value

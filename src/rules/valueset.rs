@@ -139,14 +139,7 @@ impl ValueSet {
 
 /// Canonical comparison form of a code: trimmed, upper case; ICD codes without dots.
 pub fn normalize_code<'a>(system: &str, code: &'a str) -> Cow<'a, str> {
-    let strip_dots = system.starts_with("ICD-");
-    let code = code.trim();
-    let clean = code.chars().all(|c| !(c.is_ascii_lowercase() || strip_dots && c == '.'));
-    if clean {
-        Cow::Borrowed(code)
-    } else {
-        Cow::Owned(code.chars().filter(|&c| !(strip_dots && c == '.')).map(|c| c.to_ascii_uppercase()).collect())
-    }
+    crate::encounter::terminology::comparison_form(system, code)
 }
 
 /// All value sets of a rule set, by name.

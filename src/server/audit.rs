@@ -115,14 +115,9 @@ fn response(d: &StoredDecision) -> pb::GetDecisionResponse {
     }
 }
 
-/// The caller as the audit records it (the authenticated identity once transport security lands).
+/// The caller as the audit records it.
 fn caller<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get("x-cdss-caller")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("anonymous")
-        .to_string()
+    super::edge::caller_from(req.metadata().get("x-cdss-caller").and_then(|v| v.to_str().ok()))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AuditError> + Send + 'static) -> Result<T, Status> {

@@ -14,17 +14,15 @@ use std::{
 };
 
 use futures::{Stream, StreamExt};
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
-};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// A TCP connection that errors out once `cut` is cancelled.
+use crate::listen::{Accepted, Conn};
+
+/// A connection that errors out once `cut` is cancelled.
 pub struct DrainableStream {
-    inner: TcpStream,
+    inner: Conn,
     cut: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
@@ -64,19 +62,14 @@ impl Connected for DrainableStream {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        TcpConnectInfo { local_addr: self.inner.local_addr(), remote_addr: self.inner.remote_addr() }
     }
 }
 
-/// Accepted connections of `listener`, each cut when `cut` is cancelled.
+/// The accepted connections, each cut when `cut` is cancelled.
 pub fn incoming(
-    listener: TcpListener,
+    accepted: Accepted,
     cut: CancellationToken,
 ) -> impl Stream<Item = io::Result<DrainableStream>> + Send + 'static {
-    TcpListenerStream::new(listener).map(move |conn| {
-        conn.map(|inner| {
-            let _ = inner.set_nodelay(true);
-            DrainableStream { inner, cut: Box::pin(cut.clone().cancelled_owned()) }
-        })
-    })
+    accepted.into_stream().map(move |inner| Ok(DrainableStream { inner, cut: Box::pin(cut.clone().cancelled_owned()) }))
 }

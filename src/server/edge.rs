@@ -25,6 +25,16 @@ pub fn request_id_from(value: Option<&str>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The caller as the audit records it, from `x-cdss-caller`: the verified identity the
+/// authentication layer put there, or (authentication off) what the client declared,
+/// or "anonymous".
+pub fn caller_from(value: Option<&str>) -> String {
+    value
+        .filter(|s| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("anonymous")
+        .to_string()
+}
+
 /// Content types served on the gRPC port (gRPC over HTTP/2, gRPC-Web over HTTP/1.1 or h2c).
 fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
     let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else { return false };
@@ -49,7 +59,7 @@ pub struct Edge<S> {
     inner: S,
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+pub(super) type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S, B> Service<Request<B>> for Edge<S>
 where

@@ -3,6 +3,7 @@
 //! caller, so tests run real servers on port 0 and stop them at will.
 
 mod audit;
+mod auth;
 mod drain;
 mod edge;
 mod error;
@@ -17,7 +18,7 @@ use tonic::codec::CompressionEncoding;
 use tonic_health::ServingStatus;
 
 pub use audit::AuditApi;
-pub use edge::request_id_from;
+pub use edge::{caller_from, request_id_from};
 pub use service::{AdminApi, CdsApi};
 
 use crate::{
@@ -35,6 +36,10 @@ pub enum ServerError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Security(#[from] crate::listen::SecurityError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Serve until `shutdown` resolves, then drain: health turns NOT_SERVING,
@@ -43,6 +48,19 @@ pub enum ServerError {
 pub async fn run(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let security = crate::listen::Security::from_settings(pipeline.settings())?;
+    run_secured(listener, pipeline, security, shutdown).await
+}
+
+/// [`run`] with the TLS identity, token verifier and connection limits built (and
+/// reloaded) by the caller: `cdssd serve` shares one [`crate::listen::Security`]
+/// between its listeners.
+pub async fn run_secured(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    security: Arc<crate::listen::Security>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let settings = pipeline.settings().clone();
@@ -89,20 +107,31 @@ pub async fn run(
     };
 
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "Serving gRPC.");
+        tracing::info!(%addr, tls = security.tls().is_some(), authenticated = security.authenticates(), "Serving gRPC.");
     }
+    let accepted = crate::listen::accept(
+        listener,
+        security.tls().map(|t| (t.clone(), crate::listen::Alpn::GrpcPort)),
+        security.limits(),
+        crate::listen::ListenerName::Grpc,
+    )?;
     // gRPC over HTTP/2, gRPC-Web over HTTP/1.1 and h2c, behind one edge (request ids, content types).
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
         .concurrency_limit_per_connection(settings.server.concurrency_per_connection)
-        .layer(tower::ServiceBuilder::new().layer(edge::EdgeLayer).layer(tonic_web::GrpcWebLayer::new()))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(edge::EdgeLayer)
+                .layer(tonic_web::GrpcWebLayer::new())
+                .layer(auth::AuthLayer { security: security.clone() }),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(cds)
         .add_service(admin)
         .add_service(audit)
-        .serve_with_incoming_shutdown(drain::incoming(listener, cut.clone()), signal);
+        .serve_with_incoming_shutdown(drain::incoming(accepted, cut.clone()), signal);
     tokio::pin!(server);
     tokio::select! {
         res = &mut server => {

@@ -62,7 +62,12 @@ use super::stream::UpdateStream;
 
 /// What the transport knows about a call: its request id and deadline.
 fn call(md: &MetadataMap, budget: Budget) -> Call {
-    Call { request_id: request_id(md), deadline: grpc_timeout(md), budget }
+    Call {
+        request_id: request_id(md),
+        deadline: grpc_timeout(md),
+        budget,
+        caller: super::edge::caller_from(md.get("x-cdss-caller").and_then(|v| v.to_str().ok())),
+    }
 }
 
 #[tonic::async_trait]

@@ -32,16 +32,59 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
     Router::new().route("/v1/evaluate", post(evaluate)).layer(DefaultBodyLimit::max(max)).with_state(pipeline)
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves.
+/// Serve `router` on `listener` until `shutdown` resolves, with the TLS, tokens and
+/// connection limits of `security` (the same as the gRPC port's).
 pub async fn run(
     listener: tokio::net::TcpListener,
     pipeline: Arc<Pipeline>,
+    security: Arc<crate::listen::Security>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "Serving HTTP (JSON).");
+        tracing::info!(%addr, tls = security.tls().is_some(), authenticated = security.authenticates(), "Serving HTTP (JSON).");
     }
-    axum::serve(listener, router(pipeline)).with_graceful_shutdown(shutdown).await
+    let accepted = crate::listen::accept(
+        listener,
+        security.tls().map(|t| (t.clone(), crate::listen::Alpn::Http1)),
+        security.limits(),
+        crate::listen::ListenerName::Http,
+    )?;
+    let app = router(pipeline).layer(axum::middleware::from_fn_with_state(security, authenticate));
+    axum::serve(accepted, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Every route needs a bearer token when `[auth]` asks for one (the same check, scopes
+/// and refusal texts as the gRPC port); the verified identity replaces `x-cdss-caller`.
+async fn authenticate(
+    State(security): State<Arc<crate::listen::Security>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if security.authenticates() {
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match security.check(header, crate::auth::Access::Evaluate) {
+            Ok(caller) => {
+                req.headers_mut().remove("x-cdss-caller");
+                if let Some(v) = caller.and_then(|c| HeaderValue::from_str(&c.identity()).ok()) {
+                    req.headers_mut().insert("x-cdss-caller", v);
+                }
+            }
+            Err(r) => {
+                let id = request_id(req.headers());
+                let status = if r.is_forbidden() {
+                    tonic::Status::permission_denied(r.public_message())
+                } else {
+                    tonic::Status::unauthenticated(r.public_message())
+                };
+                let mut resp = error_response(&status, &id);
+                if !r.is_forbidden() {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                return resp;
+            }
+        }
+    }
+    next.run(req).await
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -142,7 +185,12 @@ async fn evaluate(
     };
     let span = tracing::info_span!("http", method = "Evaluate", request_id = %id);
     let result = async {
-        let call = Call { request_id: id.clone(), deadline: None, budget: Budget::Decision };
+        let call = Call {
+            request_id: id.clone(),
+            deadline: None,
+            budget: Budget::Decision,
+            caller: crate::server::caller_from(headers.get("x-cdss-caller").and_then(|v| v.to_str().ok())),
+        };
         let prepared = pipeline.prepare(&req, call)?;
         pipeline.evaluate(&prepared).await
     }

@@ -31,6 +31,7 @@ pub(crate) async fn decisions() -> Vec<(pb::EvaluateRequest, pb::Decision)> {
                     request_id: format!("req-{name}"),
                     deadline: None,
                     budget: cdssd::pipeline::Budget::Decision,
+                    caller: "test".into(),
                 },
             )
             .expect("valid example");

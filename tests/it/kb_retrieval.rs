@@ -24,7 +24,8 @@ async fn retrieval_is_as_expected_in_both_languages(id: &str) {
     for locale in [Locale::En, Locale::ZhCn] {
         let case = eval::Case { locale, ..case.clone() };
         let req = eval::request(&case, Duration::from_secs(5)).expect("request");
-        let call = Call { request_id: format!("kb-{id}"), deadline: None, budget: Budget::Draft };
+        let call =
+            Call { request_id: format!("kb-{id}"), deadline: None, budget: Budget::Draft, caller: "test".into() };
         let p = pipeline.prepare(&req, call).expect("valid");
         let fast = pipeline.fast(&p).await.expect("fast part");
         let snapshot = p.snapshot();

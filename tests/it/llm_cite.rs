@@ -50,7 +50,7 @@ async fn decide(content: String, locale: &str, kb: &str) -> (pb::Decision, Fault
     let pipeline = Pipeline::new(Arc::new(settings)).expect("pipeline");
     let mut req = llm_request("pneumonia_cap.json", 5000);
     req.options.as_mut().unwrap().locale = locale.into();
-    let call = Call { request_id: "cite".into(), deadline: None, budget: Budget::Draft };
+    let call = Call { request_id: "cite".into(), deadline: None, budget: Budget::Draft, caller: "test".into() };
     let p = pipeline.prepare(&req, call).expect("valid");
     let d = pipeline.evaluate(&p).await.expect("decision");
     (d, server, pipeline)

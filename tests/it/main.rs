@@ -35,6 +35,7 @@ mod rules;
 mod rules_applies;
 mod rules_outcomes;
 mod rules_reload;
+mod security;
 mod support;
 mod tracing;
 mod validation;

@@ -1,8 +1,9 @@
 //! Every example encounter, re-coded the way other hospitals send the same facts (SNOMED CT
 //! and RxNorm; ICD-10-CM and ICD-10-PCS; the China national clinical edition's six-character
 //! and extension codes; local codes through the example mapping tables), gives the same rule
-//! statuses as its ICD-10 / ATC coding: one test per example and coding, generated from the
-//! cross-walk `examples/recoding/crosswalk.toml` (which cites each equivalence).
+//! statuses and the same risk scores (every feature value) as its ICD-10 / ATC coding: one
+//! test per example and coding, generated from the cross-walk
+//! `examples/recoding/crosswalk.toml` (which cites each equivalence).
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -34,6 +35,9 @@ pub enum Field {
     Codes,
     /// `substance` of an allergy (`substanceCodings` is dropped).
     Substance,
+    /// A text answer (`text`) becomes a coded answer (`coded`) where the cross-walk has
+    /// `ANSWER:<observation LOINC>:<text>` (LOINC answer codes, FHIR valueCodeableConcept).
+    Answer,
 }
 
 pub const VARIANTS: &[Variant] = &[
@@ -45,6 +49,7 @@ pub const VARIANTS: &[Variant] = &[
             ("medicationOrders", Field::Codes),
             ("medicationAdministrations", Field::Codes),
             ("allergies", Field::Substance),
+            ("assessments", Field::Answer),
         ],
     },
     Variant { name: "icd10cm", lists: &[("diagnoses", Field::Code), ("procedures", Field::Code)] },
@@ -129,7 +134,24 @@ pub fn recode(
         let Some(items) = out.get_mut(*list).and_then(Value::as_array_mut) else { continue };
         for item in items {
             let obj = item.as_object_mut().unwrap();
+            if let Field::Answer = field {
+                let answer = format!(
+                    "ANSWER:{}:{}",
+                    obj["code"]["code"].as_str().unwrap_or(""),
+                    obj.get("text").and_then(Value::as_str).unwrap_or("")
+                );
+                if let Some(target) = walk.get(&answer).and_then(|t| t.get(v.name)) {
+                    obj.remove("text");
+                    obj.insert(
+                        "coded".into(),
+                        serde_json::json!({"codings": [coding(target, &Value::String(String::new()))]}),
+                    );
+                    n += 1;
+                }
+                continue;
+            }
             let (single, many) = match field {
+                Field::Answer => unreachable!("handled above"),
                 Field::Code => ("code", "codings"),
                 Field::Codes => ("", "codes"),
                 Field::Substance => ("substance", "substanceCodings"),
@@ -217,6 +239,43 @@ fn statuses(set: &RuleSet, enc: Encounter, now: chrono::DateTime<chrono::Utc>) -
         .collect()
 }
 
+/// The shipped risk models (compiled once).
+fn models() -> &'static cdssd::risk::RiskService {
+    static SVC: std::sync::OnceLock<cdssd::risk::RiskService> = std::sync::OnceLock::new();
+    SVC.get_or_init(|| {
+        let mut s = cdssd::config::Settings::embedded().unwrap().risk;
+        s.dir = root().join("models");
+        s.watch = false;
+        s.sessions_per_model = 1;
+        cdssd::risk::RiskService::from_risk_settings(&s).expect("run scripts/setup-onnxruntime.sh")
+    })
+}
+
+/// Per shipped model: applicability, and when it applies the status, band, probability and
+/// every feature value, as the pipeline computes them (with the rule set's equivalents).
+fn risks(enc: &Encounter) -> BTreeMap<String, String> {
+    let eq = rule_set().value_sets.mappings().equivalents().clone();
+    let reg = models().registry();
+    reg.models
+        .iter()
+        .map(|m| {
+            let line = match cdssd::risk::score::not_applicable_with(&m.manifest, enc, &eq) {
+                Some(_) => "not applicable".to_string(),
+                None => {
+                    let s = cdssd::risk::score::score_with(m, enc, &eq, false);
+                    let features: Vec<String> = s
+                        .features
+                        .iter()
+                        .map(|f| format!("{}={:.6}{}", f.name, f.value, if f.imputed { "*" } else { "" }))
+                        .collect();
+                    format!("{:?} {:?} p={:.9} [{}]", s.status(), s.band(), s.probability, features.join(" "))
+                }
+            };
+            (m.manifest.id.clone(), line)
+        })
+        .collect()
+}
+
 pub fn example(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("examples/encounters").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -233,8 +292,11 @@ fn check(example_name: &str, variant: &str) {
         v.lists.iter().any(|(l, _)| original.get(*l).and_then(Value::as_array).is_some_and(|a| !a.is_empty()));
     assert!(!lists_present || n > 0, "{example_name}: nothing re-coded in {variant}");
     let now = now_of(&original);
-    let want = statuses(set, validated(&original, now), now);
-    let got = statuses(set, validated(&recoded, now), now);
+    let (enc_want, enc_got) = (validated(&original, now), validated(&recoded, now));
+    let (risk_want, risk_got) = (risks(&enc_want), risks(&enc_got));
+    assert_eq!(risk_want, risk_got, "{example_name} re-coded {variant}: the risk models see other facts");
+    let want = statuses(set, enc_want, now);
+    let got = statuses(set, enc_got, now);
     let diff: Vec<String> = want
         .iter()
         .filter(|(id, s)| got.get(*id) != Some(*s))

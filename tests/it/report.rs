@@ -79,6 +79,7 @@ async fn batch() -> Batch {
                     request_id: "r".into(),
                     deadline: None,
                     budget: cdssd::pipeline::Budget::Decision,
+                    caller: "test".into(),
                 },
             )
             .expect("valid variation");

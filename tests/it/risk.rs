@@ -212,8 +212,12 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     let mut req = encounter::request_from_json(&text).unwrap();
     req.trigger = pb::Trigger::PatientView as i32;
     req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
-    let call =
-        cdssd::pipeline::Call { request_id: "t".into(), deadline: None, budget: cdssd::pipeline::Budget::Decision };
+    let call = cdssd::pipeline::Call {
+        request_id: "t".into(),
+        deadline: None,
+        budget: cdssd::pipeline::Budget::Decision,
+        caller: "test".into(),
+    };
     let prepared = pipeline.prepare(&req, call).unwrap();
     let registry = &prepared.snapshot().models;
     let (scores, versions) = registry.evaluate(prepared.evaluation());
@@ -604,7 +608,12 @@ async fn a_reload_between_prepare_and_run_leaves_the_request_on_its_snapshot() {
     let mut req = encounter::request_from_json(&text).unwrap();
     req.evaluation_time = Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
     req.trigger = pb::Trigger::Discharge as i32;
-    let call = cdssd::pipeline::Call { request_id: "t".into(), deadline: None, budget: cdssd::pipeline::Budget::Draft };
+    let call = cdssd::pipeline::Call {
+        request_id: "t".into(),
+        deadline: None,
+        budget: cdssd::pipeline::Budget::Draft,
+        caller: "test".into(),
+    };
     let prepared = pipeline.prepare(&req, call).unwrap();
     let before = prepared.snapshot().rules.version.clone();
 

@@ -18,7 +18,8 @@ async fn http_listener() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(cdssd::web::run(listener, pipeline, async {
+    let security = cdssd::listen::Security::from_settings(pipeline.settings()).unwrap();
+    tokio::spawn(cdssd::web::run(listener, pipeline, security, async {
         let _ = rx.await;
     }));
     (addr, tx)
