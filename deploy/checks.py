@@ -180,9 +180,13 @@ def k8s(path, variant):
     check(all("subPath" not in m for m in c.get("volumeMounts", [])), f"{path}: subPath mounts never receive ConfigMap updates")
     check("cdssd-rules" in cms, f"{path}: no cdssd-rules ConfigMap")
     if "cdssd-rules" in cms and "projected" in rules:
-        keys = set(cms["cdssd-rules"].get("data", {}))
-        items = {i["key"] for s in rules["projected"]["sources"] for i in s["configMap"].get("items", [])}
+        # One ConfigMap per pack, all projected into the one rules volume.
+        rule_cms = {n: cm for n, cm in cms.items() if n == "cdssd-rules" or n.startswith("cdssd-rules-")}
+        keys = {(n, k) for n, cm in rule_cms.items() for k in cm.get("data", {})}
+        items = {(s["configMap"]["name"], i["key"]) for s in rules["projected"]["sources"]
+                 for i in s["configMap"].get("items", [])}
         check(keys == items, f"{path}: rules ConfigMap keys and volume items differ")
+        check(len(keys) > 0, f"{path}: the rules ConfigMaps hold no file")
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     check(ports == {"grpc": 50051, "metrics": 9464}, f"{path}: container ports {ports}")
     hpa = kinds["HorizontalPodAutoscaler"][0]["spec"]
