@@ -18,7 +18,7 @@ fn the_tiny_model_gives_no_ok_draft_on_the_nine_examples() {
         .env("CDSSD__LLM__BASE_URL", &base)
         // A short prompt and answer: on a 2-core machine shared with builds the tiny model
         // reads prompts at 5-100 tokens/s; a draft that times out would not be `invalid`.
-        .env("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "900000")
+        .env("CDSSD__LLM__FIRST_TOKEN_TIMEOUT_MS", "600000")
         .env("CDSSD__LLM__TOTAL_TIMEOUT_MS", "900000")
         .env("CDSSD__LLM__MAX_TOKENS", "250")
         .env("CDSSD__LLM__MAX_PROMPT_ITEMS_PER_LIST", "2")
