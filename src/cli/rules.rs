@@ -1,4 +1,4 @@
-//! `cdssd rules check [PATH]` and `cdssd rules test [PATH]` for QC staff.
+//! `cdssd rules check [PATH]`, `cdssd rules test [PATH]` and `cdssd rules catalogue [PATH]` for QC staff.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -7,7 +7,7 @@ use clap::Subcommand;
 use crate::{
     config::Settings,
     encounter::Limits,
-    rules::{runner, service::compiler_from, RulesError},
+    rules::{catalogue, runner, service::compiler_from, RulesError},
 };
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +31,19 @@ pub enum RulesCommand {
         #[arg(long, short)]
         filter: Option<String>,
     },
+    /// Generate the data catalogue (docs/DATA-CATALOGUE.md): for each kind of data the
+    /// list, codes, time field, unit and script query, from the contract's comments and the
+    /// rule set. Prints it, writes it with --out, or with --check exits 1 when FILE differs.
+    Catalogue {
+        /// Rules directory (default: rules.dir from the configuration).
+        path: Option<PathBuf>,
+        /// Write the catalogue to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Compare with this file (e.g. docs/DATA-CATALOGUE.md) instead of writing; exit 1 when it differs.
+        #[arg(long, value_name = "FILE", conflicts_with = "out")]
+        check: Option<PathBuf>,
+    },
 }
 
 pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -38,6 +51,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (path, check) = match &cmd {
         RulesCommand::Check { path, .. } => (path.clone(), true),
         RulesCommand::Test { path, .. } => (path.clone(), false),
+        RulesCommand::Catalogue { path, .. } => (path.clone(), false),
     };
     let dir = path.unwrap_or_else(|| settings.rules.dir.clone());
     let set = match compiler.compile_dir(&dir) {
@@ -51,6 +65,9 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    if let RulesCommand::Catalogue { out, check, .. } = &cmd {
+        return catalogue(&set, out.as_deref(), check.as_deref());
+    }
     if check {
         let mut warnings = runner::check_tests(&set);
         warnings.extend(runner::text_warnings(&set, &settings.rule_locales()));
@@ -74,7 +91,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     let filter = match &cmd {
         RulesCommand::Test { filter, .. } => filter.as_deref(),
-        RulesCommand::Check { .. } => None,
+        RulesCommand::Check { .. } | RulesCommand::Catalogue { .. } => None,
     };
     let limits = Limits::from_settings(&settings.encounter);
     let results = runner::run_tests(&set, &limits, filter);
@@ -93,4 +110,47 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     println!("rule set {} in {}", set.version, dir.display());
     let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty() && cov.iter().all(|c| c.complete());
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn catalogue(
+    set: &crate::rules::RuleSet,
+    out: Option<&std::path::Path>,
+    check: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let contract = catalogue::Contract::embedded();
+    let text = match catalogue::generate(&contract, set) {
+        Ok(t) => t,
+        Err(errors) => {
+            for e in &errors {
+                println!("{e}");
+            }
+            println!("\n{} error(s); no catalogue written.", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(file) = check {
+        let committed = std::fs::read_to_string(file).unwrap_or_default();
+        if committed == text {
+            println!("{}: up to date", file.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{}: out of date; regenerate it with `cdssd rules catalogue {} --out {}`",
+            file.display(),
+            set.root.display(),
+            file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match out {
+        Some(file) => {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(file, &text)?;
+            println!("{}: written ({} lines)", file.display(), text.lines().count());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

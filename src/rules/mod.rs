@@ -8,6 +8,7 @@
 //! [`runner`] back `cdssd rules check` / `cdssd rules test`.
 pub mod api;
 pub mod applies;
+pub mod catalogue;
 pub mod engine;
 pub mod error;
 pub mod eval;
