@@ -110,6 +110,27 @@ fn every_script_property_the_catalogue_names_exists_and_every_enc_property_is_ca
 }
 
 #[test]
+fn a_helper_parameter_carries_only_its_own_function_queries() {
+    let ast = rhai::Engine::new_raw()
+        .compile(
+            r#"
+            fn a(enc, vs) { enc.labs(vs) }
+            fn b(enc, vs) { enc.given(vs) }
+            fn c(enc, x) { a(enc, x) }
+            fn evaluate(enc) { a(enc, "x"); b(enc, "y"); c(enc, "z"); enc.not_given_for("d", "r"); enc.vitals("w") }
+            "#,
+        )
+        .unwrap();
+    let mut reads = std::collections::BTreeSet::new();
+    super::usage::rule_reads(&ast, &mut reads);
+    let got: Vec<(&str, &str)> = reads.iter().map(|(q, n)| (*q, n.as_str())).collect();
+    assert_eq!(
+        got,
+        [("given", "y"), ("labs", "x"), ("labs", "z"), ("not_given", "d"), ("not_given_for", "r"), ("vitals", "w")]
+    );
+}
+
+#[test]
 fn usage_follows_helper_parameters_and_applies_to() {
     let settings = crate::config::Settings::embedded().unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");

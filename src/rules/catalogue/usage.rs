@@ -57,7 +57,7 @@ fn variable(e: &Expr) -> Option<&str> {
 }
 
 /// Value-set reads of one rule (its AST includes the pack library).
-fn rule_reads(ast: &AST, out: &mut BTreeSet<(QueryName, String)>) {
+pub(super) fn rule_reads(ast: &AST, out: &mut BTreeSet<(QueryName, String)>) {
     let slots = slots();
     // (function, parameter index) → queries its value flows into; and edges
     // (f, i) → (g, j) when f passes its parameter i on as argument j of g.
@@ -68,7 +68,10 @@ fn rule_reads(ast: &AST, out: &mut BTreeSet<(QueryName, String)>) {
         ast.iter_fn_def().map(|f| (f.name.to_string(), f.params.iter().map(|p| p.to_string()).collect())).collect();
     let script_fn = |name: &str| fns.iter().any(|(n, _)| n == name);
     for (name, params) in &fns {
-        let body = ast.clone_functions_only_filtered(|_, _, _, n, arity| n == name && arity == params.len());
+        // The function's own body alone. Not `clone_functions_only_filtered`: rhai 1.27 copies
+        // every function with it (see `outcomes::reachable_calls`).
+        let mut body = ast.clone_functions_only();
+        body.retain_functions(|_, _, n, arity| n == name && arity == params.len());
         let param = |e: &Expr| variable(e).and_then(|v| params.iter().position(|p| p == v));
         for call in calls(&body) {
             let Some((callee, args)) = call_args(&call) else { continue };
