@@ -336,6 +336,7 @@ fn new_field_violations() {
     inf.dose_rate = Some(pb::Quantity { value: f64::NAN, unit: "ug/kg/min".into(), ..Default::default() });
     inf.route_code = Some(c("SNOMED-CT", "IV"));
     inf.end_time = ts(ARRIVAL + 599);
+    inf.reason_class = 9;
     e.locations[2].start_time = None;
     e.care_documentation[1].documented_by = 12;
     e.prehospital_ecg_time = ts(NOW + 3_600);
@@ -368,6 +369,7 @@ const GOLDEN_NEW_FIELDS: &[&str] = &[
     "encounter.medication_administrations[0].reason_not_given: is required when status is ADMINISTRATION_STATUS_NOT_GIVEN (or reason_class)",
     "encounter.medication_administrations[1].dose_rate.value: must be a finite, non-negative number",
     "encounter.medication_administrations[1].route_code.code: `IV` is not a SNOMED CT concept id (digits)",
+    "encounter.medication_administrations[1].reason_class: unknown value 9",
     "encounter.medication_administrations[1].end_time: is before start_time",
     "encounter.procedures[0].guidewire_crossing_time: is after end_time",
     "encounter.allergies[0].substance: is required (or `substance_codings`)",
