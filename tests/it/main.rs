@@ -33,6 +33,7 @@ mod report;
 mod risk;
 mod rules;
 mod rules_applies;
+mod rules_gate;
 mod rules_outcomes;
 mod rules_reload;
 mod security;
