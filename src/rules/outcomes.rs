@@ -34,8 +34,12 @@ pub fn reachable_calls(ast: &AST) -> Vec<ConstructorCall> {
         if !names.contains(&name) || !seen.insert(name.clone()) {
             continue;
         }
-        // The function's own body, alone (functions are shared: this is cheap).
-        let only = ast.clone_functions_only_filtered(|_, _, _, n, _| n == name);
+        // The function's own body, alone (functions are shared: this is cheap). Not
+        // `clone_functions_only_filtered`: rhai 1.27 copies every function into an empty
+        // module unfiltered, which made every function "reachable" and reported a rule's
+        // call a second time at the pack library's path.
+        let mut only = ast.clone_functions_only();
+        only.retain_functions(|_, _, n, _| n == name);
         only.walk(&mut |nodes: &[ASTNode]| {
             let owned;
             let (call_name, args, pos) = match nodes.last() {

@@ -14,6 +14,7 @@ mod egress;
 mod errors;
 mod examples;
 mod fail_visibly;
+mod guide;
 mod kb_retrieval;
 mod llm;
 mod llm_cite;

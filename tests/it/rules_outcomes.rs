@@ -120,6 +120,19 @@ fn a_declared_outcome_the_script_never_returns_is_a_load_error_at_the_declaratio
 }
 
 #[test]
+fn a_call_in_a_function_evaluate_never_calls_does_not_return_the_outcome() {
+    let outcomes =
+        format!("{OUTCOMES}\n            excluded: #{{ transfer_in: #{{ \"zh-CN\": \"转入\", en: \"Transfer\" }} }},");
+    let src = keyed_rule("", &outcomes, BODY) + "fn never_called(enc) { excluded(\"transfer_in\") }\n";
+    let errs = errors_for(&src);
+    assert!(
+        errs.iter().any(|e| e.contains("'excluded:transfer_in' is declared but evaluate() never returns it")),
+        "only functions reachable from evaluate() count: {errs:?}"
+    );
+    assert_eq!(errs.len(), 1, "one error, reported once: {errs:?}");
+}
+
+#[test]
 fn reason_keys_must_be_literal_at_each_constructor_call() {
     // Funnelling every outcome through one call with a computed key is refused.
     let body =
