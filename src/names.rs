@@ -5,7 +5,7 @@
 /// Measure sets a rule may name in `measure_set` (an unknown one is a load error).
 /// `NHC-2022`: 三级医院评审标准（2022 年版）chapter 4 and the single-disease indicators it
 /// adopts; `NHC-2020`: 单病种质量监测信息项（2020 年版）; `NHC-2015`: 抗菌药物临床应用指导原则
-/// （2015 年版）; `CMS`/`TJC`/`SCIP`: US chart-abstracted measures; `AHA`: AHA/ASA Get With The Guidelines programme measures (Target: Stroke); `LOCAL`: a hospital's own.
+/// （2015 年版） and 重症医学专业医疗质量控制指标（2015 年版）; `CMS`/`TJC`/`SCIP`: US chart-abstracted measures; `AHA`: AHA/ASA Get With The Guidelines programme measures (Target: Stroke); `LOCAL`: a hospital's own.
 pub const MEASURE_SETS: &[&str] = &["NHC-2022", "NHC-2020", "NHC-2015", "CMS", "TJC", "SCIP", "AHA", "LOCAL"];
 
 /// " — did you mean 'x'?" for the closest of `known` (edit distance ≤ 2 or a shared prefix), else "".

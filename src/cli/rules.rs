@@ -1,4 +1,4 @@
-//! `cdssd rules check|test [PATH]`, `cdssd rules publish DRAFT LIVE` and
+//! `cdssd rules check|test|catalogue [PATH]`, `cdssd rules publish DRAFT LIVE` and
 //! `cdssd rules status --server ADDR` for QC staff.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -9,6 +9,7 @@ use crate::{
     config::{Settings, EXIT_INVALID_CONFIG},
     encounter::Limits,
     rules::{
+        catalogue,
         publish::{publish, PublishError},
         runner,
         service::compiler_from,
@@ -68,12 +69,26 @@ pub enum RulesCommand {
         #[arg(long, value_name = "ADDR")]
         server: String,
     },
+    /// Generate the data catalogue (docs/DATA-CATALOGUE.md): for each kind of data the
+    /// list, codes, time field, unit and script query, from the contract's comments and the
+    /// rule set. Prints it, writes it with --out, or with --check exits 1 when FILE differs.
+    Catalogue {
+        /// Rules directory (default: rules.dir from the configuration).
+        path: Option<PathBuf>,
+        /// Write the catalogue to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Compare with this file (e.g. docs/DATA-CATALOGUE.md) instead of writing; exit 1 when it differs.
+        #[arg(long, value_name = "FILE", conflicts_with = "out")]
+        check: Option<PathBuf>,
+    },
 }
 
 pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (path, check, examples) = match &cmd {
         RulesCommand::Check { path, examples, .. } => (path.clone(), true, examples.clone()),
         RulesCommand::Test { path, examples, .. } => (path.clone(), false, examples.clone()),
+        RulesCommand::Catalogue { path, .. } => (path.clone(), false, None),
         RulesCommand::Publish { draft_dir, live_dir, examples } => {
             return run_publish(settings, draft_dir, live_dir, examples.clone())
         }
@@ -95,6 +110,9 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    if let RulesCommand::Catalogue { out, check, .. } = &cmd {
+        return catalogue(&set, out.as_deref(), check.as_deref());
+    }
     if check {
         let mut warnings = runner::check_tests(&set);
         warnings.extend(runner::text_warnings(&set, &settings.rule_locales()));
@@ -191,4 +209,47 @@ fn run_publish(
             Ok(ExitCode::from(EXIT_INVALID_CONFIG))
         }
     }
+}
+
+fn catalogue(
+    set: &crate::rules::RuleSet,
+    out: Option<&std::path::Path>,
+    check: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let contract = catalogue::Contract::embedded();
+    let text = match catalogue::generate(&contract, set) {
+        Ok(t) => t,
+        Err(errors) => {
+            for e in &errors {
+                println!("{e}");
+            }
+            println!("\n{} error(s); no catalogue written.", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(file) = check {
+        let committed = std::fs::read_to_string(file).unwrap_or_default();
+        if committed == text {
+            println!("{}: up to date", file.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{}: out of date; regenerate it with `cdssd rules catalogue {} --out {}`",
+            file.display(),
+            set.root.display(),
+            file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match out {
+        Some(file) => {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(file, &text)?;
+            println!("{}: written ({} lines)", file.display(), text.lines().count());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -51,6 +51,14 @@ pub(super) fn rich() -> pb::Encounter {
         status: pb::ObservationStatus::EnteredInError as i32,
         ..Default::default()
     });
+    e.labs.push(pb::Observation {
+        id: "l-cancel".into(),
+        code: Some(c("LOINC", "2524-7")),
+        value: qty(1.0, "mmol/L", pb::QuantityComparator::Unspecified),
+        effective_time: ts(ARRIVAL + 240),
+        status: pb::ObservationStatus::Cancelled as i32,
+        ..Default::default()
+    });
     e.assessments.push(pb::Observation {
         id: "a-smoke".into(),
         code: Some(c("LOINC", "72166-2")),
@@ -73,6 +81,17 @@ pub(super) fn rich() -> pb::Encounter {
         reason_class: pb::ReasonClass::PatientRefusal as i32,
         reason_text: "declined".into(),
         reason_documented_by: pb::PractitionerRole::Physician as i32,
+        route_code: Some(c("SNOMED-CT", "47625008")),
+        ..Default::default()
+    });
+    // A norepinephrine infusion with its rate and its end (the infusion end).
+    e.medication_administrations.push(pb::MedicationAdministration {
+        id: "ma-inf".into(),
+        codes: vec![c("ATC", "C01CA03")],
+        start_time: ts(ARRIVAL + 600),
+        end_time: ts(ARRIVAL + 4_200),
+        status: pb::AdministrationStatus::Completed as i32,
+        dose_rate: Some(pb::Quantity { value: 0.1, unit: "ug/kg/min".into(), ..Default::default() }),
         route_code: Some(c("SNOMED-CT", "47625008")),
         ..Default::default()
     });
@@ -103,6 +122,13 @@ pub(super) fn rich() -> pb::Encounter {
             r#type: pb::LocationType::Emergency as i32,
             unit_code: String::new(),
             start_time: ts(ARRIVAL),
+            end_time: ts(ARRIVAL + 3_600),
+        },
+        pb::LocationStay {
+            id: "loc-ccu".into(),
+            r#type: pb::LocationType::Ccu as i32,
+            unit_code: "CCU".into(),
+            start_time: ts(ARRIVAL + 3_600),
             end_time: ts(ARRIVAL + 7_200),
         },
     ];
@@ -115,6 +141,12 @@ pub(super) fn rich() -> pb::Encounter {
         time: ts(ARRIVAL + 9_000),
         documented_by: pb::PractitionerRole::Physician as i32,
     }];
+    e.care_documentation.push(pb::CareDocumentation {
+        id: "trial".into(),
+        kind: pb::CareDocumentationKind::ClinicalTrial as i32,
+        time: ts(ARRIVAL + 600),
+        documented_by: pb::PractitionerRole::AdvancedPracticeNurse as i32,
+    });
     e.prior_encounters = vec![pb::PriorEncounter {
         id: "old".into(),
         encounter_class: pb::EncounterClass::Inpatient as i32,
@@ -156,15 +188,20 @@ fn every_new_field_is_converted() {
     assert_eq!(a.reason_class.map(|r| r.as_str()), Some("patient_refusal"));
     assert_eq!(a.reason_documented_by.map(|r| r.as_str()), Some("physician"));
     assert_eq!(a.reason_text, "declined");
+    let inf = &enc.administrations[1];
+    assert_eq!((inf.dose_rate.as_ref().map(|d| d.value), inf.end.is_some()), (Some(0.1), true));
     assert!(enc.procedures[0].guidewire_crossing.is_some());
     assert_eq!(enc.allergies[0].substance_codings.len(), 2);
-    // Locations sorted by start; the open ICU stay is intensive care.
-    assert_eq!(enc.locations[0].kind, LocationType::Emergency);
-    assert!(enc.first_intensive_care().is_some());
+    // Locations sorted by start; the CCU stay is the first intensive-care one.
+    let kinds: Vec<LocationType> = enc.locations.iter().map(|l| l.kind).collect();
+    assert_eq!(kinds, [LocationType::Emergency, LocationType::Ccu, LocationType::Icu]);
+    assert_eq!(enc.first_intensive_care(), Some(enc.locations[1].start));
     assert_eq!(enc.arrival_mode.map(|m| m.as_str()), Some("ems"));
     assert!(enc.prehospital_ecg.is_some());
     assert_eq!(enc.first_admission, Some(true));
     assert!(enc.first_documented(super::CareKind::ComfortMeasuresOnly).is_some());
+    let trial = enc.first_documented(super::CareKind::ClinicalTrial).map(|d| d.time);
+    assert_eq!(trial, chrono::DateTime::from_timestamp(ARRIVAL + 600, 0));
     assert_eq!(enc.history_diagnoses().count(), 2);
 }
 
@@ -193,8 +230,17 @@ fn rich_encounter_round_trips_proto_json() {
         "\"priorConditions\"",
         "\"birthDate\": \"1961-07\"",
         "\"status\": \"OBSERVATION_STATUS_ENTERED_IN_ERROR\"",
+        "\"status\": \"OBSERVATION_STATUS_CANCELLED\"",
+        "\"type\": \"LOCATION_TYPE_CCU\"",
+        "\"kind\": \"CARE_DOCUMENTATION_KIND_CLINICAL_TRIAL\"",
     ] {
         assert!(json.contains(key), "{key} missing from {json}");
+    }
+    // Every field of issue 12 item 4 is set (JSON pointers into the proto3 JSON).
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for pointer in ITEM4_FIELDS {
+        let x = v.pointer(pointer).unwrap_or_else(|| panic!("{pointer} is not set in the round-tripped encounter"));
+        assert!(!x.is_null() && x != "" && x != &serde_json::json!([]), "{pointer}: {x}");
     }
     let back = super::encounter_from_json(&json).expect("parses");
     assert_eq!(back, e, "JSON round trip");
@@ -206,6 +252,53 @@ fn rich_encounter_round_trips_proto_json() {
     f.first_admission = Some(false);
     assert!(super::to_json(&f).contains("\"firstAdmission\": false"));
 }
+
+/// Issue 12 item 4, field by field, as set by [`rich`] (proto3 JSON names).
+const ITEM4_FIELDS: &[&str] = &[
+    // Location history: ED, ICU/CCU stays with start and end.
+    "/locations/0/type",
+    "/locations/0/unitCode",
+    "/locations/0/startTime",
+    "/locations/1/endTime",
+    "/locations/2/type",
+    // Condition verification status and onset.
+    "/diagnoses/0/verificationStatus",
+    "/diagnoses/0/onsetTime",
+    "/diagnoses/1/verificationStatus",
+    // Observation status (entered-in-error, cancelled).
+    "/labs/0/status",
+    "/labs/2/status",
+    "/labs/3/status",
+    // Quantity comparator; coded answers.
+    "/labs/1/quantity/comparator",
+    "/assessments/0/coded/codings/1/code",
+    // Dose rate and infusion end; route as a code.
+    "/medicationOrders/0/doseRate/unit",
+    "/medicationOrders/0/routeCode/code",
+    "/medicationAdministrations/1/doseRate/value",
+    "/medicationAdministrations/1/endTime",
+    "/medicationAdministrations/0/routeCode/code",
+    // Reason not given: class, text, who documented it.
+    "/medicationAdministrations/0/reasonClass",
+    "/medicationAdministrations/0/reasonText",
+    "/medicationAdministrations/0/reasonDocumentedBy",
+    // Comfort measures and clinical trial with times.
+    "/careDocumentation/0/kind",
+    "/careDocumentation/0/time",
+    "/careDocumentation/0/documentedBy",
+    "/careDocumentation/1/kind",
+    "/careDocumentation/1/time",
+    // Arrival mode, pre-hospital ECG, first admission, guidewire crossing.
+    "/arrivalMode",
+    "/prehospitalEcgTime",
+    "/firstAdmission",
+    "/procedures/0/guidewireCrossingTime",
+    // Partial birth date; history.
+    "/patient/birthDate",
+    "/priorEncounters/0/arrivalTime",
+    "/priorEncounters/0/diagnoses/0/code/code",
+    "/priorConditions/0/codings/0/code",
+];
 
 /// `field: description` of each violation of `e`.
 fn violations_of(e: &pb::Encounter) -> Vec<String> {
@@ -239,7 +332,14 @@ fn new_field_violations() {
     let a = &mut e.medication_administrations[0];
     a.reason_class = 0;
     a.reason_documented_by = 12;
-    a.reason_class = 0;
+    let inf = &mut e.medication_administrations[1];
+    inf.dose_rate = Some(pb::Quantity { value: f64::NAN, unit: "ug/kg/min".into(), ..Default::default() });
+    inf.route_code = Some(c("SNOMED-CT", "IV"));
+    inf.end_time = ts(ARRIVAL + 599);
+    inf.reason_class = 9;
+    e.locations[2].start_time = None;
+    e.care_documentation[1].documented_by = 12;
+    e.prehospital_ecg_time = ts(NOW + 3_600);
     e.procedures[0].guidewire_crossing_time = ts(ARRIVAL + 5_000);
     e.allergies[0].substance_codings.clear();
     e.locations[0].r#type = 0;
@@ -267,15 +367,22 @@ const GOLDEN_NEW_FIELDS: &[&str] = &[
     "encounter.medication_orders[0].route_code.code: `IV` is not a SNOMED CT concept id (digits)",
     "encounter.medication_administrations[0].reason_documented_by: unknown value 12",
     "encounter.medication_administrations[0].reason_not_given: is required when status is ADMINISTRATION_STATUS_NOT_GIVEN (or reason_class)",
+    "encounter.medication_administrations[1].dose_rate.value: must be a finite, non-negative number",
+    "encounter.medication_administrations[1].route_code.code: `IV` is not a SNOMED CT concept id (digits)",
+    "encounter.medication_administrations[1].reason_class: unknown value 9",
+    "encounter.medication_administrations[1].end_time: is before start_time",
     "encounter.procedures[0].guidewire_crossing_time: is after end_time",
     "encounter.allergies[0].substance: is required (or `substance_codings`)",
     "encounter.locations[0].type: is required (LOCATION_TYPE_EMERGENCY, _WARD, _ICU, _CCU ...)",
     "encounter.locations[1].end_time: is before start_time",
+    "encounter.locations[2].start_time: is required",
     "encounter.care_documentation[0].kind: is required (comfort measures only or clinical trial)",
     "encounter.care_documentation[0].time: is required",
+    "encounter.care_documentation[1].documented_by: unknown value 12",
     "encounter.prior_encounters[0].arrival_time: is not before encounter.arrival_time",
     "encounter.prior_encounters[0].diagnoses[0].code.code: `?` is not an ICD-10 code like I21.0 or A41.900x001",
     "encounter.prior_conditions[0].code: is required (or `codings`)",
+    "encounter.prehospital_ecg_time: is in the future (after the evaluation time 2026-05-28T20:26:40+00:00)",
     "encounter.arrival_mode: unknown value 7",
 ];
 

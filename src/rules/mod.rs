@@ -9,6 +9,7 @@
 //! set's test cases, which gates every load; [`publish`] is `cdssd rules publish`.
 pub mod api;
 pub mod applies;
+pub mod catalogue;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -1,6 +1,7 @@
 //! Nothing accepted passes silently: items of the lists rules read whose codings are all
 //! in code systems that no loaded value set lists can never be matched by any rule. Each
-//! becomes a `DataQualityNotice` (bilingual, no clinical value), counted by list and code
+//! becomes a `DataQualityNotice` (bilingual; it names the item by list/id and its coding by
+//! system and code, never a result or free text), counted by list and code
 //! system (`cdssd_data_quality_notices_total`); items of the denominator lists (diagnoses,
 //! procedures) also give one QC card (see `decision::cards::card_for_data_quality`).
 use crate::encounter::{Code, CodeSystem, Encounter, DENOMINATOR_LISTS};
@@ -71,24 +72,32 @@ pub fn unmatched_codes(enc: &Encounter, sets: &ValueSets) -> Vec<pb::DataQuality
             if denominator { " Measures that depend on it may be missing or wrongly not applicable." } else { "" };
         let consequence_zh =
             if denominator { "依赖该项的质控指标可能缺失或被误判为不适用。" } else { "" };
+        // The notice names the coding (system and code as sent): QC staff need it to add a
+        // mapping row, and a dictionary code is no patient identifier. Only the notice says it;
+        // the metric is labelled by list and system family.
         let (text_en, text_zh) = match unmapped {
             Some(c) => {
-                let s = c.system.name();
+                let (s, code) = (c.system.name(), c.code.trim());
                 (
                     format!(
-                        "{list}/{id} is coded only in {system}; its {s} code is in no local-code mapping table (rules/mappings/) or value set: no rule can read it.{consequence_en} QC staff: add the code to a mapping table."
+                        "{list}/{id} is coded only in {system}; its {s} code {code} is in no local-code mapping table (rules/mappings/) or value set: no rule can read it.{consequence_en} QC staff: add {s} code {code} to a mapping table."
                     ),
                     format!(
-                        "{list}/{id} 仅以 {system} 编码，其 {s} 本地编码未收录于任何本地编码映射表（rules/mappings/）或值集：规则无法识别该项。{consequence_zh}请质控人员将该编码加入映射表。"
+                        "{list}/{id} 仅以 {system} 编码，其 {s} 本地编码 {code} 未收录于任何本地编码映射表（rules/mappings/）或值集：规则无法识别该项。{consequence_zh}请质控人员将 {s} 编码 {code} 加入映射表。"
                     ),
                 )
             }
-            None => (
-                format!(
-                    "{list}/{id} is coded only in {system}, which no loaded value set or local-code mapping lists: no rule can read it.{consequence_en}"
-                ),
-                format!("{list}/{id} 仅以 {system} 编码，未被任何已加载的值集或本地编码映射收录：规则无法识别该项。{consequence_zh}"),
-            ),
+            None => {
+                let code = codes[0].code.trim();
+                (
+                    format!(
+                        "{list}/{id} is coded only in {system} (code {code}), which no loaded value set or local-code mapping lists: no rule can read it.{consequence_en}"
+                    ),
+                    format!(
+                        "{list}/{id} 仅以 {system} 编码（编码 {code}），未被任何已加载的值集或本地编码映射收录：规则无法识别该项。{consequence_zh}"
+                    ),
+                )
+            }
         };
         out.push(pb::DataQualityNotice {
             kind: pb::DataQualityKind::UnmatchedCode as i32,

@@ -275,7 +275,10 @@ fn an_unmatchable_coding_gives_a_notice_and_a_qc_card() {
     );
     assert!(notices.iter().all(|n| n.kind == pb::DataQualityKind::UnmatchedCode as i32));
     assert!(notices[0].text_zh.contains("规则无法识别") && notices[0].text_en.contains("no rule can read it"));
-    assert!(!notices[0].text_en.contains("XB-0091"), "no code values in the text");
+    // The notice names the coding (system and code); codes of the other item are not in it.
+    assert!(notices[0].text_en.contains("coded only in HOSP-DX (code XB-0091)"), "{}", notices[0].text_en);
+    assert!(notices[0].text_zh.contains("仅以 HOSP-DX 编码（编码 XB-0091）"), "{}", notices[0].text_zh);
+    assert!(!notices[0].text_en.contains("XB-0092") && notices[1].text_en.contains("(code 80053)"));
     use crate::locale::Locale;
     let card = crate::decision::card_for_data_quality(&notices, Locale::En).expect("a diagnosis is a denominator list");
     assert_eq!(card.source.unwrap().kind, pb::SourceKind::DataQuality as i32);

@@ -22,7 +22,9 @@ async fn unmatchable_local_diagnosis_gives_notice_card_and_metric() {
     let notice = decision.data_quality.iter().find(|n| n.item_id == "dx-local").expect("notice for dx-local");
     assert_eq!((notice.list.as_str(), notice.code_system.as_str()), ("diagnoses", "HOSP-DX"));
     assert_eq!(notice.kind, pb::DataQualityKind::UnmatchedCode as i32);
-    assert!(!notice.text_en.is_empty() && !notice.text_zh.is_empty());
+    // Both texts name the coding a QC officer has to map.
+    assert!(notice.text_en.contains("HOSP-DX (code XB-7)"), "{}", notice.text_en);
+    assert!(notice.text_zh.contains("HOSP-DX 编码（编码 XB-7）"), "{}", notice.text_zh);
     assert_eq!(decision.data_quality.len(), 1, "the ICD-10 items are readable: {:?}", decision.data_quality);
     let card = decision
         .cards

@@ -6,6 +6,7 @@ mod audit_reliability;
 mod audit_rpc;
 mod audit_store;
 mod batch;
+mod catalogue;
 mod config;
 mod daemon;
 mod data_quality;

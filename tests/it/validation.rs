@@ -252,3 +252,62 @@ fn non_finite_reference_range_bounds_are_field_violations() {
         assert_only(&e, &want.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn issue_12_lists_report_duplicate_ids_and_missing_fields_with_their_paths() {
+    let mut e = example("stemi_primary_pci.json");
+    let t = e.arrival_time;
+    let stay = |id: &str, kind: pb::LocationType| pb::LocationStay {
+        id: id.into(),
+        r#type: kind as i32,
+        start_time: t,
+        ..Default::default()
+    };
+    e.locations = vec![stay("s", pb::LocationType::Emergency), stay("s", pb::LocationType::Ccu)];
+    let doc = pb::CareDocumentation {
+        id: "c".into(),
+        kind: pb::CareDocumentationKind::ClinicalTrial as i32,
+        time: t,
+        ..Default::default()
+    };
+    e.care_documentation = vec![doc.clone(), doc];
+    let prior = pb::PriorEncounter {
+        id: "p".into(),
+        encounter_class: pb::EncounterClass::Inpatient as i32,
+        arrival_time: ts(t.unwrap().seconds - 400 * 86_400),
+        ..Default::default()
+    };
+    e.prior_encounters = vec![prior.clone(), prior];
+    let cond = pb::Diagnosis {
+        id: "q".into(),
+        code: Some(pb::Coding { system: "ICD-10".into(), code: "I26.9".into(), display: String::new() }),
+        ..Default::default()
+    };
+    e.prior_conditions = vec![cond.clone(), cond];
+    assert_only(
+        &e,
+        &[
+            "encounter.locations[1].id",
+            "encounter.care_documentation[1].id",
+            "encounter.prior_encounters[1].id",
+            "encounter.prior_conditions[1].id",
+        ],
+    );
+    e.locations[1].id = "s2".into();
+    e.locations[1].start_time = None;
+    e.care_documentation[1].id = "c2".into();
+    e.care_documentation[1].kind = 0;
+    e.prior_encounters[1].id = "p2".into();
+    e.prior_encounters[1].encounter_class = 0;
+    e.prior_conditions[1].id = "q2".into();
+    e.prior_conditions[1].code = None;
+    assert_only(
+        &e,
+        &[
+            "encounter.locations[1].start_time",
+            "encounter.care_documentation[1].kind",
+            "encounter.prior_encounters[1].encounter_class",
+            "encounter.prior_conditions[1].code",
+        ],
+    );
+}
