@@ -46,10 +46,29 @@ pub fn evaluation(trigger: Trigger) {
 }
 
 /// An encounter failed validation.
-/// An accepted item no rule can read (`rules::quality`): by list and code-system label
-/// (both from fixed sets; local systems are all `LOCAL`).
-pub fn data_quality_notice(list: &'static str, code_system: &'static str) {
-    counter!("cdssd_data_quality_notices_total", "list" => list, "code_system" => code_system).increment(1);
+/// The kind label of `cdssd_data_quality_notices_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataQualityKind {
+    /// An accepted item no rule can read (its codes match no value set or mapping).
+    UnmatchedCode,
+    /// An observation left out because its value is physiologically impossible.
+    ImplausibleValue,
+}
+
+impl DataQualityKind {
+    fn label(self) -> &'static str {
+        match self {
+            DataQualityKind::UnmatchedCode => "unmatched_code",
+            DataQualityKind::ImplausibleValue => "implausible_value",
+        }
+    }
+}
+
+/// A data-quality notice (`rules::quality`): by kind, list and code-system label (all
+/// from fixed sets; local systems are all `LOCAL`).
+pub fn data_quality_notice(kind: DataQualityKind, list: &'static str, code_system: &'static str) {
+    counter!("cdssd_data_quality_notices_total", "list" => list, "code_system" => code_system, "kind" => kind.label())
+        .increment(1);
 }
 
 pub fn validation_failed() {

@@ -450,6 +450,22 @@ pub struct Note {
     pub time: Time,
 }
 
+/// An observation left out of evaluation because its value is physiologically impossible
+/// for its known quantity (`units::plausible`): no rule, model or prompt sees it; the
+/// decision reports it as a data-quality notice, and a finding whose rule asked for its
+/// value set becomes missing data. Carries no value (it is patient data).
+#[derive(Debug, Clone)]
+pub struct Implausible {
+    /// "vitals", "labs" or "assessments".
+    pub list: &'static str,
+    pub item_id: String,
+    /// Field path of the value, e.g. `encounter.vitals[2].quantity.value`.
+    pub field: String,
+    pub codings: Vec<Code>,
+    /// The known quantity (`units::Quantity`), for its name, unit and range.
+    pub quantity: &'static crate::encounter::units::Quantity,
+}
+
 /// One validated encounter.
 #[derive(Debug, Clone)]
 pub struct Encounter {
@@ -485,6 +501,8 @@ pub struct Encounter {
     pub prior_encounters: Vec<PriorEncounter>,
     /// History conditions outside any sent encounter.
     pub prior_conditions: Vec<Diagnosis>,
+    /// Observations left out because their value is impossible (in list order).
+    pub implausible: Vec<Implausible>,
 }
 
 impl Encounter {

@@ -283,3 +283,50 @@ fn code_systems_are_matched_case_insensitively_and_trimmed() {
     assert_eq!(parse_system("hosp-dx", &local), Some(CodeSystem::Local("HOSP-DX".into())));
     assert_eq!(parse_system("icd-11", &local), None);
 }
+
+/// An impossible value of a known quantity is no violation: the observation is left out
+/// and recorded in `implausible` (with its path and codings); the bounds themselves are
+/// plausible, one step past them is not, in any accepted unit; a cancelled impossible
+/// observation is dropped like any cancelled one, and an unknown quantity is not judged.
+#[test]
+fn impossible_values_are_left_out_and_recorded_not_rejected() {
+    let with = |value: f64, unit: &str, code: &str| {
+        let mut e = valid();
+        e.labs[0].code = coding("LOINC", code);
+        e.labs[0].value = quantity(value, unit);
+        from_proto(&e, &limits(), now()).expect("no violation")
+    };
+    // Lactate 0–50 mmol/L (9.008 mg/dL per mmol/L).
+    for (value, unit, kept) in [
+        (0.0, "mmol/L", true),
+        (50.0, "mmol/L", true),
+        (50.001, "mmol/L", false),
+        (-0.001, "mmol/L", false),
+        (450.0, "mg/dL", true),
+        (451.0, "mg/dL", false),
+        (4.8e6, "mmol/L", false),
+    ] {
+        let enc = with(value, unit, "2524-7");
+        assert_eq!(enc.labs.len(), usize::from(kept), "{value} {unit}");
+        assert_eq!(enc.implausible.len(), usize::from(!kept), "{value} {unit}");
+        if let Some(i) = enc.implausible.first() {
+            assert_eq!(
+                (i.list, i.item_id.as_str(), i.field.as_str()),
+                ("labs", "l1", "encounter.labs[0].quantity.value")
+            );
+            assert_eq!(i.quantity.name, "lactate");
+            assert_eq!(i.codings[0].code, "2524-7");
+        }
+    }
+    // Temperature: 47 °C is the bound; 117 °F (47.2 °C) is past it.
+    assert_eq!(with(47.0, "Cel", "8310-5").implausible.len(), 0);
+    assert_eq!(with(117.0, "[degF]", "8310-5").implausible.len(), 1);
+    // Not a known quantity: not judged.
+    assert_eq!(with(-5.0, "mg/L", "1988-5").implausible.len(), 0);
+    // Cancelled: dropped, not reported.
+    let mut e = valid();
+    e.labs[0].value = quantity(-1.0, "mmol/L");
+    e.labs[0].status = pb::ObservationStatus::Cancelled as i32;
+    let enc = from_proto(&e, &limits(), now()).unwrap();
+    assert!(enc.labs.is_empty() && enc.implausible.is_empty());
+}

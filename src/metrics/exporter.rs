@@ -101,7 +101,7 @@ pub fn describe() {
     describe_counter!("cdssd_validation_errors_total", "Requests rejected because the encounter failed validation.");
     describe_counter!(
         "cdssd_data_quality_notices_total",
-        "Accepted encounter items that no loaded value set or mapping can match (data-quality notices), by list and code system."
+        "Data-quality notices: accepted items that no loaded value set or mapping can match (kind unmatched_code) and observations left out as physiologically impossible (kind implausible_value), by list and code system."
     );
     describe_gauge!("cdssd_build_info", "Build of the running binary (value 1).");
     describe_counter!("cdssd_audit_commits_total", "Audit group commits by backend and outcome (ok, error).");

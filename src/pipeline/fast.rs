@@ -62,8 +62,9 @@ impl Pipeline {
         if p.evaluation.past_deadline() {
             return Err(EvaluateError::DeadlineExceeded);
         }
-        fast.data_quality =
-            crate::rules::quality::unmatched_codes(&p.evaluation.encounter, &p.snapshot.rules.value_sets);
+        let enc = &p.evaluation.encounter;
+        fast.data_quality = crate::rules::quality::unmatched_codes(enc, &p.snapshot.rules.value_sets);
+        fast.data_quality.extend(crate::rules::quality::implausible_values(enc, &fast.findings));
         Ok(fast)
     }
 

@@ -170,6 +170,10 @@ impl RuleSet {
         locale: Locale,
     ) -> Finding {
         let started = Instant::now();
+        let implausible = enc.read_lock::<EncounterView>().is_some_and(|v| !v.encounter().implausible.is_empty());
+        if implausible {
+            enc.read_lock::<EncounterView>().map(|v| v.take_implausible_asked());
+        }
         let result = {
             let _budget = Budget::start(budget);
             self.engine.call_fn_with_options::<Dynamic>(
@@ -213,6 +217,11 @@ impl RuleSet {
                 f.deadline = r.deadline;
                 f.exclusion_reason = r.exclusion_reason;
                 f.missing_data = r.missing_data;
+                if implausible {
+                    if let Some(view) = enc.read_lock::<EncounterView>() {
+                        needed_implausible(&mut f, view.encounter(), &view.take_implausible_asked());
+                    }
+                }
             }
             Err((fault, kind)) => {
                 // The message may quote script values: log only where and what kind.
@@ -222,6 +231,43 @@ impl RuleSet {
             }
         }
         f
+    }
+}
+
+/// A finding whose rule asked for value sets matching observations left out as
+/// implausible (`asked`, indices into `enc.implausible`) was decided without them — met,
+/// not met, excluded, pending, or not applicable because a denominator criterion read
+/// the value: it becomes missing data, naming each item (`list/id`) and why, so one
+/// monitor artefact is visible instead of a wrong verdict.
+pub fn needed_implausible(f: &mut Finding, enc: &crate::encounter::Encounter, asked: &[usize]) {
+    if asked.is_empty() || f.status == Status::Error {
+        return;
+    }
+    let items: Vec<&crate::encounter::Implausible> = asked.iter().filter_map(|&i| enc.implausible.get(i)).collect();
+    let names: Vec<String> = items.iter().map(|i| format!("{}/{}", i.list, i.item_id)).collect();
+    let described: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let q = i.quantity;
+            let name = f.locale.pick(q.name_zh, q.name);
+            format!("{}/{} ({name} {}–{} {})", i.list, i.item_id, q.plausible.0, q.plausible.1, q.canonical)
+        })
+        .collect();
+    f.message = f.locale.pick(
+        &format!("缺少可用数据：{} 的数值超出生理可能范围，已排除在评估之外；请核实该值后重新评估。", described.join("；")),
+        &format!(
+            "Missing usable data: {} outside the physiologically possible range, left out of evaluation; check the value and evaluate again.",
+            described.join("; ")
+        ),
+    ).to_string();
+    f.status = Status::Error;
+    f.reason_key = "implausible_value".to_string();
+    f.deadline = None;
+    f.exclusion_reason = String::new();
+    for n in names {
+        if !f.missing_data.contains(&n) {
+            f.missing_data.push(n);
+        }
     }
 }
 

@@ -66,6 +66,7 @@ pub fn synthetic_encounter(now: DateTime<Utc>) -> Encounter {
         care_documentation: Vec::new(),
         prior_encounters: Vec::new(),
         prior_conditions: Vec::new(),
+        implausible: Vec::new(),
     }
 }
 

@@ -66,7 +66,11 @@ pub fn unmatched_codes(enc: &Encounter, sets: &ValueSets) -> Vec<pb::DataQuality
             return;
         }
         let system = codes[0].system.name().to_string();
-        crate::metrics::data_quality_notice(list, system_label(&codes[0].system));
+        crate::metrics::data_quality_notice(
+            crate::metrics::DataQualityKind::UnmatchedCode,
+            list,
+            system_label(&codes[0].system),
+        );
         let denominator = DENOMINATOR_LISTS.contains(&list);
         let consequence_en =
             if denominator { " Measures that depend on it may be missing or wrongly not applicable." } else { "" };
@@ -131,4 +135,41 @@ pub fn unmatched_codes(enc: &Encounter, sets: &ValueSets) -> Vec<pb::DataQuality
         check("allergies", &a.id, &a.substance_codings);
     }
     out
+}
+
+/// Notices for the observations left out as physiologically impossible
+/// (`Encounter::implausible`), each naming the rules whose findings became missing data
+/// because of it (`findings`: the request's, whose `missing_data` name `list/id`). The
+/// texts give the quantity and its plausible range, never the value.
+pub fn implausible_values(enc: &Encounter, findings: &[pb::Finding]) -> Vec<pb::DataQualityNotice> {
+    enc.implausible
+        .iter()
+        .map(|i| {
+            let q = i.quantity;
+            let item = format!("{}/{}", i.list, i.item_id);
+            let system = i.codings.first().map_or(&CodeSystem::Loinc, |c| &c.system);
+            crate::metrics::data_quality_notice(crate::metrics::DataQualityKind::ImplausibleValue, i.list, system_label(system));
+            let rule_ids: Vec<String> =
+                findings.iter().filter(|f| f.missing_data.contains(&item)).map(|f| f.rule_id.clone()).collect();
+            let (lo, hi, unit) = (q.plausible.0, q.plausible.1, q.canonical);
+            pb::DataQualityNotice {
+                kind: pb::DataQualityKind::ImplausibleValue as i32,
+                list: i.list.to_string(),
+                field: i.field.clone(),
+                item_id: i.item_id.clone(),
+                code_system: system.name().to_string(),
+                text_en: format!(
+                    "{item}: the {} value is outside what is physiologically possible ({lo}–{hi} {unit}) and was left out of evaluation; {} finding(s) that needed it are reported as missing data. Check the value at its source (unit slip, artefact).",
+                    q.name,
+                    rule_ids.len()
+                ),
+                text_zh: format!(
+                    "{item}：{} 数值超出生理可能范围（{lo}–{hi} {unit}），已排除在评估之外；需要该值的 {} 项质控结果报告为缺少数据。请在源系统核实该值（单位错误或伪差）。",
+                    q.name_zh,
+                    rule_ids.len()
+                ),
+                rule_ids,
+            }
+        })
+        .collect()
 }

@@ -51,7 +51,7 @@ async fn unmapped_local_codes_are_noticed_listed_and_read_once_mapped() {
     assert_eq!(status(&d, "stemi.aspirin_arrival"), pb::FindingStatus::NotMet);
     let noticed: Vec<&str> = d.data_quality.iter().map(|n| n.item_id.as_str()).collect();
     assert!(noticed.contains(&"ma-asp-1") && noticed.contains(&"mo-asp-1"), "{noticed:?}");
-    let key = r#"cdssd_data_quality_notices_total{list="medication_administrations",code_system="LOCAL"}"#;
+    let key = r#"cdssd_data_quality_notices_total{list="medication_administrations",code_system="LOCAL",kind="unmatched_code"}"#;
     assert!(after.get(key) - before.get(key) >= 1.0, "{key}");
     assert!(!after.text.contains("YP-ASA-100") && !after.text.contains("HIS-DRUG"), "no codes in labels");
     let listed = admin.list_unmapped_codes(pb::ListUnmappedCodesRequest {}).await.expect("rpc").into_inner();

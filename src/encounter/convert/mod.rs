@@ -26,7 +26,7 @@ use path::Path;
 pub fn from_proto(enc: &pb::Encounter, limits: &Limits, now: Time) -> Result<Encounter, ValidationError> {
     // Saturating: an evaluation time at the end of chrono's range has no future.
     let latest = now.checked_add_signed(limits.future_tolerance).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut v = Validator { limits, now, latest, arrival: None, errors: Vec::new() };
+    let mut v = Validator { limits, now, latest, arrival: None, errors: Vec::new(), implausible: Vec::new() };
     let out = v.encounter(enc);
     if v.errors.is_empty() {
         Ok(out.expect("no errors implies a value"))
@@ -43,6 +43,8 @@ struct Validator<'a> {
     /// The encounter's arrival, once read (earlier encounters must precede it).
     arrival: Option<Time>,
     errors: Vec<FieldViolation>,
+    /// Observations left out as physiologically impossible (not violations).
+    implausible: Vec<Implausible>,
 }
 
 impl Validator<'_> {
@@ -160,6 +162,7 @@ impl Validator<'_> {
             care_documentation,
             prior_encounters,
             prior_conditions,
+            implausible: std::mem::take(&mut self.implausible),
         })
     }
 

@@ -9,7 +9,8 @@ use crate::{
 
 impl Validator<'_> {
     /// One vital, lab or assessment; cancelled and entered-in-error ones are
-    /// validated, then dropped (no rule, model or prompt sees them).
+    /// validated, then dropped (no rule, model or prompt sees them), and so is a known
+    /// quantity whose value is physiologically impossible (recorded in `implausible`).
     pub(super) fn observation(&mut self, path: Path<'_>, o: &pb::Observation) -> Option<Observation> {
         let id = self.id(path.field("id"), &o.id);
         let codings = self.item_codings(path, ("code", o.code.as_ref()), ("codings", &o.codings));
@@ -36,6 +37,18 @@ impl Validator<'_> {
         let reference_range = o.reference_range.as_ref().and_then(|r| self.reference_range(path, known, o, r));
         let codings = codings?;
         let (value, comparator, answer_codes) = value?;
+        if let (Some(k), ObsValue::Quantity { value: v, .. }, Some(_)) = (known, &value, status) {
+            if !units::plausible(k, *v) {
+                self.implausible.push(Implausible {
+                    list: path.list().unwrap_or("observations"),
+                    item_id: id,
+                    field: path.field("quantity").field("value").to_string(),
+                    codings,
+                    quantity: k,
+                });
+                return None;
+            }
+        }
         Some(Observation {
             id,
             code: codings[0].clone(),

@@ -34,6 +34,14 @@ impl<'a> Path<'a> {
         Path { parent: Some(self), segment: Segment::Field(name) }
     }
 
+    /// The list an item path is in: `vitals` for `encounter.vitals[2]`.
+    pub fn list(&self) -> Option<&'static str> {
+        match (self.segment, self.parent.map(|p| p.segment)) {
+            (Segment::Index(_), Some(Segment::Field(name))) => Some(name),
+            _ => None,
+        }
+    }
+
     /// `self[i]`.
     pub fn index(&'a self, i: usize) -> Path<'a> {
         Path { parent: Some(self), segment: Segment::Index(i) }

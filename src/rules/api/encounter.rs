@@ -85,14 +85,18 @@ enum Query {
 /// request asks a few dozen distinct questions), compared by pointer first.
 type Memo = Vec<(Query, ImmutableString, Arc<Vec<usize>>)>;
 
-/// Values computed by `memo(key, || ...)`, per (pack, key), for one request.
-type ScriptMemo = Vec<(ImmutableString, ImmutableString, Dynamic)>;
+/// Values computed by `memo(key, || ...)`, per (pack, key), for one request, with the
+/// implausible items the computation asked about (re-asked on every hit).
+type ScriptMemo = Vec<(ImmutableString, ImmutableString, Dynamic, Vec<usize>)>;
 
 struct Inner {
     enc: Arc<Encounter>,
     value_sets: Arc<ValueSets>,
     memo: Mutex<Memo>,
     script_memo: Mutex<ScriptMemo>,
+    /// Indices into `enc.implausible` of the items a value-set question of the rule now
+    /// running would have matched (see [`EncounterView::take_implausible_asked`]).
+    implausible_asked: Mutex<Vec<usize>>,
 }
 
 /// The `enc` object. Cloning is an `Arc` clone.
@@ -131,6 +135,7 @@ impl EncounterView {
             value_sets,
             memo: Mutex::new(Vec::with_capacity(32)),
             script_memo: Mutex::new(Vec::new()),
+            implausible_asked: Mutex::new(Vec::new()),
         }))
     }
 
@@ -149,15 +154,56 @@ impl EncounterView {
 
     fn memo_get(&self, pack: &str, key: &str) -> Option<Dynamic> {
         let m = self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner());
-        m.iter().find(|(p, k, _)| p.as_str() == pack && k.as_str() == key).map(|(_, _, v)| v.clone())
+        let (_, _, v, asked) = m.iter().find(|(p, k, _, _)| p.as_str() == pack && k.as_str() == key)?;
+        if !asked.is_empty() {
+            self.add_implausible_asked(asked);
+        }
+        Some(v.clone())
     }
 
-    fn memo_put(&self, pack: ImmutableString, key: ImmutableString, value: Dynamic) {
-        self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner()).push((pack, key, value));
+    fn memo_put(&self, pack: ImmutableString, key: ImmutableString, value: Dynamic, asked: Vec<usize>) {
+        self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner()).push((pack, key, value, asked));
+    }
+
+    fn add_implausible_asked(&self, items: &[usize]) {
+        let mut asked = self.0.implausible_asked.lock().unwrap_or_else(|e| e.into_inner());
+        for &i in items {
+            if !asked.contains(&i) {
+                asked.push(i);
+            }
+        }
+    }
+
+    /// The implausible observations (left out of the encounter) that the questions asked
+    /// since the last call would have matched, as indices into `encounter().implausible`:
+    /// the rule that asked needed them, so its finding becomes missing data.
+    pub fn take_implausible_asked(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.0.implausible_asked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Record the implausible items of `q`'s list that value set `name` matches.
+    fn note_implausible(&self, q: Query, name: &str) {
+        let list = match q {
+            Query::Vitals => "vitals",
+            Query::Labs => "labs",
+            Query::Assessments => "assessments",
+            _ => return,
+        };
+        let Some(vs) = self.0.value_sets.get(name) else { return };
+        let hits: Vec<usize> = (0..self.0.enc.implausible.len())
+            .filter(|&i| {
+                let item = &self.0.enc.implausible[i];
+                item.list == list && any_code(&item.codings, vs)
+            })
+            .collect();
+        self.add_implausible_asked(&hits);
     }
 
     /// Indices of the items of a list matching value set `name` (memoised).
     fn matching(&self, q: Query, name: ImmutableString) -> Result<Arc<Vec<usize>>, Box<EvalAltResult>> {
+        if !self.0.enc.implausible.is_empty() {
+            self.note_implausible(q, &name);
+        }
         if let Some(hit) = self
             .0
             .memo
@@ -344,8 +390,14 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
         if let Some(v) = view.memo_get(&pack, &key) {
             return Ok(v);
         }
+        // What the computation asks about implausible items is kept with its value, so
+        // that every rule reading the memo is charged with it (see `take_implausible_asked`).
+        let outer = view.take_implausible_asked();
         let v: Dynamic = f.call_within_context(&ctx, ())?;
-        view.memo_put(pack, key, v.clone());
+        let inner = view.take_implausible_asked();
+        view.add_implausible_asked(&outer);
+        view.add_implausible_asked(&inner);
+        view.memo_put(pack, key, v.clone(), inner);
         Ok(v)
     });
     engine.register_fn("field_evidence", |field: ImmutableString| -> Res<FieldEvidence> {
