@@ -36,6 +36,7 @@ mod report;
 mod risk;
 mod rules;
 mod rules_applies;
+mod rules_gate;
 mod rules_outcomes;
 mod rules_reload;
 mod security;
