@@ -25,6 +25,9 @@ async fn a_model_that_failed_to_load_is_an_error_score_a_card_and_not_ready() {
     assert_eq!(ami.len(), 1, "one score for the failed model: {:?}", d.risks);
     assert_eq!(ami[0].status(), pb::RiskStatus::Error);
     assert!(ami[0].message.contains("failed to load"), "{}", ami[0].message);
+    // The reason a person can act on: which file, what is wrong with it.
+    assert!(ami[0].message.contains(&format!("{AMI}/model.onnx")), "{}", ami[0].message);
+    assert!(!ami[0].validity.is_empty(), "its validity limits from the manifest: {:?}", ami[0]);
     assert!(!ami[0].outcome.is_empty() && !ami[0].model_version.is_empty(), "named from its manifest: {:?}", ami[0]);
     let card = d.cards.iter().find(|c| c.source.as_ref().is_some_and(|s| s.id == AMI));
     // In the default locale (zh-CN) and in English when asked.
