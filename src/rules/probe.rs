@@ -20,6 +20,7 @@ use super::applies::contradiction;
 use super::error::LoadError;
 use super::load::RuleSet;
 use super::runner::{case_encounter, compare, CaseError};
+use super::testcase::TestFile;
 use super::verify::{CaseFailure, Verification};
 use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
 
@@ -87,8 +88,48 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
     for p in &set.packs {
         verification.pack_mut(&p.id);
     }
+    // The cases run on several threads, contiguous slices of the test files each (the
+    // engine and the set are shared read-only; the time budget is per thread), and are
+    // merged back in file order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS);
+    let chunk = set.tests.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<LoadError>, Verification)> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            set.tests.chunks(chunk).map(|files| s.spawn(move || run_cases(set, limits, files))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    (
+                        vec![LoadError::file("rules", "running the test cases panicked (a bug in cdssd)")],
+                        Verification::default(),
+                    )
+                })
+            })
+            .collect()
+    });
+    for (e, v) in parts {
+        errors.extend(e);
+        for (id, p) in v.packs {
+            let into = verification.pack_mut(&id);
+            into.total += p.total;
+            into.passed += p.passed;
+            into.not_found += p.not_found;
+            into.failures.extend(p.failures);
+        }
+    }
+    (errors, verification)
+}
+
+/// Most threads the load-time case run uses.
+const MAX_THREADS: usize = 8;
+
+/// Run the cases of `files`: faults found, and their verdict.
+fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadError>, Verification) {
+    let mut errors = Vec::new();
+    let mut verification = Verification::default();
     let mut cache = HashMap::new();
-    for file in &set.tests {
+    for file in files {
         let Some(rule) = set.rule(&file.rule_id) else { continue };
         for case in &file.cases {
             let fail = |why: String, not_found: bool| CaseFailure {

@@ -181,7 +181,7 @@ pub fn run(set: &RuleSet, ev: &Evaluation) -> (Vec<pb::Finding>, String) {
 /// Run the rules of `set` for a validated request; the domain findings.
 pub fn evaluate_with(set: &RuleSet, ev: &Evaluation) -> RuleRun {
     let enc = EncounterView::dynamic(ev.encounter.clone(), set.value_sets.clone());
-    let locale = ev.locale.as_deref().and_then(|l| Locale::parse(l).ok()).unwrap_or_default();
+    let locale = ev.text_locale();
     let opts = EvalOptions { now: ev.now, trigger: ev.trigger.named(), packs: ev.rule_packs.clone(), locale };
     let run = set.evaluate(&enc, &opts);
     for f in &run.findings {

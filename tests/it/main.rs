@@ -23,6 +23,7 @@ mod llm_degenerate;
 mod llm_eval;
 mod llm_faults;
 mod llm_support;
+mod locale;
 mod logging;
 mod malformed;
 mod mappings;
