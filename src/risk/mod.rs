@@ -241,13 +241,17 @@ fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskSc
     if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable_with(m, &ev.encounter, &ev.equivalents)) {
         if named == Some(true) || ev.include_not_applicable {
             s.set_status(pb::RiskStatus::NotApplicable);
-            s.message = format!("not applicable: {why}");
+            s.message = not_applicable_text(&why, ev.text_locale());
             return Some(s);
         }
         return None;
     }
     s.set_status(pb::RiskStatus::Error);
-    s.message = format!("not scored: the model failed to load ({}; see ListModels)", first_problem(f));
+    let problem = first_problem(f);
+    s.message = match ev.text_locale() {
+        Locale::ZhCn => format!("未评分：模型加载失败（{problem}；见 ListModels）"),
+        Locale::En => format!("not scored: the model failed to load ({problem}; see ListModels)"),
+    };
     if s.outcome.is_empty() {
         s.outcome = format!("model {}", f.id);
     }
@@ -265,6 +269,11 @@ fn first_problem(f: &registry::FailedModel) -> String {
     } else {
         text
     }
+}
+
+/// "not applicable: <why>" in `locale`.
+fn not_applicable_text(why: &score::NotApplicable, locale: crate::locale::Locale) -> String {
+    format!("{}{}", locale.pick("不适用：", "not applicable: "), why.text(locale))
 }
 
 /// Scoring a request against one registry: the pipeline takes the registry once per
@@ -300,7 +309,7 @@ impl Registry {
                 if named == Some(true) || ev.include_not_applicable {
                     let mut s = score::base(model);
                     s.set_status(pb::RiskStatus::NotApplicable);
-                    s.message = format!("not applicable: {why}");
+                    s.message = not_applicable_text(&why, ev.text_locale());
                     scores.push(s);
                 }
                 continue;
@@ -308,7 +317,10 @@ impl Registry {
             if ev.past_deadline() {
                 let mut s = score::base(model);
                 s.set_status(pb::RiskStatus::Error);
-                s.message = "not scored: the request's time budget was spent".into();
+                s.message = ev
+                    .text_locale()
+                    .pick("未评分：请求的时间预算已用完", "not scored: the request's time budget was spent")
+                    .into();
                 scores.push(s);
                 continue;
             }
@@ -328,7 +340,7 @@ impl Registry {
             scores.push(s);
         }
         scores.extend(reg.failed.iter().filter_map(|f| failed_score(ev, f)));
-        let locale = ev.locale.as_deref().and_then(|t| Locale::parse(t).ok()).unwrap_or_default();
+        let locale = ev.text_locale();
         for s in &mut scores {
             let manifest = reg
                 .get(&s.model_id)

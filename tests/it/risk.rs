@@ -227,6 +227,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     // Naming a model that does not apply, and one that does not exist.
     let mut ev2 = (**prepared.evaluation()).clone();
     ev2.models = vec![PCE.into(), "nope".into()];
+    ev2.locale = Some("en".into());
     let (scores, _) = registry.evaluate(&ev2);
     assert_eq!(scores.len(), 2);
     assert_eq!(scores[0].status(), pb::RiskStatus::NotApplicable);
@@ -601,6 +602,8 @@ async fn a_reload_between_prepare_and_run_leaves_the_request_on_its_snapshot() {
     let mut s = Settings::embedded().unwrap();
     s.risk = settings(models.path());
     s.rules.dir = rules.path().to_path_buf();
+    // The copy is outside the source tree: its test cases' encounters (the test gate).
+    s.rules.examples_dir = format!("{ROOT}/examples").into();
     s.rules.watch = false;
     s.metrics.listen = String::new();
     let pipeline = cdssd::pipeline::Pipeline::new(Arc::new(s)).unwrap();
