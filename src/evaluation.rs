@@ -115,6 +115,12 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// The language of the texts a person reads: the request's `locale`, else the
+    /// default (the one parse, for rules, risk and the decision).
+    pub fn text_locale(&self) -> crate::locale::Locale {
+        self.locale.as_deref().and_then(|l| crate::locale::Locale::parse(l).ok()).unwrap_or_default()
+    }
+
     /// Whether the request names model `id`: `None` when it names no model (every
     /// applicable one is wanted), `Some(false)` when it names others only.
     pub fn names_model(&self, id: &str) -> Option<bool> {

@@ -1,5 +1,5 @@
 //! The command line: `cdssd serve`, `cdssd evaluate`, `cdssd check-config`,
-//! `cdssd rules check|test`, `cdssd llm eval`.
+//! `cdssd rules check|test|publish|status`, `cdssd llm eval`.
 
 mod audit;
 mod batch;
@@ -7,6 +7,7 @@ mod llm;
 mod replay;
 mod report;
 mod rules;
+mod rules_status;
 mod summary;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
@@ -65,7 +66,8 @@ pub enum Command {
     },
     /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
     CheckConfig,
-    /// Quality-control rules: compile/lint (`check`) and run their test cases (`test`).
+    /// Quality-control rules: compile/lint (`check`), run their test cases (`test`), put a
+    /// checked draft in force (`publish`), ask a running daemon what is in force (`status`).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
     /// The decision audit: retention purge, an encounter's history, one decision with its basis.
@@ -118,7 +120,16 @@ pub enum Format {
 pub fn main() -> ExitCode {
     // Before any thread exists: ONNX Runtime reads this when its library loads.
     crate::risk::runtime::disable_vendor_telemetry();
-    let cli = Cli::parse();
+    // Wrong arguments exit 64 (EX_USAGE), like an invalid configuration; help and
+    // --version print and exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+        Err(e) => e.exit(),
+    };
     let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
         Ok(s) => Arc::new(s),
         Err(e) => {

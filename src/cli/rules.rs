@@ -1,13 +1,20 @@
-//! `cdssd rules check [PATH]`, `cdssd rules test [PATH]` and `cdssd rules catalogue [PATH]` for QC staff.
+//! `cdssd rules check|test|catalogue [PATH]`, `cdssd rules publish DRAFT LIVE` and
+//! `cdssd rules status --server ADDR` for QC staff.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Subcommand;
 
 use crate::{
-    config::Settings,
+    config::{Settings, EXIT_INVALID_CONFIG},
     encounter::Limits,
-    rules::{catalogue, runner, service::compiler_from, RulesError},
+    rules::{
+        catalogue,
+        publish::{publish, PublishError},
+        runner,
+        service::compiler_from,
+        verify, RulesError,
+    },
 };
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +28,9 @@ pub enum RulesCommand {
         /// Treat coverage warnings as errors.
         #[arg(long)]
         strict: bool,
+        /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
+        #[arg(long, value_name = "DIR")]
+        examples: Option<PathBuf>,
     },
     /// Run every rule's test cases and print a pass/fail table; a failing case shows the
     /// finding's message and evidence. Exits 1 if a case fails.
@@ -30,6 +40,34 @@ pub enum RulesCommand {
         /// Only rules whose id contains this text (e.g. "stemi." or "door_to").
         #[arg(long, short)]
         filter: Option<String>,
+        /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
+        #[arg(long, value_name = "DIR")]
+        examples: Option<PathBuf>,
+    },
+    /// Check a draft rules directory completely (compile, lint, every test case) and, only
+    /// if all of it passes, put it in force in LIVE_DIR atomically: a new versioned
+    /// directory inside LIVE_DIR and one swap of LIVE_DIR/..data (like a Kubernetes
+    /// ConfigMap), which the daemon's watcher picks up as one change. LIVE_DIR is the
+    /// daemon's rules.dir; it must be empty or made by an earlier publish.
+    /// Exit 0 published, 1 refused (nothing changed; every problem printed), 64 usage.
+    Publish {
+        /// The edited copy of the rules.
+        draft_dir: PathBuf,
+        /// The directory the daemon loads (rules.dir).
+        live_dir: PathBuf,
+        /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
+        #[arg(long, value_name = "DIR")]
+        examples: Option<PathBuf>,
+    },
+    /// Ask a running daemon (ListRulePacks over gRPC) which rule set is in force: version,
+    /// rules and test cases per pack (verified or not), the last reload's outcome with its
+    /// errors at path:line. Plaintext gRPC only (no TLS, no token): use it on the host or
+    /// pod, against a loopback listener. Exit 0 when every pack is verified and the last
+    /// reload loaded, 1 otherwise or when the daemon cannot be reached.
+    Status {
+        /// gRPC address of the daemon, e.g. 127.0.0.1:50051 or http://127.0.0.1:50051.
+        #[arg(long, value_name = "ADDR")]
+        server: String,
     },
     /// Generate the data catalogue (docs/DATA-CATALOGUE.md): for each kind of data the
     /// list, codes, time field, unit and script query, from the contract's comments and the
@@ -47,11 +85,18 @@ pub enum RulesCommand {
 }
 
 pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let compiler = compiler_from(settings);
-    let (path, check) = match &cmd {
-        RulesCommand::Check { path, .. } => (path.clone(), true),
-        RulesCommand::Test { path, .. } => (path.clone(), false),
-        RulesCommand::Catalogue { path, .. } => (path.clone(), false),
+    let (path, check, examples) = match &cmd {
+        RulesCommand::Check { path, examples, .. } => (path.clone(), true, examples.clone()),
+        RulesCommand::Test { path, examples, .. } => (path.clone(), false, examples.clone()),
+        RulesCommand::Catalogue { path, .. } => (path.clone(), false, None),
+        RulesCommand::Publish { draft_dir, live_dir, examples } => {
+            return run_publish(settings, draft_dir, live_dir, examples.clone())
+        }
+        RulesCommand::Status { server } => return super::rules_status::run(settings, server),
+    };
+    let compiler = match examples {
+        Some(dir) => compiler_from(settings).with_examples_dir(Some(dir)),
+        None => compiler_from(settings),
     };
     let dir = path.unwrap_or_else(|| settings.rules.dir.clone());
     let set = match compiler.compile_dir(&dir) {
@@ -75,6 +120,21 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         for w in &warnings {
             println!("warning: {w}");
         }
+        // The cases, as the daemon's test gate sees them.
+        let v = &set.verification;
+        for e in v.load_errors() {
+            println!("{e}");
+        }
+        println!("\nTest cases per pack:\n{}", verify::render(v));
+        if !v.all_passed() && compiler.require_passing_tests() {
+            println!(
+                "{}: {} of {} test case(s) do not pass; the rule set would be rejected (rules.require_passing_tests).",
+                dir.display(),
+                v.total() - v.passed(),
+                v.total()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         let tests: usize = set.tests.iter().map(|t| t.cases.len()).sum();
         println!(
             "{}: OK — version {}, {} packs, {} rules, {} value sets, {} test cases, {} warning(s).",
@@ -91,7 +151,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     let filter = match &cmd {
         RulesCommand::Test { filter, .. } => filter.as_deref(),
-        RulesCommand::Check { .. } | RulesCommand::Catalogue { .. } => None,
+        _ => None,
     };
     let limits = Limits::from_settings(&settings.encounter);
     let results = runner::run_tests(&set, &limits, filter);
@@ -110,6 +170,45 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     println!("rule set {} in {}", set.version, dir.display());
     let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty() && cov.iter().all(|c| c.complete());
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn run_publish(
+    settings: &Settings,
+    draft: &std::path::Path,
+    live: &std::path::Path,
+    examples: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut compiler = compiler_from(settings);
+    if let Some(dir) = examples {
+        compiler = compiler.with_examples_dir(Some(dir));
+    }
+    match publish(&compiler, draft, live) {
+        Ok(p) => {
+            println!(
+                "published {} — version {}, {} packs, {} test cases passed — into {} (now {}/..data -> {})",
+                draft.display(),
+                p.version,
+                p.packs,
+                p.cases,
+                live.display(),
+                live.display(),
+                p.generation.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            println!("A daemon watching {} reloads it now (else send SIGHUP or call ReloadRules).", live.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(PublishError::Refused(lines)) => {
+            for l in &lines {
+                println!("{l}");
+            }
+            println!("\nnot published: {} stays as it was.", live.display());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(PublishError::Usage(m)) => {
+            eprintln!("cdssd rules publish: {m}");
+            Ok(ExitCode::from(EXIT_INVALID_CONFIG))
+        }
+    }
 }
 
 fn catalogue(

@@ -172,3 +172,18 @@ fn tls_and_jwt_settings_are_checked_next_to_their_fields() {
     let hs = e.problems.iter().find(|p| p.key == "auth.issuers[0].algorithms[0]").unwrap();
     assert!(hs.message.contains("never accepted"), "{}", hs.message);
 }
+
+#[test]
+fn the_test_gate_is_on_by_default_and_the_examples_dir_must_exist() {
+    let s = Settings::embedded().unwrap();
+    assert!(s.rules.require_passing_tests, "a reload whose test cases fail is refused by default");
+    assert_eq!(s.rules.examples_dir, std::path::PathBuf::new());
+    let off = Settings::load(&env(&[("CDSSD__RULES__REQUIRE_PASSING_TESTS", "false")])).unwrap();
+    assert!(!off.rules.require_passing_tests);
+    let here = env!("CARGO_MANIFEST_DIR");
+    let ok = Settings::load(&env(&[("CDSSD__RULES__EXAMPLES_DIR", here)])).unwrap();
+    assert_eq!(ok.rules.examples_dir, std::path::PathBuf::from(here));
+    let err = Settings::load(&env(&[("CDSSD__RULES__EXAMPLES_DIR", "/nonexistent/examples")])).unwrap_err();
+    assert_eq!(err.problems.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), vec!["rules.examples_dir"]);
+    assert!(err.problems[0].message.contains("/nonexistent/examples"), "{:?}", err.problems);
+}

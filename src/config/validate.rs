@@ -51,6 +51,16 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if s.rules.dir.as_os_str().is_empty() {
         p.add("rules.dir", "must not be empty".into());
     }
+    let examples = &s.rules.examples_dir;
+    if !examples.as_os_str().is_empty() && !examples.is_dir() {
+        p.add(
+            "rules.examples_dir",
+            format!(
+                "`{}` is not a directory: it must hold the test cases' base encounters (examples/encounters/...), or be \"\" to look next to the rules directory",
+                examples.display()
+            ),
+        );
+    }
     p.range("rules.debounce_ms", s.rules.debounce_ms, 0, 60_000);
     p.range("rules.max_operations", s.rules.max_operations, 1_000, 100_000_000);
     p.range("rules.max_rule_ms", s.rules.max_rule_ms, 1, 60_000);

@@ -46,7 +46,7 @@ pub(super) fn header(ev: &Evaluation) -> Header {
         trigger: trigger_to_proto(ev.trigger),
         evaluation_time: ev.now,
         include_not_applicable: ev.include_not_applicable,
-        locale: ev.locale.as_deref().and_then(|l| crate::locale::Locale::parse(l).ok()).unwrap_or_default(),
+        locale: ev.text_locale(),
         tz: ev.tz,
     }
 }

@@ -232,17 +232,28 @@ fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskSc
     if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable_with(m, &ev.encounter, &ev.equivalents)) {
         if named == Some(true) || ev.include_not_applicable {
             s.set_status(pb::RiskStatus::NotApplicable);
-            s.message = format!("not applicable: {why}");
+            s.message = not_applicable_text(&why, ev.text_locale());
             return Some(s);
         }
         return None;
     }
     s.set_status(pb::RiskStatus::Error);
-    s.message = "not scored: the model failed to load (see ListModels and the logs)".into();
+    s.message = ev
+        .text_locale()
+        .pick(
+            "未评分：模型加载失败（见 ListModels 与日志）",
+            "not scored: the model failed to load (see ListModels and the logs)",
+        )
+        .into();
     if s.outcome.is_empty() {
         s.outcome = format!("model {}", f.id);
     }
     Some(s)
+}
+
+/// "not applicable: <why>" in `locale`.
+fn not_applicable_text(why: &score::NotApplicable, locale: crate::locale::Locale) -> String {
+    format!("{}{}", locale.pick("不适用：", "not applicable: "), why.text(locale))
 }
 
 /// Scoring a request against one registry: the pipeline takes the registry once per
@@ -278,7 +289,7 @@ impl Registry {
                 if named == Some(true) || ev.include_not_applicable {
                     let mut s = score::base(model);
                     s.set_status(pb::RiskStatus::NotApplicable);
-                    s.message = format!("not applicable: {why}");
+                    s.message = not_applicable_text(&why, ev.text_locale());
                     scores.push(s);
                 }
                 continue;
@@ -286,7 +297,10 @@ impl Registry {
             if ev.past_deadline() {
                 let mut s = score::base(model);
                 s.set_status(pb::RiskStatus::Error);
-                s.message = "not scored: the request's time budget was spent".into();
+                s.message = ev
+                    .text_locale()
+                    .pick("未评分：请求的时间预算已用完", "not scored: the request's time budget was spent")
+                    .into();
                 scores.push(s);
                 continue;
             }

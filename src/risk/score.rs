@@ -2,6 +2,7 @@
 //! missing/range policies, one batched run (patient + one row per explained
 //! feature), band, explanations.
 
+use crate::locale::Locale;
 use std::time::Instant;
 
 use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
@@ -12,14 +13,61 @@ use crate::encounter::{Encounter, EncounterClass};
 use crate::proto::v1 as pb;
 
 /// Why a model does not apply to an encounter, or `None` when it does.
+/// Why a model does not apply to an encounter (its manifest's `[applicability]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotApplicable {
+    /// The encounter class is not one the model applies to.
+    Class(&'static str),
+    /// No ICD-10 diagnosis starts with one of these prefixes.
+    NoDiagnosis(Vec<String>),
+    /// This diagnosis excludes the model.
+    ExcludedBy(String),
+    /// The age is outside `min`–`max` years (`-`: open).
+    Age(String, String),
+}
+
+impl NotApplicable {
+    /// The reason as a person reads it, in `locale` (after "not applicable: ").
+    pub fn text(&self, locale: Locale) -> String {
+        match (self, locale) {
+            (NotApplicable::Class(c), Locale::En) => format!("encounter class {c} is not one the model applies to"),
+            (NotApplicable::Class(c), Locale::ZhCn) => format!("就诊类型 {} 不在模型适用范围内", class_zh(c)),
+            (NotApplicable::NoDiagnosis(p), Locale::En) => {
+                format!("no ICD-10 diagnosis starting with {}", p.join(", "))
+            }
+            (NotApplicable::NoDiagnosis(p), Locale::ZhCn) => format!("无以 {} 开头的 ICD-10 诊断", p.join("、")),
+            (NotApplicable::ExcludedBy(c), Locale::En) => format!("diagnosis {c} excludes the model"),
+            (NotApplicable::ExcludedBy(c), Locale::ZhCn) => format!("诊断 {c} 为模型的排除条件"),
+            (NotApplicable::Age(lo, hi), Locale::En) => format!("age outside {lo}-{hi} years"),
+            (NotApplicable::Age(lo, hi), Locale::ZhCn) => format!("年龄不在 {lo}–{hi} 岁范围内"),
+        }
+    }
+}
+
+impl std::fmt::Display for NotApplicable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text(Locale::En))
+    }
+}
+
+fn class_zh(class: &str) -> &'static str {
+    match class {
+        "inpatient" => "住院",
+        "emergency" => "急诊",
+        "outpatient" => "门诊",
+        "observation" => "留观",
+        _ => "其他",
+    }
+}
+
 /// Why a model does not apply, without code mapping tables (see [`not_applicable_with`]).
-pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<String> {
+pub fn not_applicable(m: &Manifest, enc: &Encounter) -> Option<NotApplicable> {
     not_applicable_with(m, enc, &Equivalents::default())
 }
 
 /// Why a model does not apply, or `None` when it does; `eq`: what mapped codings stand for
 /// (the ICD-10 code a SNOMED CT diagnosis maps to counts), as the pipeline passes it.
-pub fn not_applicable_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> Option<String> {
+pub fn not_applicable_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> Option<NotApplicable> {
     let a = &m.applicability;
     let class = match enc.class {
         EncounterClass::Inpatient => ClassName::Inpatient,
@@ -28,23 +76,22 @@ pub fn not_applicable_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> O
         EncounterClass::Observation => ClassName::Observation,
     };
     if !a.encounter_classes.is_empty() && !a.encounter_classes.contains(&class) {
-        return Some(format!("encounter class {} is not one the model applies to", enc.class.as_str()));
+        return Some(NotApplicable::Class(enc.class.as_str()));
     }
     // Every ICD-10 coding of every diagnosis (a diagnosis coded SNOMED CT + ICD-10 counts),
     // and the ICD-10 codes its other codings map to (rules/mappings/).
     let icd = || enc.diagnoses.iter().flat_map(|d| eq.expand(&d.codings)).filter(|c| c.system.is_icd10());
     if !a.diagnosis_prefixes.is_empty() && !icd().any(|c| icd_matches(&c.code, &a.diagnosis_prefixes)) {
-        return Some(format!("no ICD-10 diagnosis starting with {}", a.diagnosis_prefixes.join(", ")));
+        return Some(NotApplicable::NoDiagnosis(a.diagnosis_prefixes.clone()));
     }
     if let Some(c) = icd().find(|c| icd_matches(&c.code, &a.exclude_diagnosis_prefixes)) {
-        return Some(format!("diagnosis {} excludes the model", c.code));
+        return Some(NotApplicable::ExcludedBy(c.code.clone()));
     }
     let age = enc.patient.age_years;
     if a.age_min.is_some_and(|lo| age < lo) || a.age_max.is_some_and(|hi| age > hi) {
-        return Some(format!(
-            "age outside {}-{} years",
+        return Some(NotApplicable::Age(
             a.age_min.map_or("-".into(), |v| v.to_string()),
-            a.age_max.map_or("-".into(), |v| v.to_string())
+            a.age_max.map_or("-".into(), |v| v.to_string()),
         ));
     }
     None

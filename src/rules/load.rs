@@ -69,6 +69,10 @@ pub struct RuleSet {
     /// printed by `rules check` and logged at each load.
     pub warnings: Vec<String>,
     pub tests: Vec<TestFile>,
+    /// Where test cases' base encounters are looked for first (`rules.examples_dir`).
+    pub examples_dir: Option<PathBuf>,
+    /// The verdict of the test cases, computed at load (see [`super::verify`]).
+    pub verification: super::verify::Verification,
     /// The set's metric series, kept so a request does no registry lookups.
     pub metrics: crate::metrics::RuleSetMetrics,
     pub(crate) engine: Arc<Engine>,
@@ -139,6 +143,10 @@ pub struct Compiler {
     /// Locales every keyed rule must have texts in (`rules.locales`).
     locales: Vec<Locale>,
     measure_sets: Option<Arc<BTreeSet<String>>>,
+    /// `rules.examples_dir` (`None`: the rules directory and the directories above it).
+    examples_dir: Option<PathBuf>,
+    /// `rules.require_passing_tests`: the store rejects a set whose cases fail.
+    require_passing_tests: bool,
 }
 
 impl Compiler {
@@ -155,7 +163,29 @@ impl Compiler {
             encounter_limits: Arc::new(encounter_limits),
             locales: Locale::ALL.to_vec(),
             measure_sets: None,
+            examples_dir: None,
+            require_passing_tests: true,
         }
+    }
+
+    /// Look test cases' base encounters up in `dir` first (empty path: not at all).
+    pub fn with_examples_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.examples_dir = dir.filter(|d| !d.as_os_str().is_empty());
+        self
+    }
+
+    /// Whether a set whose test cases do not all pass is refused (default: true).
+    pub fn with_require_passing_tests(mut self, on: bool) -> Self {
+        self.require_passing_tests = on;
+        self
+    }
+
+    pub fn require_passing_tests(&self) -> bool {
+        self.require_passing_tests
+    }
+
+    pub fn examples_dir(&self) -> Option<&Path> {
+        self.examples_dir.as_deref()
     }
 
     /// Require texts in these locales (default: every supported locale).
@@ -322,7 +352,7 @@ impl Compiler {
             packs.iter().flat_map(|p| p.rules.iter()).map(|r| r.meta.id.as_str()),
             packs.iter().map(|p| p.id.as_str()),
         );
-        let set = RuleSet {
+        let mut set = RuleSet {
             metrics,
             version,
             loaded_at: Utc::now(),
@@ -331,6 +361,8 @@ impl Compiler {
             value_sets: Arc::new(value_sets),
             warnings,
             tests,
+            examples_dir: self.examples_dir.clone(),
+            verification: Default::default(),
             engine: self.engine.clone(),
             limits: self.limits.clone(),
             tz: self.tz,
@@ -353,7 +385,9 @@ impl Compiler {
         // an endless loop, runaway recursion, huge data or a type error found here rejects
         // the whole set, like a syntax error.
         // Probe what compiled even when other files failed, so one pass reports everything.
-        errors.extend(super::probe::probe(&set, &self.encounter_limits));
+        let (faults, verification) = super::probe::probe(&set, &self.encounter_limits);
+        errors.extend(faults);
+        set.verification = verification;
         if !errors.is_empty() {
             errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
             errors.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.column == b.column);
@@ -365,6 +399,8 @@ impl Compiler {
         tracing::debug!(
             version = %set.version,
             rules = set.rule_count(),
+            cases = set.verification.total(),
+            cases_passed = set.verification.passed(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rule set compiled"
         );

@@ -5,7 +5,8 @@
 //! (arc-swap; reloaded all-or-nothing by [`watch`], SIGHUP and the admin RPC) →
 //! evaluated per request by [`eval`] through the script API in [`api`].
 //! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
-//! [`runner`] back `cdssd rules check` / `cdssd rules test`.
+//! [`runner`] back `cdssd rules check` / `cdssd rules test`; [`verify`] holds the verdict of a
+//! set's test cases, which gates every load; [`publish`] is `cdssd rules publish`.
 pub mod api;
 pub mod applies;
 pub mod catalogue;
@@ -19,6 +20,7 @@ pub mod mapping;
 pub mod meta;
 pub mod outcomes;
 pub mod probe;
+pub mod publish;
 pub mod quality;
 pub mod runner;
 pub mod service;
@@ -26,6 +28,7 @@ pub mod store;
 pub mod testcase;
 pub mod unmapped;
 pub mod valueset;
+pub mod verify;
 pub mod watch;
 
 #[cfg(test)]

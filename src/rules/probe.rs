@@ -6,6 +6,10 @@
 //! expectation are not load errors: that is what `cdssd rules test` reports. A rule that
 //! finds an encounter applicable although its pack's `[applies_to]` excludes it is a load
 //! error at that section (see [`super::applies`]).
+//!
+//! The same pass compares each case's finding with its expectation (as `cdssd rules
+//! test` does, through the pack's gate) and returns the [`Verification`] the store's
+//! test gate (`rules.require_passing_tests`) and `ListRulePacks` use: the cases run once.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,7 +19,9 @@ use super::api::encounter::EncounterView;
 use super::applies::contradiction;
 use super::error::LoadError;
 use super::load::RuleSet;
-use super::runner::case_encounter;
+use super::runner::{case_encounter, compare, CaseError};
+use super::testcase::TestFile;
+use super::verify::{CaseFailure, Verification};
 use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
 
 /// Wall-clock budget of one rule call off the request path (load-time probe and
@@ -65,8 +71,9 @@ pub fn synthetic_encounter(now: DateTime<Utc>) -> Encounter {
     }
 }
 
-/// Every script fault found; empty when all rules ran cleanly.
-pub fn probe(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
+/// Every script fault found (empty when all rules ran cleanly), and the verdict of the
+/// test cases.
+pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
     let mut errors = Vec::new();
     let now = DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
     let synthetic = EncounterView::dynamic(Arc::new(synthetic_encounter(now)), set.value_sets.clone());
@@ -77,23 +84,96 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
             errors.push(with_context(fault, "on an encounter with no data"));
         }
     }
+    let mut verification = Verification::default();
+    for p in &set.packs {
+        verification.pack_mut(&p.id);
+    }
+    // The cases run on several threads, contiguous slices of the test files each (the
+    // engine and the set are shared read-only; the time budget is per thread), and are
+    // merged back in file order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS);
+    let chunk = set.tests.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<LoadError>, Verification)> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            set.tests.chunks(chunk).map(|files| s.spawn(move || run_cases(set, limits, files))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    (
+                        vec![LoadError::file("rules", "running the test cases panicked (a bug in cdssd)")],
+                        Verification::default(),
+                    )
+                })
+            })
+            .collect()
+    });
+    for (e, v) in parts {
+        errors.extend(e);
+        for (id, p) in v.packs {
+            let into = verification.pack_mut(&id);
+            into.total += p.total;
+            into.passed += p.passed;
+            into.not_found += p.not_found;
+            into.failures.extend(p.failures);
+        }
+    }
+    (errors, verification)
+}
+
+/// Most threads the load-time case run uses.
+const MAX_THREADS: usize = 8;
+
+/// Run the cases of `files`: faults found, and their verdict.
+fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadError>, Verification) {
+    let mut errors = Vec::new();
+    let mut verification = Verification::default();
     let mut cache = HashMap::new();
-    for file in &set.tests {
+    for file in files {
         let Some(rule) = set.rule(&file.rule_id) else { continue };
         for case in &file.cases {
-            // Cases whose encounter cannot be built here (base file not deployed, or an
-            // invalid edit) are reported by `cdssd rules test`, not at load.
-            let Ok(enc) = case_encounter(&set.root, case, limits, &mut cache) else { continue };
+            let fail = |why: String, not_found: bool| CaseFailure {
+                rule_id: file.rule_id.clone(),
+                case: case.name.clone(),
+                path: file.path.clone(),
+                line: case.line,
+                why,
+                not_found,
+            };
+            let pack = verification.pack_mut(&rule.pack);
+            pack.total += 1;
+            let enc = match case_encounter(set, case, limits, &mut cache) {
+                Ok(enc) => enc,
+                Err(e @ CaseError::NotFound(_)) => {
+                    pack.not_found += 1;
+                    pack.failures.push(fail(e.to_string(), true));
+                    continue;
+                }
+                Err(e) => {
+                    pack.failures.push(fail(format!("cannot build the encounter: {e}"), false));
+                    continue;
+                }
+            };
             let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
             let context = format!("test case '{}' ({}:{})", case.name, file.path, case.line);
             let f = set.evaluate_rule_within(rule, &view, case.now, PROBE_BUDGET);
             errors.extend(contradiction(set, rule, &view, &f, &context));
-            if let Some(fault) = f.fault {
-                errors.push(with_context(fault, &format!("in {context}")));
+            if let Some(fault) = &f.fault {
+                errors.push(with_context(fault.clone(), &format!("in {context}")));
+            }
+            // What a request would get: the pack's gate answers (without running the
+            // script again) when it excludes the encounter.
+            let gated = match set.pack(&rule.pack).and_then(|p| p.excludes(&view)) {
+                Some(_) => set.evaluate_rule_gated(rule, &view, case.now, PROBE_BUDGET, Default::default()),
+                None => f,
+            };
+            match compare(case, &gated, set.tz()) {
+                None => pack.passed += 1,
+                Some(why) => pack.failures.push(fail(why, false)),
             }
         }
     }
-    errors
+    (errors, verification)
 }
 
 fn with_context(mut e: LoadError, context: &str) -> LoadError {

@@ -41,36 +41,80 @@ impl CaseResult {
     }
 }
 
-/// Find `base` relative to the rules directory's parent, or any ancestor above it
-/// (a rules directory is normally `<repo>/rules`, bases are `examples/...`).
-pub fn resolve_base(root: &Path, base: &str) -> Option<PathBuf> {
+/// Why a case's encounter could not be built.
+#[derive(Debug, Clone)]
+pub enum CaseError {
+    /// The base encounter file is nowhere it is looked for: the case cannot run.
+    NotFound(String),
+    /// The base was found but the edited encounter is not valid.
+    Invalid(String),
+}
+
+impl std::fmt::Display for CaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound(m) | Self::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Where a case's `base` (`examples/encounters/x.json`) is looked for, in order:
+/// `rules.examples_dir` (as the directory holding `examples/`, then as `examples/` itself),
+/// the rules directory, then each directory above it (the source tree: `<repo>/examples`).
+pub fn base_candidates(root: &Path, examples_dir: Option<&Path>, base: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = examples_dir {
+        out.push(dir.join(base));
+        if let Some(rest) = base.strip_prefix("examples/") {
+            out.push(dir.join(rest));
+        }
+    }
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    root.ancestors().skip(1).map(|a| a.join(base)).find(|p| p.is_file())
+    out.extend(root.ancestors().map(|a| a.join(base)));
+    out
+}
+
+/// The file of `base` for the set (see [`base_candidates`]).
+pub fn resolve_base(set: &RuleSet, base: &str) -> Option<PathBuf> {
+    base_candidates(&set.root, set.examples_dir.as_deref(), base).into_iter().find(|p| p.is_file())
+}
+
+fn not_found(set: &RuleSet, base: &str) -> String {
+    let also = match &set.examples_dir {
+        Some(d) => format!(" nor in rules.examples_dir ({})", d.display()),
+        None => String::new(),
+    };
+    format!(
+        "base encounter '{base}' not found in {} or a directory above it{also}: set rules.examples_dir \
+         (or --examples) to the directory that holds examples/",
+        set.root.display()
+    )
 }
 
 /// Build the validated encounter of a case.
 pub fn case_encounter(
-    root: &Path,
+    set: &RuleSet,
     case: &TestCase,
     limits: &Limits,
     cache: &mut HashMap<String, Value>,
-) -> Result<encounter::Encounter, String> {
+) -> Result<encounter::Encounter, CaseError> {
     let base = match cache.get(&case.base) {
         Some(v) => v.clone(),
         None => {
-            let path = resolve_base(root, &case.base)
-                .ok_or_else(|| format!("base encounter '{}' not found above {}", case.base, root.display()))?;
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let path = resolve_base(set, &case.base).ok_or_else(|| CaseError::NotFound(not_found(set, &case.base)))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| CaseError::Invalid(format!("{}: {e}", path.display())))?;
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| CaseError::Invalid(format!("{}: {e}", path.display())))?;
             cache.insert(case.base.clone(), v.clone());
             v
         }
     };
     let mut json = base;
-    apply_edits(&mut json, case)?;
-    let pb_enc: pb::Encounter =
-        serde_json::from_value(json).map_err(|e| format!("edited encounter is not valid proto3 JSON: {e}"))?;
-    encounter::from_proto(&pb_enc, limits, case.now).map_err(|e| e.to_string())
+    apply_edits(&mut json, case).map_err(CaseError::Invalid)?;
+    let pb_enc: pb::Encounter = serde_json::from_value(json)
+        .map_err(|e| CaseError::Invalid(format!("edited encounter is not valid proto3 JSON: {e}")))?;
+    encounter::from_proto(&pb_enc, limits, case.now).map_err(|e| CaseError::Invalid(e.to_string()))
 }
 
 /// Run every case (of rules whose id contains `filter`, if given).
@@ -92,7 +136,7 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                 failure: None,
                 reached: None,
             };
-            match case_encounter(&set.root, case, limits, &mut cache) {
+            match case_encounter(set, case, limits, &mut cache) {
                 Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
                 Ok(enc) => {
                     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
@@ -129,7 +173,7 @@ pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
     let mut out = Vec::new();
     for file in &set.tests {
         for case in &file.cases {
-            let Ok(enc) = case_encounter(&set.root, case, limits, &mut cache) else { continue };
+            let Ok(enc) = case_encounter(set, case, limits, &mut cache) else { continue };
             let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
             let context = format!("test case '{}' ({}:{})", case.name, file.path, case.line);
             out.extend(super::applies::check_all(set, &view, case.now, &context));
@@ -138,7 +182,7 @@ pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
     out
 }
 
-fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
+pub(crate) fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
     let mut problems = Vec::new();
     if f.status != case.expect {
         problems.push(format!("expected {}, got {}", case.expect, f.status));
@@ -260,8 +304,8 @@ pub fn check_tests(set: &RuleSet) -> Vec<String> {
             warnings.push(format!("{}: no case expecting {}", file.path, missing.join(", ")));
         }
         for c in &file.cases {
-            if resolve_base(&set.root, &c.base).is_none() {
-                warnings.push(format!("{}:{}: base encounter '{}' not found", file.path, c.line, c.base));
+            if resolve_base(set, &c.base).is_none() {
+                warnings.push(format!("{}:{}: {}", file.path, c.line, not_found(set, &c.base)));
             }
         }
     }

@@ -54,6 +54,8 @@ pub fn compiler_from(settings: &Settings) -> Compiler {
     Compiler::new(limits_from(settings), settings.timezone(), EncounterLimits::from_settings(&settings.encounter))
         .with_locales(settings.rule_locales())
         .with_measure_sets(&settings.rules.measure_sets)
+        .with_examples_dir(Some(settings.rules.examples_dir.clone()))
+        .with_require_passing_tests(settings.rules.require_passing_tests)
 }
 
 impl RuleService {
@@ -134,7 +136,13 @@ impl RuleService {
             packs: set
                 .packs
                 .iter()
-                .map(|p| pb::RulePack {
+                .map(|p| (p, set.verification.pack(&p.id)))
+                .map(|(p, cases)| pb::RulePack {
+                    test_cases_total: cases.total,
+                    test_cases_passed: cases.passed,
+                    test_cases_not_found: cases.not_found,
+                    verified: cases.verified(),
+                    test_case_failures: cases.load_errors().iter().map(load_error_to_proto).collect(),
                     id: p.id.clone(),
                     title: p.title.clone(),
                     rules: p
@@ -157,6 +165,8 @@ impl RuleService {
                 .collect(),
             last_reload_status: load_status(last.loaded) as i32,
             last_reload_errors: last.errors.iter().map(load_error_to_proto).collect(),
+            last_reload_time: Some(timestamp(last.at)),
+            require_passing_tests: self.store.compiler().require_passing_tests(),
         }
     }
 }
@@ -171,7 +181,7 @@ pub fn run(set: &RuleSet, ev: &Evaluation) -> (Vec<pb::Finding>, String) {
 /// Run the rules of `set` for a validated request; the domain findings.
 pub fn evaluate_with(set: &RuleSet, ev: &Evaluation) -> RuleRun {
     let enc = EncounterView::dynamic(ev.encounter.clone(), set.value_sets.clone());
-    let locale = ev.locale.as_deref().and_then(|l| Locale::parse(l).ok()).unwrap_or_default();
+    let locale = ev.text_locale();
     let opts = EvalOptions { now: ev.now, trigger: ev.trigger.named(), packs: ev.rule_packs.clone(), locale };
     let run = set.evaluate(&enc, &opts);
     for f in &run.findings {

@@ -70,15 +70,26 @@ where
     }
 }
 
-fn refused(r: Refusal) -> Response<tonic::body::Body> {
-    let status = if r.is_forbidden() {
+/// The status every transport answers a refusal with (the one mapping, used by the gRPC
+/// layer here and the HTTP middleware in `web`): PERMISSION_DENIED or UNAUTHENTICATED
+/// with [`Refusal::public_message`], nothing more.
+pub(crate) fn refusal_status(r: Refusal) -> tonic::Status {
+    if r.is_forbidden() {
         tonic::Status::permission_denied(r.public_message())
     } else {
         tonic::Status::unauthenticated(r.public_message())
-    };
-    let mut resp = status.into_http::<tonic::body::Body>();
-    if !r.is_forbidden() {
-        resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+}
+
+/// The `WWW-Authenticate` challenge sent with a refusal (RFC 6750: on UNAUTHENTICATED only).
+pub(crate) fn refusal_challenge(r: Refusal) -> Option<&'static str> {
+    (!r.is_forbidden()).then_some("Bearer")
+}
+
+fn refused(r: Refusal) -> Response<tonic::body::Body> {
+    let mut resp = refusal_status(r).into_http::<tonic::body::Body>();
+    if let Some(challenge) = refusal_challenge(r) {
+        resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     }
     resp
 }

@@ -3,7 +3,7 @@
 //! caller, so tests run real servers on port 0 and stop them at will.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod drain;
 mod edge;
 mod error;

@@ -71,14 +71,9 @@ async fn authenticate(
             }
             Err(r) => {
                 let id = request_id(req.headers());
-                let status = if r.is_forbidden() {
-                    tonic::Status::permission_denied(r.public_message())
-                } else {
-                    tonic::Status::unauthenticated(r.public_message())
-                };
-                let mut resp = error_response(&status, &id);
-                if !r.is_forbidden() {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                let mut resp = error_response(&crate::server::auth::refusal_status(r), &id);
+                if let Some(challenge) = crate::server::auth::refusal_challenge(r) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
                 }
                 return resp;
             }

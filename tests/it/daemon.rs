@@ -57,6 +57,9 @@ impl Daemon {
             .env("CDSSD__LOG__FORMAT", "json")
             .env("CDSSD__LOG__LEVEL", "info,ort=warn")
             .env("CDSSD__RULES__DIR", root().join("rules"))
+            // Copies of the rules in temporary directories find their test cases' encounters
+            // (the test gate); a test about that sets it to "".
+            .env("CDSSD__RULES__EXAMPLES_DIR", root().join("examples"))
             .env("CDSSD__RISK__DIR", root().join("models"))
             .env("CDSSD__RULES__WATCH", "false")
             .env("CDSSD__RISK__WATCH", "false")

@@ -601,6 +601,8 @@ async fn a_reload_between_prepare_and_run_leaves_the_request_on_its_snapshot() {
     let mut s = Settings::embedded().unwrap();
     s.risk = settings(models.path());
     s.rules.dir = rules.path().to_path_buf();
+    // The copy is outside the source tree: its test cases' encounters (the test gate).
+    s.rules.examples_dir = format!("{ROOT}/examples").into();
     s.rules.watch = false;
     s.metrics.listen = String::new();
     let pipeline = cdssd::pipeline::Pipeline::new(Arc::new(s)).unwrap();

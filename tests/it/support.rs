@@ -111,6 +111,8 @@ pub fn cdssd_cli(audit_dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (i32
         .args(args)
         .env("CDSSD__AUDIT__DIR", audit_dir)
         .env("CDSSD__RULES__DIR", root().join("rules"))
+        // A copy of the rules elsewhere (`replay --rules`) finds its test cases' encounters.
+        .env("CDSSD__RULES__EXAMPLES_DIR", root().join("examples"))
         .env("CDSSD__RISK__DIR", root().join("models"))
         .env_remove("CDSSD_CONFIG")
         .output()

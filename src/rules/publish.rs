@@ -1,0 +1,220 @@
+//! `cdssd rules publish DRAFT LIVE`: put a checked draft in force in one step.
+//!
+//! The draft must compile and every one of its test cases must run and pass (whatever
+//! `rules.require_passing_tests` says). It is then copied into a new generation directory
+//! inside LIVE and made current by swapping one symlink, the way kubelet updates a
+//! ConfigMap volume:
+//!
+//! ```text
+//! LIVE/..2026_12_02_00_10_00.123456_<version>/   the files of the draft
+//! LIVE/..data -> ..2026_12_02_00_10_00.123456_<version>
+//! LIVE/stemi  -> ..data/stemi                     one link per top-level entry
+//! ```
+//!
+//! The rules watcher already follows `..data` swaps (and skips dot-entries), so it sees one
+//! change and reloads the whole new set; the previous generation is kept (for a rollback by
+//! hand), older ones are removed. The staged copy is compiled and its cases run again from
+//! its place in LIVE before the swap, so base encounters the daemon would not find there
+//! refuse the publication instead of a reload.
+use std::path::{Path, PathBuf};
+
+use super::error::RulesError;
+use super::load::Compiler;
+
+/// The current generation's link inside LIVE.
+pub const DATA_LINK: &str = "..data";
+
+/// A publication that went through.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub version: String,
+    /// The new generation directory (inside LIVE).
+    pub generation: PathBuf,
+    pub cases: u32,
+    pub packs: usize,
+}
+
+/// Why nothing was published.
+#[derive(Debug)]
+pub enum PublishError {
+    /// Wrong arguments (exit 64): no such draft, LIVE inside DRAFT, …
+    Usage(String),
+    /// The draft (or LIVE) failed a check (exit 1); every problem, one per line.
+    Refused(Vec<String>),
+}
+
+/// Check `draft`, then swap it into `live` (see the module documentation).
+pub fn publish(compiler: &Compiler, draft: &Path, live: &Path) -> Result<Published, PublishError> {
+    if !draft.is_dir() {
+        return Err(PublishError::Usage(format!("draft {} is not a directory", draft.display())));
+    }
+    let draft_abs = draft.canonicalize().map_err(|e| PublishError::Usage(format!("{}: {e}", draft.display())))?;
+    if live.exists() && !live.is_dir() {
+        return Err(PublishError::Usage(format!("live {} is not a directory", live.display())));
+    }
+    if let Ok(live_abs) = live.canonicalize() {
+        if live_abs.starts_with(&draft_abs) || draft_abs.starts_with(&live_abs) {
+            return Err(PublishError::Usage(format!(
+                "draft {} and live {} must be separate directories (neither inside the other)",
+                draft.display(),
+                live.display()
+            )));
+        }
+    }
+    let checked = check(compiler, draft, "the draft")?;
+    std::fs::create_dir_all(live).map_err(|e| refused(format!("cannot create {}: {e}", live.display())))?;
+    check_layout(live)?;
+
+    let name = format!("..{}_{}", chrono::Utc::now().format("%Y_%m_%d_%H_%M_%S%.6f"), checked.version);
+    let generation = live.join(&name);
+    copy_tree(draft, &generation).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&generation);
+        refused(format!("cannot copy the draft into {}: {e}", generation.display()))
+    })?;
+    // Checked again where it will live: a base encounter found next to the draft but not
+    // from LIVE would otherwise fail the daemon's reload.
+    let staged = match check(compiler, &generation, &format!("the copy in {}", live.display())) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&generation);
+            return Err(e);
+        }
+    };
+    swap(live, &name).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&generation);
+        refused(format!("cannot swap {}/{DATA_LINK}: {e}", live.display()))
+    })?;
+    Ok(Published { version: staged.version, generation, cases: staged.cases, packs: staged.packs })
+}
+
+struct Checked {
+    version: String,
+    cases: u32,
+    packs: usize,
+}
+
+fn refused(line: String) -> PublishError {
+    PublishError::Refused(vec![line])
+}
+
+/// Compile `dir` and run its cases; every problem as a line.
+fn check(compiler: &Compiler, dir: &Path, what: &str) -> Result<Checked, PublishError> {
+    let set = match compiler.compile_dir(dir) {
+        Ok(set) => set,
+        Err(RulesError::Load(errs)) => {
+            let mut lines: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
+            lines.push(format!("{what} does not compile: {} error(s)", errs.0.len()));
+            return Err(PublishError::Refused(lines));
+        }
+        Err(e) => return Err(refused(format!("{what}: {e}"))),
+    };
+    let v = &set.verification;
+    if !v.all_passed() || v.total() == 0 {
+        let mut lines: Vec<String> = v.load_errors().iter().map(|e| e.to_string()).collect();
+        if v.total() == 0 {
+            lines.push(format!("{what} has no test cases: nothing shows that it works"));
+        }
+        lines.push(format!(
+            "{what}: {} of {} test cases passed ({} not run: base encounter not found)",
+            v.passed(),
+            v.total(),
+            v.not_found()
+        ));
+        return Err(PublishError::Refused(lines));
+    }
+    Ok(Checked { version: set.version.clone(), cases: v.total(), packs: set.packs.len() })
+}
+
+/// LIVE must be empty or a published layout: every visible entry a link into `..data`.
+fn check_layout(live: &Path) -> Result<(), PublishError> {
+    let entries = std::fs::read_dir(live).map_err(|e| refused(format!("{}: {e}", live.display())))?;
+    let mut foreign = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let into_data = std::fs::read_link(entry.path()).is_ok_and(|t| t.starts_with(DATA_LINK));
+        if !into_data {
+            foreign.push(name);
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    Err(refused(format!(
+        "{} is not a published rules directory: {} {} not a link into {DATA_LINK}. Publish into an empty (or new) \
+         directory once and point rules.dir at it; replacing files in place would let the daemon load a half-copied set",
+        live.display(),
+        foreign.join(", "),
+        if foreign.len() == 1 { "is" } else { "are" }
+    )))
+}
+
+/// Copy a directory tree, skipping dot-entries and editor backups (`~`), following links.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if n.starts_with('.') || n.ends_with('~') {
+            continue;
+        }
+        let src = entry.path();
+        let meta = std::fs::metadata(&src)?;
+        if meta.is_dir() {
+            copy_tree(&src, &to.join(&name))?;
+        } else if meta.is_file() {
+            std::fs::copy(&src, to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Make `generation` current: links for its top-level entries, then one atomic rename of
+/// a new `..data` link over the old one; then drop links and generations no longer used.
+fn swap(live: &Path, generation: &str) -> std::io::Result<()> {
+    let data = live.join(DATA_LINK);
+    let previous = std::fs::read_link(&data).ok();
+    let names: Vec<std::ffi::OsString> =
+        std::fs::read_dir(live.join(generation))?.flatten().map(|e| e.file_name()).collect();
+    for name in &names {
+        let link = live.join(name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            symlink(&Path::new(DATA_LINK).join(name), &link)?;
+        }
+    }
+    let tmp = live.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    symlink(Path::new(generation), &tmp)?;
+    std::fs::rename(&tmp, &data)?;
+    for entry in std::fs::read_dir(live)?.flatten() {
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if n.starts_with('.') {
+            let old_generation = n.starts_with("..")
+                && n != DATA_LINK
+                && n != generation
+                && previous.as_deref() != Some(Path::new(&name))
+                && entry.file_type().is_ok_and(|t| t.is_dir());
+            if old_generation {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        } else if !names.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "rules publish needs symbolic links (Unix)"))
+}

@@ -1,0 +1,207 @@
+//! The verdict of a rule set's own test cases (`rules/<pack>/tests/*.toml`), computed at
+//! every load by the probe (the same comparison as `cdssd rules test`) and kept with the
+//! set: per pack how many cases there are, how many passed, which failed and why. A case
+//! whose base encounter cannot be found has not run: it is counted apart and its pack is
+//! never verified. [`super::store::RuleStore`] rejects a set whose cases do not all pass
+//! when `rules.require_passing_tests` is on.
+use std::collections::BTreeMap;
+
+use super::error::LoadError;
+
+/// One case that did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFailure {
+    pub rule_id: String,
+    pub case: String,
+    /// Test file, relative to the rules directory.
+    pub path: String,
+    /// Line of the case's `[[case]]`.
+    pub line: u32,
+    /// Why it failed ("expected met, got not_met", "base encounter … not found …").
+    pub why: String,
+    /// The case did not run: its base encounter was not found.
+    pub not_found: bool,
+}
+
+impl CaseFailure {
+    /// `path:line` of the case.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.path, self.line)
+    }
+
+    /// As a load error at the case: what a rejected reload reports.
+    pub fn to_load_error(&self) -> LoadError {
+        LoadError::new(
+            &self.path,
+            self.line,
+            1,
+            format!("test case '{}' of {} failed: {}", self.case, self.rule_id, self.why),
+        )
+    }
+}
+
+/// The cases of one pack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackCases {
+    pub total: u32,
+    pub passed: u32,
+    /// Cases that did not run because their base encounter was not found.
+    pub not_found: u32,
+    pub failures: Vec<CaseFailure>,
+}
+
+impl PackCases {
+    /// The failing cases as load errors, each at its case; cases that could not run for
+    /// the same reason (one base encounter not found) are one error at the first of them.
+    pub fn load_errors(&self) -> Vec<LoadError> {
+        let mut out = Vec::new();
+        let mut not_found: Vec<(&CaseFailure, usize)> = Vec::new();
+        for f in &self.failures {
+            if !f.not_found {
+                out.push(f.to_load_error());
+            } else if let Some(seen) = not_found.iter_mut().find(|(g, _)| g.why == f.why) {
+                seen.1 += 1;
+            } else {
+                not_found.push((f, 1));
+            }
+        }
+        for (f, n) in not_found {
+            let msg = format!("{n} test cases cannot run (first at {}): {}", f.location(), f.why);
+            out.push(LoadError::new(&f.path, f.line, 1, msg));
+        }
+        out
+    }
+
+    /// Every case ran and passed, and there is at least one.
+    pub fn verified(&self) -> bool {
+        self.total > 0 && self.passed == self.total && self.not_found == 0
+    }
+}
+
+/// The cases of every pack of a set (packs without cases included, with zero counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verification {
+    pub packs: BTreeMap<String, PackCases>,
+}
+
+impl Verification {
+    /// The counts of one pack (zero when it has no cases).
+    pub fn pack(&self, id: &str) -> PackCases {
+        self.packs.get(id).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn pack_mut(&mut self, id: &str) -> &mut PackCases {
+        self.packs.entry(id.to_string()).or_default()
+    }
+
+    pub fn total(&self) -> u32 {
+        self.packs.values().map(|p| p.total).sum()
+    }
+
+    pub fn passed(&self) -> u32 {
+        self.packs.values().map(|p| p.passed).sum()
+    }
+
+    pub fn not_found(&self) -> u32 {
+        self.packs.values().map(|p| p.not_found).sum()
+    }
+
+    /// Every failing case, pack by pack, in file order.
+    pub fn failures(&self) -> impl Iterator<Item = &CaseFailure> {
+        self.packs.values().flat_map(|p| p.failures.iter())
+    }
+
+    /// Every case of every pack ran and passed (a set without cases passes vacuously;
+    /// its packs are still not verified).
+    pub fn all_passed(&self) -> bool {
+        self.failures().next().is_none()
+    }
+
+    /// Every pack verified.
+    pub fn verified(&self) -> bool {
+        !self.packs.is_empty() && self.packs.values().all(PackCases::verified)
+    }
+
+    /// The failing cases as load errors (`path:line:1: test case '…' of … failed: why`),
+    /// pack by pack (see [`PackCases::load_errors`]).
+    pub fn load_errors(&self) -> Vec<LoadError> {
+        self.packs.values().flat_map(PackCases::load_errors).collect()
+    }
+}
+
+/// One line per pack: `verified 26/26 cases passed`, or why not.
+pub fn render(v: &Verification) -> String {
+    let w = v.packs.keys().map(String::len).max().unwrap_or(4);
+    let mut out = String::new();
+    for (id, p) in &v.packs {
+        out.push_str(&format!("{id:<w$}  {}\n", pack_line(p)));
+    }
+    out
+}
+
+/// `verified (26/26 test cases passed)` or `NOT VERIFIED (…)` for one pack.
+pub fn pack_line(p: &PackCases) -> String {
+    if p.verified() {
+        return format!("verified ({}/{} test cases passed)", p.passed, p.total);
+    }
+    let mut why = Vec::new();
+    if p.total == 0 {
+        why.push("no test cases".to_string());
+    }
+    let failed = p.total - p.passed - p.not_found;
+    if failed > 0 {
+        why.push(format!("{failed} failed"));
+    }
+    if p.not_found > 0 {
+        why.push(format!("{} not run: base encounter not found (set rules.examples_dir)", p.not_found));
+    }
+    format!("NOT VERIFIED ({}/{} test cases passed; {})", p.passed, p.total, why.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(not_found: bool) -> CaseFailure {
+        CaseFailure {
+            rule_id: "stemi.x".into(),
+            case: "met".into(),
+            path: "stemi/tests/x.toml".into(),
+            line: 7,
+            why: "expected met, got not_met".into(),
+            not_found,
+        }
+    }
+
+    #[test]
+    fn a_pack_is_verified_only_when_every_case_ran_and_passed() {
+        let ok = PackCases { total: 3, passed: 3, not_found: 0, failures: vec![] };
+        assert!(ok.verified());
+        assert!(!PackCases::default().verified(), "no cases: nothing verified");
+        let missing = PackCases { total: 3, passed: 2, not_found: 1, failures: vec![failure(true)] };
+        assert!(!missing.verified());
+        assert!(pack_line(&missing).contains("1 not run: base encounter not found"), "{}", pack_line(&missing));
+        let failed = PackCases { total: 3, passed: 2, not_found: 0, failures: vec![failure(false)] };
+        assert!(pack_line(&failed).starts_with("NOT VERIFIED (2/3 test cases passed; 1 failed"));
+    }
+
+    #[test]
+    fn failures_become_load_errors_at_the_case() {
+        let mut v = Verification::default();
+        v.pack_mut("stemi").failures.push(failure(false));
+        assert!(!v.all_passed());
+        let mut missing = failure(true);
+        missing.why = "base encounter 'examples/a.json' not found".into();
+        for line in [9, 12] {
+            v.pack_mut("stemi").failures.push(CaseFailure { line, ..missing.clone() });
+        }
+        let e: Vec<String> = v.load_errors().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            e,
+            [
+                "stemi/tests/x.toml:7:1: test case 'met' of stemi.x failed: expected met, got not_met",
+                "stemi/tests/x.toml:9:1: 2 test cases cannot run (first at stemi/tests/x.toml:9): base encounter 'examples/a.json' not found",
+            ]
+        );
+    }
+}
