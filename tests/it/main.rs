@@ -15,6 +15,7 @@ mod egress;
 mod errors;
 mod examples;
 mod fail_visibly;
+mod fuzz_smoke;
 mod guide;
 mod kb_retrieval;
 mod llm;
