@@ -225,6 +225,24 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
         }
+        Self::finish(builder, sources)
+    }
+
+    /// The embedded defaults overlaid with `text` as the configuration file (no
+    /// environment layer), validated as [`Settings::load`] validates a file: the entry
+    /// point of the config fuzz target (`crate::fuzzing`).
+    pub fn load_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from_str(text, config::FileFormat::Toml));
+        Self::finish(builder, &Sources::default())
+    }
+
+    /// The environment layer over `builder`, then deserialisation and validation.
+    fn finish(
+        mut builder: config::ConfigBuilder<config::builder::DefaultState>,
+        sources: &Sources,
+    ) -> Result<Self, ConfigError> {
         let env: std::collections::HashMap<String, String> =
             sources.env.iter().filter(|(k, _)| k.starts_with("CDSSD__")).cloned().collect();
         builder = builder.add_source(

@@ -1,0 +1,12 @@
+//! Proto3 JSON request decoding (`encounter::request_from_json`) and validation.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+
+static LIMITS: OnceLock<cdssd::encounter::Limits> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    cdssd::fuzzing::request_json(data, LIMITS.get_or_init(cdssd::fuzzing::default_limits));
+});
