@@ -40,7 +40,8 @@ impl KnownFunctions {
         let native = self.arities.get(name);
         let script = script_fns.get(name);
         if native.is_none() && script.is_none() {
-            return Some(format!("unknown function '{name}'"));
+            let known: Vec<&str> = self.arities.keys().chain(script_fns.keys()).map(String::as_str).collect();
+            return Some(format!("unknown function '{name}'{}", crate::names::did_you_mean(name, &known)));
         }
         let ok = native.is_some_and(|a| a.contains(&arity)) || script.is_some_and(|a| a.contains(&arity));
         if ok {
@@ -179,7 +180,12 @@ pub fn lint(
             Expr::Dot(bin, _, _) => {
                 if let (Expr::Variable(var, ..), Expr::Property(prop, pos)) = (&bin.lhs, &bin.rhs) {
                     if var.1 == "enc" && !ENCOUNTER_PROPERTIES.contains(&prop.2.as_str()) {
-                        errors.push(LoadError::at(path, *pos, format!("unknown encounter property 'enc.{}'", prop.2)));
+                        let hint = crate::names::did_you_mean(prop.2.as_str(), ENCOUNTER_PROPERTIES);
+                        errors.push(LoadError::at(
+                            path,
+                            *pos,
+                            format!("unknown encounter property 'enc.{}'{hint}", prop.2),
+                        ));
                     }
                 }
             }
@@ -196,7 +202,9 @@ pub fn lint(
 fn check_value_set(path: &str, arg: &Expr, value_sets: &ValueSets, errors: &mut Vec<LoadError>) {
     if let Expr::StringConstant(name, pos) = arg {
         if !value_sets.contains(name) {
-            errors.push(LoadError::at(path, *pos, format!("unknown value set '{name}'")));
+            let known: Vec<&str> = value_sets.iter().map(|v| v.name.as_str()).collect();
+            let hint = crate::names::did_you_mean(name, &known);
+            errors.push(LoadError::at(path, *pos, format!("unknown value set '{name}'{hint}")));
         }
     }
 }

@@ -132,7 +132,10 @@ fn cli_rules_check_reports_path_line_col() {
     std::fs::write(&p, text).unwrap();
     let (code, out) = cdssd(&["rules", "check", copy.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("stemi/statin_discharge.rhai:19:33: unknown value set 'statins'"), "{out}");
+    assert!(
+        out.contains("stemi/statin_discharge.rhai:19:33: unknown value set 'statins' — did you mean 'statin'?"),
+        "{out}"
+    );
     assert!(out.contains("1 error(s); the rule set would be rejected"), "{out}");
 }
 
@@ -154,7 +157,7 @@ fn faults() -> Vec<Fault> {
             name: "unknown function",
             body: "fn evaluate(enc) {\n  met(minute_between(enc.arrival, now()))\n}",
             line: 3,
-            needle: "unknown function 'minute_between'",
+            needle: "unknown function 'minute_between' — did you mean 'minutes_between'?",
         },
         Fault { name: "infinite loop", body: "fn evaluate(enc) {\n  loop { }\n}", line: 2, needle: "endless loop" },
         Fault {
