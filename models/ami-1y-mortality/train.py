@@ -180,6 +180,10 @@ def fmt(v):
     return repr(float(v))
 
 
+VALIDITY_EN = "Fitted by the cdssd project on the WHAS500 teaching data set (500 patients from one US city) as a demonstration; not clinically validated and not validated in Chinese patients. GRACE is the validated score for this question."
+VALIDITY_ZH = "由 cdssd 项目在 WHAS500 教学数据集（美国一个城市的 500 例患者）上拟合，仅作演示；未经临床验证，也未在中国患者中验证。该问题的已验证评分为 GRACE。"
+
+
 def write_manifest(path, x, sha):
     medians = np.median(x, axis=0)
     lines = [
@@ -193,6 +197,11 @@ def write_manifest(path, x, sha):
         f'model_sha256 = "{sha}"',
         'card = "MODEL_CARD.md"',
         f'citation = "{CITATION}"',
+        "",
+        "[validity]",
+        '# Shown on every risk card of this model and in ListModels (SAFETY.md, "Validity limits").',
+        f'zh-CN = "{VALIDITY_ZH}"',
+        f'en = "{VALIDITY_EN}"',
         "",
         "[applicability]",
         '# Inpatient or emergency encounters with an acute (I21) or subsequent (I22) MI diagnosis.',
@@ -236,7 +245,7 @@ def write_manifest(path, x, sha):
             lines += ["valid_min = 0.0", "valid_max = 1.0", 'out_of_range = "refuse"',
                       '# a diagnosis list never lacks a code: absent means 0',
                       'missing = "refuse"', "reference = 0.0"]
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
 

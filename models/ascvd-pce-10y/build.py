@@ -215,6 +215,10 @@ def fmt(v):
     return repr(float(v))
 
 
+VALIDITY_EN = "Derived in US cohorts of white and African-American adults aged 40-79; not validated in Chinese patients (it misestimates risk in East Asian populations). China-PAR (Yang X et al., Circulation 2016) is the Chinese equivalent."
+VALIDITY_ZH = "由美国白人和非裔美国人成人队列（40–79 岁）推导；未在中国患者中验证（在东亚人群中风险估计有偏差）。中国人群的对应模型为 China-PAR（Yang X 等，Circulation 2016）。"
+
+
 def write_manifest(path, sha):
     f = []
     add = f.append
@@ -228,6 +232,11 @@ def write_manifest(path, sha):
     add(f'model_sha256 = "{sha}"')
     add('card = "MODEL_CARD.md"')
     add(f'citation = "{CITATION}"')
+    add("")
+    add("[validity]")
+    add('# Shown on every risk card of this model and in ListModels (SAFETY.md, "Validity limits").')
+    add(f'zh-CN = "{VALIDITY_ZH}"')
+    add(f'en = "{VALIDITY_EN}"')
     add("")
     add("[applicability]")
     add("# Primary prevention: outpatient encounters of adults 40-79 without known ASCVD")
@@ -308,7 +317,7 @@ def write_manifest(path, sha):
             add('missing = "refuse"')
         if ref:
             add(ref)
-    with open(path, "w") as fh:
+    with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(f) + "\n")
 
 

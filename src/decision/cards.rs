@@ -150,7 +150,7 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
             Locale::ZhCn => format!("未评分：{}风险 — {}", r.outcome, r.message),
             Locale::En => format!("Not scored: risk of {} — {}", r.outcome, r.message),
         };
-        let detail = match l {
+        let mut detail = match l {
             Locale::ZhCn => format!(
                 "模型 `{}` v{} 未给出评分（{}）。\n\n{}",
                 r.model_id,
@@ -166,6 +166,7 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
                 r.message
             ),
         };
+        detail.push_str(&validity(r, l));
         return Some(pb::Card {
             uuid: uuid::Uuid::new_v4().to_string(),
             summary: truncate_summary(&summary),
@@ -208,6 +209,7 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
     if !r.message.is_empty() {
         detail.push_str(&format!("\n\n{}", r.message));
     }
+    detail.push_str(&validity(r, l));
     let summary = match l {
         Locale::ZhCn => format!("{band}：{}（{}）{pct:.1} %", r.outcome, r.horizon),
         Locale::En => format!("{band} of {}: {pct:.1} % ({})", r.outcome, r.horizon),
@@ -220,6 +222,15 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
         source,
         draft: false,
     })
+}
+
+/// The model's validity limits (its manifest's `[validity]`, already in `l`) as the
+/// last paragraph of a risk card's detail; "" when unknown.
+fn validity(r: &pb::RiskScore, l: Locale) -> String {
+    if r.validity.trim().is_empty() {
+        return String::new();
+    }
+    format!("\n\n{}{}", label(l, "适用范围与局限", "Validity limits"), r.validity)
 }
 
 /// The guideline passages the draft cites: id, title, source, section and review status

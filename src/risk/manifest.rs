@@ -116,6 +116,23 @@ pub struct FeatureSpec {
     pub reference: Option<f64>,
 }
 
+/// Where the model is and is not valid (the populations it was derived and validated in),
+/// in every locale: shown on each of its risk cards and in ListModels (SAFETY.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validity {
+    #[serde(rename = "zh-CN")]
+    pub zh_cn: Spanned<String>,
+    pub en: Spanned<String>,
+}
+
+impl Validity {
+    /// The statement in `l`.
+    pub fn text(&self, l: crate::locale::Locale) -> &str {
+        l.pick(self.zh_cn.get_ref(), self.en.get_ref())
+    }
+}
+
 /// The manifest as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +147,8 @@ pub struct RawManifest {
     pub model_sha256: Option<String>,
     pub card: String,
     pub citation: String,
+    /// Required; optional here only so that its absence gets a message saying what to add.
+    pub validity: Option<Spanned<Validity>>,
     pub applicability: Applicability,
     pub input: TensorSpec,
     pub output: OutputSpec,
@@ -157,6 +176,7 @@ pub struct Manifest {
     pub model_sha256: Option<String>,
     pub card: String,
     pub citation: String,
+    pub validity: Validity,
     pub applicability: Applicability,
     pub input: TensorSpec,
     pub output: OutputSpec,
@@ -212,6 +232,24 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
             b.moderate, b.high
         )));
     }
+    match &raw.validity {
+        None => problems.push(whole(
+            "no [validity] table: state in `zh-CN` and `en` the populations the model is (not) validated in; \
+             it is shown on every risk card (models/README.md)"
+                .into(),
+        )),
+        Some(v) => {
+            let v = v.get_ref();
+            for (key, t) in [("zh-CN", &v.zh_cn), ("en", &v.en)] {
+                if t.get_ref().trim().is_empty() {
+                    problems.push(at(text, t.span(), format!("validity.{key} is empty")));
+                }
+            }
+            if !crate::locale::has_chinese(v.zh_cn.get_ref()) && !v.zh_cn.get_ref().trim().is_empty() {
+                problems.push(at(text, v.zh_cn.span(), "validity.zh-CN has no Chinese text".into()));
+            }
+        }
+    }
     let a = &raw.applicability;
     if let (Some(lo), Some(hi)) = (a.age_min, a.age_max) {
         if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
@@ -258,9 +296,10 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
         }
     }
 
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let validity = match raw.validity {
+        Some(v) if problems.is_empty() => v.into_inner(),
+        _ => return Err(problems),
+    };
     Ok(Manifest {
         id: raw.id,
         version: raw.version,
@@ -271,6 +310,7 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
         model_sha256: raw.model_sha256.map(|s| s.to_ascii_lowercase()),
         card: raw.card,
         citation: raw.citation,
+        validity,
         applicability: Applicability {
             diagnosis_prefixes: raw.applicability.diagnosis_prefixes.iter().map(|p| icd_key(p)).collect(),
             exclude_diagnosis_prefixes: raw

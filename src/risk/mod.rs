@@ -29,7 +29,7 @@ pub use error::{LoadProblem, RuntimeError};
 pub use registry::Registry;
 pub use runtime::{Device, Runtime};
 
-use crate::{config::RiskSettings, config::Settings, evaluation::Evaluation, metrics, proto::v1 as pb};
+use crate::{config::RiskSettings, config::Settings, evaluation::Evaluation, locale::Locale, metrics, proto::v1 as pb};
 
 /// The risk models in force.
 pub struct RiskService {
@@ -60,6 +60,11 @@ impl std::fmt::Debug for RiskService {
 
 fn load_problem(p: &LoadProblem) -> pb::LoadError {
     pb::LoadError { path: p.path.clone(), line: p.line, column: p.column, message: p.message.clone() }
+}
+
+/// The manifest's validity statement in every locale (ListModels).
+fn validity_texts(m: &manifest::Manifest) -> Vec<pb::LocalizedText> {
+    Locale::ALL.iter().map(|l| pb::LocalizedText { locale: l.tag().into(), text: m.validity.text(*l).into() }).collect()
 }
 
 fn load_options(s: &RiskSettings) -> registry::LoadOptions {
@@ -144,12 +149,16 @@ impl RiskService {
                 status: pb::LoadStatus::Loaded as i32,
                 errors: Vec::new(),
                 features: m.manifest.feature_names(),
+                validity: validity_texts(&m.manifest),
             })
             .collect();
         models.extend(reg.failed.iter().map(|f| pb::ModelInfo {
             id: f.id.clone(),
+            version: f.manifest.as_ref().map(|m| m.version.clone()).unwrap_or_default(),
+            outcome: f.manifest.as_ref().map(|m| m.outcome.clone()).unwrap_or_default(),
             status: pb::LoadStatus::Failed as i32,
             errors: f.problems.iter().map(load_problem).collect(),
+            validity: f.manifest.as_ref().map(validity_texts).unwrap_or_default(),
             ..Default::default()
         }));
         models.sort_by(|a, b| a.id.cmp(&b.id));
@@ -238,17 +247,28 @@ fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskSc
         return None;
     }
     s.set_status(pb::RiskStatus::Error);
-    s.message = ev
-        .text_locale()
-        .pick(
-            "未评分：模型加载失败（见 ListModels 与日志）",
-            "not scored: the model failed to load (see ListModels and the logs)",
-        )
-        .into();
+    let problem = first_problem(f);
+    s.message = match ev.text_locale() {
+        Locale::ZhCn => format!("未评分：模型加载失败（{problem}；见 ListModels）"),
+        Locale::En => format!("not scored: the model failed to load ({problem}; see ListModels)"),
+    };
     if s.outcome.is_empty() {
         s.outcome = format!("model {}", f.id);
     }
     Some(s)
+}
+
+/// The first load problem of a failed model, bounded, for its ERROR score: it names model
+/// files and what is wrong with them, never request data.
+fn first_problem(f: &registry::FailedModel) -> String {
+    let text = f.problems.first().map_or_else(|| "no detail".to_string(), ToString::to_string);
+    let more = f.problems.len().saturating_sub(1);
+    let text = crate::locale::truncate_chars(&text, 200);
+    if more > 0 {
+        format!("{text}; +{more} more")
+    } else {
+        text
+    }
 }
 
 /// "not applicable: <why>" in `locale`.
@@ -320,6 +340,16 @@ impl Registry {
             scores.push(s);
         }
         scores.extend(reg.failed.iter().filter_map(|f| failed_score(ev, f)));
+        let locale = ev.text_locale();
+        for s in &mut scores {
+            let manifest = reg
+                .get(&s.model_id)
+                .map(|m| &m.manifest)
+                .or_else(|| reg.failed.iter().find(|f| f.id == s.model_id).and_then(|f| f.manifest.as_ref()));
+            if let Some(m) = manifest {
+                s.validity = m.validity.text(locale).to_string();
+            }
+        }
         let known = |id: &String| reg.get(id).is_some() || reg.failed.iter().any(|f| f.id == *id);
         for id in ev.models.iter().filter(|id| !known(id)) {
             scores.push(pb::RiskScore {

@@ -277,3 +277,32 @@ fn missing_observations_are_imputed_or_refused_by_policy() {
     assert_eq!(p.refusals.len(), 3, "{p:?}");
     assert!(p.refusals[0].starts_with("total_cholesterol missing (last_lab:2093-3)"));
 }
+
+/// The shipped manifests' `[validity]` (SAFETY.md): both locales, Chinese in zh-CN; a
+/// manifest without it, or with an empty text, does not load and says what to add.
+#[test]
+fn validity_is_required_in_both_locales() {
+    use crate::locale::{has_chinese, Locale};
+    for (text, id) in [(AMI, "ami-1y-mortality"), (PCE, "ascvd-pce-10y")] {
+        let m = manifest::parse(text, id).unwrap();
+        assert!(has_chinese(m.validity.text(Locale::ZhCn)), "{id}");
+        assert!(m.validity.text(Locale::En).contains("not validated in Chinese patients"), "{id}");
+    }
+    let start = PCE.find("[validity]").unwrap();
+    let end = PCE.find("[applicability]").unwrap();
+    let without = format!("{}{}", &PCE[..start], &PCE[end..]);
+    let e = manifest::parse(&without, "ascvd-pce-10y").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].to_string().starts_with("manifest.toml: no [validity] table"), "{}", e[0]);
+    assert!(e[0].message.contains("`zh-CN` and `en`"), "{}", e[0]);
+
+    let line = PCE.lines().position(|l| l.starts_with("en = ")).unwrap() + 1;
+    let en = PCE.lines().nth(line - 1).unwrap();
+    let e = manifest::parse(&PCE.replacen(en, "en = \"  \"", 1), "ascvd-pce-10y").unwrap_err();
+    assert_eq!(e[0].to_string(), format!("manifest.toml:{line}:6: validity.en is empty"), "{e:?}");
+    let e = manifest::parse(&PCE.replacen(en, "", 1), "ascvd-pce-10y").unwrap_err();
+    assert!(e[0].message.contains("missing field `en`"), "{e:?}");
+    let zh = PCE.lines().find(|l| l.starts_with("zh-CN = ")).unwrap();
+    let e = manifest::parse(&PCE.replacen(zh, "zh-CN = \"not validated\"", 1), "ascvd-pce-10y").unwrap_err();
+    assert!(e[0].message.contains("validity.zh-CN has no Chinese text"), "{e:?}");
+}

@@ -34,6 +34,8 @@ struct CaseRaw {
     expect_missing: Option<Vec<String>>,
     #[serde(default)]
     expect_reason: Option<String>,
+    #[serde(default)]
+    as_of_now: bool,
 }
 
 /// One test case, validated.
@@ -51,6 +53,9 @@ pub struct TestCase {
     pub expect_missing: Option<Vec<String>>,
     /// The declared reason key the finding must carry.
     pub expect_reason: Option<String>,
+    /// Evaluate the record as it stood at `now` (see [`as_it_stood`]) instead of listing
+    /// every later item in `remove`.
+    pub as_of_now: bool,
     /// Line of the `[[case]]` in its file.
     pub line: u32,
 }
@@ -117,6 +122,7 @@ pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile,
                 expect_deadline,
                 expect_missing: c.expect_missing,
                 expect_reason: c.expect_reason,
+                as_of_now: c.as_of_now,
                 line,
             });
         }
@@ -152,7 +158,54 @@ pub fn apply_edits(enc: &mut Value, case: &TestCase) -> Result<(), String> {
         };
         list.extend(items.iter().cloned());
     }
+    if case.as_of_now {
+        as_it_stood(enc, case.now);
+    }
     Ok(())
+}
+
+/// The encounter (proto3 JSON) as the record stood at `now`, for a test case with
+/// `as_of_now = true`: a list item none of whose times (`…Time` fields) is at or before
+/// `now` had not happened yet and is dropped, and so is an observation whose result was
+/// issued after `now` (`issuedTime`: not yet in the record); an item that had started
+/// keeps its start, and its later times (the end of an infusion, a stay, a procedure)
+/// are removed, as still open. Encounter-level times after `now` are removed
+/// (`dischargeTime`: with it `dischargeDisposition`). Earlier encounters are untouched.
+/// Times equal to `now` count as recorded; a time that does not parse is left for
+/// validation to report.
+pub fn as_it_stood(enc: &mut Value, now: DateTime<Utc>) {
+    let after = |v: &Value| v.as_str().and_then(|s| parse_time(s).ok()).is_some_and(|t| t > now);
+    let Some(obj) = enc.as_object_mut() else { return };
+    let late: Vec<String> =
+        obj.iter().filter(|(k, v)| k.ends_with("Time") && after(v)).map(|(k, _)| k.clone()).collect();
+    for k in &late {
+        obj.remove(k);
+    }
+    if late.iter().any(|k| k == "dischargeTime") {
+        obj.remove("dischargeDisposition");
+    }
+    for (list, items) in obj.iter_mut() {
+        if list == "priorEncounters" || list == "priorConditions" {
+            continue;
+        }
+        let Value::Array(items) = items else { continue };
+        items.retain_mut(|item| {
+            let Some(item) = item.as_object_mut() else { return true };
+            let times: Vec<(&String, bool)> =
+                item.iter().filter(|(k, _)| k.ends_with("Time")).map(|(k, v)| (k, after(v))).collect();
+            if times.is_empty() {
+                return true;
+            }
+            if times.iter().all(|(_, late)| *late) || item.get("issuedTime").is_some_and(after) {
+                return false;
+            }
+            let late: Vec<String> = times.iter().filter(|(_, l)| *l).map(|(k, _)| (*k).clone()).collect();
+            for k in late {
+                item.remove(&k);
+            }
+            true
+        });
+    }
 }
 
 fn remove_path(enc: &mut Value, spec: &str) -> Result<(), String> {
@@ -177,4 +230,41 @@ fn remove_path(enc: &mut Value, spec: &str) -> Result<(), String> {
     }
     let obj = cur.as_object_mut().ok_or_else(|| format!("remove '{spec}': not an object"))?;
     obj.remove(last).map(|_| ()).ok_or_else(|| format!("remove '{spec}': no field '{last}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_as_it_stood_drops_later_items_and_opens_running_ones() {
+        let now = parse_time("2026-03-01T10:00:00Z").unwrap();
+        let mut enc = serde_json::json!({
+            "arrivalTime": "2026-03-01T08:00:00Z",
+            "dischargeTime": "2026-03-03T08:00:00Z",
+            "dischargeDisposition": "DISCHARGE_DISPOSITION_HOME",
+            "labs": [
+                {"id": "before", "effectiveTime": "2026-03-01T09:00:00Z", "issuedTime": "2026-03-01T09:30:00Z"},
+                {"id": "at", "effectiveTime": "2026-03-01T10:00:00Z"},
+                {"id": "one-second-past", "effectiveTime": "2026-03-01T10:00:01Z"},
+                {"id": "issued-later", "effectiveTime": "2026-03-01T09:50:00Z", "issuedTime": "2026-03-01T10:00:01Z"}
+            ],
+            "medicationAdministrations": [
+                {"id": "running", "startTime": "2026-03-01T09:00:00Z", "endTime": "2026-03-01T11:00:00Z"}
+            ],
+            "notes": [{"id": "untimed"}],
+            "priorEncounters": [{"id": "old", "arrivalTime": "2027-01-01T00:00:00Z"}]
+        });
+        as_it_stood(&mut enc, now);
+        let ids = |list: &str| -> Vec<String> {
+            enc[list].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(ids("labs"), ["before", "at"]);
+        assert_eq!(ids("medicationAdministrations"), ["running"]);
+        assert!(enc["medicationAdministrations"][0].get("endTime").is_none());
+        assert_eq!(ids("notes"), ["untimed"]);
+        assert_eq!(ids("priorEncounters"), ["old"], "history is not cut");
+        assert!(enc.get("dischargeTime").is_none() && enc.get("dischargeDisposition").is_none());
+        assert_eq!(enc["arrivalTime"], "2026-03-01T08:00:00Z");
+    }
 }

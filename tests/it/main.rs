@@ -30,6 +30,7 @@ mod malformed;
 mod mappings;
 mod metrics;
 mod metrics_llm;
+mod model_validity;
 mod pg;
 mod recoded;
 mod replay;

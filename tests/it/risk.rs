@@ -227,6 +227,7 @@ fn service_scores_only_applicable_models_and_reports_versions() {
     // Naming a model that does not apply, and one that does not exist.
     let mut ev2 = (**prepared.evaluation()).clone();
     ev2.models = vec![PCE.into(), "nope".into()];
+    ev2.locale = Some("en".into());
     let (scores, _) = registry.evaluate(&ev2);
     assert_eq!(scores.len(), 2);
     assert_eq!(scores[0].status(), pb::RiskStatus::NotApplicable);
