@@ -20,6 +20,7 @@ mod guide;
 mod kb_retrieval;
 mod llm;
 mod llm_cite;
+mod llm_default;
 mod llm_degenerate;
 mod llm_eval;
 mod llm_faults;
