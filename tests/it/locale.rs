@@ -7,18 +7,6 @@ use cdssd::{locale::has_chinese, proto::v1 as pb};
 
 use crate::support::{request, settings_with, TestServer};
 
-const EXAMPLES: [&str; 9] = [
-    "stemi_primary_pci.json",
-    "stemi_in_progress.json",
-    "heart_failure.json",
-    "pneumonia_cap.json",
-    "stroke_thrombolysis.json",
-    "septic_shock.json",
-    "vte_medical_inpatient.json",
-    "elective_surgery.json",
-    "outpatient_visit.json",
-];
-
 /// Every card summary fits 139 characters (counted as characters, not bytes).
 fn summaries_fit(d: &pb::Decision, what: &str, problems: &mut Vec<String>) {
     for c in &d.cards {
@@ -42,7 +30,9 @@ async fn every_example_reads_in_both_languages_with_the_same_statuses() {
     let mut cds = pb::cds_service_client::CdsServiceClient::new(server.channel().await);
     let mut problems = Vec::new();
     let mut rules_seen = std::collections::BTreeSet::new();
-    for name in EXAMPLES {
+    let examples = crate::support::example_files();
+    assert_eq!(examples.len(), 9, "{examples:?}");
+    for name in &examples {
         let mut by_locale = Vec::new();
         for tag in ["zh-CN", "en"] {
             let mut req = request(name);

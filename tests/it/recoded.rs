@@ -315,12 +315,7 @@ macro_rules! recoded_tests {
         /// The list of examples below is every file in examples/encounters/.
         #[test]
         fn every_example_is_re_coded() {
-            let mut files: Vec<String> = std::fs::read_dir(root().join("examples/encounters"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json"))
-                .collect();
-            files.sort();
+            let files = crate::support::example_files();
             let mut listed = vec![$(format!("{}.json", stringify!($example))),*];
             listed.sort();
             assert_eq!(files, listed);

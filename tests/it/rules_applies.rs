@@ -22,18 +22,6 @@ fn limits() -> Limits {
     Limits::from_settings(&settings_with(&[]).encounter)
 }
 
-const EXAMPLES: [&str; 9] = [
-    "stemi_primary_pci",
-    "stemi_in_progress",
-    "heart_failure",
-    "pneumonia_cap",
-    "stroke_thrombolysis",
-    "septic_shock",
-    "elective_surgery",
-    "outpatient_visit",
-    "vte_medical_inpatient",
-];
-
 /// One hour after the last recorded time: every example is complete by then.
 fn eval_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc)
@@ -46,8 +34,10 @@ fn gated_evaluation_equals_running_every_rule() {
     let now = eval_time();
     let mut skipped = 0;
     let mut ran = 0;
-    for name in EXAMPLES {
-        let enc = encounter::from_proto(&example(&format!("{name}.json")), &limits(), now).expect("example validates");
+    let examples = crate::support::example_files();
+    assert_eq!(examples.len(), 9, "{examples:?}");
+    for name in examples {
+        let enc = encounter::from_proto(&example(&name), &limits(), now).expect("example validates");
         let enc = Arc::new(enc);
         let gated = set.evaluate(
             &EncounterView::dynamic(enc.clone(), set.value_sets.clone()),

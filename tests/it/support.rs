@@ -26,6 +26,17 @@ pub fn shipped_rule_count() -> usize {
     n
 }
 
+/// File names of every example encounter (`examples/encounters/*.json`), sorted.
+pub fn example_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("examples/encounters"))
+        .expect("examples/encounters exists")
+        .map(|e| e.expect("readable entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
