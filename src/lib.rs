@@ -16,6 +16,7 @@ pub mod config;
 pub mod decision;
 pub mod encounter;
 pub mod evaluation;
+pub mod fhir;
 pub mod fuzzing;
 pub mod kb;
 pub mod listen;
