@@ -47,6 +47,18 @@ if [ ! -f .cache/ops-venv/.packages ] || [ "$(cat .cache/ops-venv/.packages)" !=
 fi
 debian_package "command -v promtool" prometheus "deploy/validate.sh and the metrics tests"
 
+# --- an independent CDS Hooks 2.0 model (healthchain's pydantic request/response models, PyPI):
+# tests/it/hooks.rs parses cdssd's discovery document and cards with it (tests/it/cds_hooks_check.py).
+CDSHOOKS_PACKAGES="healthchain==0.16.1"
+if [ ! -f .cache/cdshooks-venv/.packages ] || [ "$(cat .cache/cdshooks-venv/.packages)" != "$CDSHOOKS_PACKAGES" ]; then
+  echo "setup: installing $CDSHOOKS_PACKAGES (PyPI) into .cache/cdshooks-venv"
+  rm -rf .cache/cdshooks-venv
+  python3 -m venv .cache/cdshooks-venv
+  # shellcheck disable=SC2086
+  .cache/cdshooks-venv/bin/python -m pip install --quiet --disable-pip-version-check $CDSHOOKS_PACKAGES
+  echo "$CDSHOOKS_PACKAGES" > .cache/cdshooks-venv/.packages
+fi
+
 # --- strace (Debian): tests/it/egress.rs traces every connect of the daemon to prove it
 # never phones home. Installed here when missing and root; .ci/run installs it too.
 debian_package "command -v strace" strace "the egress test"

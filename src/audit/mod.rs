@@ -120,6 +120,10 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     fn history(&self, encounter_pid: &str) -> Result<Vec<DecisionSummary>, AuditError>;
     /// One decision with its findings, risks, draft and sealed request.
     fn decision(&self, id: &str) -> Result<StoredDecision, AuditError>;
+    /// The id of the latest decision recorded at or after `since_us` that showed the card
+    /// `card_id` (card ids are deterministic, so the same card may be in many decisions; CDS
+    /// Hooks feedback names only the card). `card_id` must be a UUID.
+    fn latest_decision_with_card(&self, card_id: &str, since_us: i64) -> Result<Option<String>, AuditError>;
     /// Every recorded decision matching `scan`, each with its findings, oldest first.
     fn scan(&self, scan: &Scan, each: &mut dyn FnMut(StoredDecision)) -> Result<(), AuditError>;
     /// Feedback rows (for override analytics), oldest first.

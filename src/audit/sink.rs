@@ -46,7 +46,13 @@ pub struct Feedback {
 pub trait FeedbackSink: Send + Sync + std::fmt::Debug {
     /// Store the feedback against its decision; returns the feedback id.
     async fn feedback(&self, fb: Feedback) -> Result<String, AuditError>;
+    /// Store feedback that names only its card (CDS Hooks): against the latest decision,
+    /// recorded within [`CARD_LOOKBACK_DAYS`], that showed it (`fb.decision_id` is ignored).
+    async fn feedback_on_card(&self, fb: Feedback) -> Result<String, AuditError>;
 }
+
+/// How far back feedback that names only its card looks for the decision that showed it.
+pub const CARD_LOOKBACK_DAYS: i64 = 30;
 
 /// The audit in a running daemon: the group-commit writer, the keys, the hospital zone.
 #[derive(Debug, Clone)]
@@ -158,5 +164,20 @@ impl FeedbackSink for Auditor {
         })
         .await
         .map_err(|e| AuditError::Unavailable(format!("feedback task failed: {e}")))?
+    }
+
+    async fn feedback_on_card(&self, mut fb: Feedback) -> Result<String, AuditError> {
+        let (store, card) = (self.store().clone(), fb.card_id.clone());
+        let since = super::now_us() - CARD_LOOKBACK_DAYS * 86_400_000_000;
+        let found = tokio::task::spawn_blocking(move || store.latest_decision_with_card(&card, since))
+            .await
+            .map_err(|e| AuditError::Unavailable(format!("feedback task failed: {e}")))??;
+        fb.decision_id = found.ok_or_else(|| {
+            AuditError::NotFound(format!(
+                "card {} in a decision recorded in the last {CARD_LOOKBACK_DAYS} days",
+                fb.card_id
+            ))
+        })?;
+        self.feedback(fb).await
     }
 }

@@ -335,6 +335,24 @@ impl<C: Conn> AuditStore for SqlStore<C> {
         found.ok_or_else(|| AuditError::NotFound(id.to_string()))
     }
 
+    fn latest_decision_with_card(&self, card_id: &str, since_us: i64) -> Result<Option<String>, AuditError> {
+        if uuid::Uuid::parse_str(card_id).is_err() {
+            return Err(AuditError::Invalid("a card id is a UUID".into()));
+        }
+        // `cards` is the JSON list of `CardRef`s; a UUID has no LIKE wildcard of its own.
+        let pattern = format!("%\"card_id\":\"{card_id}\"%");
+        self.read(|c| {
+            Ok(rows(
+                c,
+                "SELECT id FROM decisions WHERE recorded_us >= $1 AND cards LIKE $2 \
+                 ORDER BY recorded_us DESC, id DESC LIMIT 1",
+                &[since_us.into(), pattern.as_str().into()],
+            )?
+            .first()
+            .map(|r| r[0].text()))
+        })
+    }
+
     fn scan(&self, scan: &Scan, each: &mut dyn FnMut(StoredDecision)) -> Result<(), AuditError> {
         self.read(|c| {
             let mut sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE 1 = 1");

@@ -10,7 +10,10 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
 
+pub use http::HttpSettings;
+
 pub mod audit;
+pub mod http;
 pub mod security;
 #[cfg(test)]
 mod tests;
@@ -57,14 +60,6 @@ pub struct ServerSettings {
     pub idle_timeout_s: u64,
     /// Open connections per listener at most; beyond it new ones are closed at once (counted).
     pub max_connections: usize,
-}
-
-/// The HTTP listener: JSON (`POST /v1/evaluate`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    /// Listen address; "" disables the listener.
-    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +249,7 @@ impl Settings {
                 .with_list_parse_key("encounter.local_code_systems")
                 .with_list_parse_key("rules.measure_sets")
                 .with_list_parse_key("rules.locales")
+                .with_list_parse_key("http.cors_allowed_origins")
                 .source(Some(env)),
         );
         let raw = builder.build().map_err(|e| ConfigError::one("config", e.to_string()))?;

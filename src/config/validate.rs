@@ -14,12 +14,7 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if !s.metrics.listen.is_empty() && s.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
         p.add("metrics.listen", format!("`{}` is not a socket address (or \"\" to disable)", s.metrics.listen));
     }
-    if !s.http.listen.is_empty() && s.http.listen.parse::<std::net::SocketAddr>().is_err() {
-        p.add(
-            "http.listen",
-            format!("`{}` is not a socket address like 127.0.0.1:8080 (or \"\" to disable)", s.http.listen),
-        );
-    }
+    p.0.extend(s.http.validate());
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         p.add("log.level", format!("`{}` is not a valid filter directive", s.log.level));
     }

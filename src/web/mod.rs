@@ -2,8 +2,12 @@
 //! without gRPC (`POST /v1/evaluate`). A transport only adapts: decode →
 //! [`Pipeline`] → encode. Errors are `google.rpc.Status` JSON with the same
 //! codes and field violations as on the gRPC port (mapped once, in
-//! `server/error.rs`); every response echoes `x-request-id`.
+//! `server/error.rs`); every response echoes `x-request-id`. The CDS Hooks 2.0 service
+//! (`hooks/`, `http.cds_hooks`) shares the listener, its authentication and its CORS policy
+//! (`cors.rs`, `http.cors_allowed_origins`).
 
+mod cors;
+pub mod hooks;
 mod json;
 
 pub use json::evaluate_request;
@@ -29,7 +33,11 @@ use crate::{
 /// The router of the HTTP listener.
 pub fn router(pipeline: Arc<Pipeline>) -> Router {
     let max = pipeline.settings().server.max_request_bytes;
-    Router::new().route("/v1/evaluate", post(evaluate)).layer(DefaultBodyLimit::max(max)).with_state(pipeline)
+    let mut r = Router::new().route("/v1/evaluate", post(evaluate));
+    if pipeline.settings().http.cds_hooks {
+        r = r.merge(hooks::routes());
+    }
+    r.layer(DefaultBodyLimit::max(max)).with_state(pipeline)
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, with the TLS, tokens and
@@ -49,7 +57,10 @@ pub async fn run(
         security.limits(),
         crate::listen::ListenerName::Http,
     )?;
-    let app = router(pipeline).layer(axum::middleware::from_fn_with_state(security, authenticate));
+    let cors = cors::layer(&pipeline.settings().http.cors_allowed_origins);
+    // CORS outside authentication: a browser's preflight (OPTIONS, no token) is answered by
+    // the CORS layer and reaches no route; every real call still needs its token.
+    let app = router(pipeline).layer(axum::middleware::from_fn_with_state(security, authenticate)).layer(cors);
     axum::serve(accepted, app).with_graceful_shutdown(shutdown).await
 }
 

@@ -24,6 +24,8 @@ pub(crate) struct Daemon {
     child: Child,
     grpc: SocketAddr,
     metrics: SocketAddr,
+    /// The HTTP listener, when `CDSSD__HTTP__LISTEN` was given.
+    http: Option<SocketAddr>,
     pub(crate) logs: mpsc::Receiver<String>,
     /// The audit store's data directory (SQLite file and keys), removed on drop.
     pub(crate) audit_dir: tempfile::TempDir,
@@ -79,9 +81,10 @@ impl Daemon {
                 let _ = tx.send(line);
             }
         });
-        let (mut grpc, mut metrics) = (None, None);
+        let (mut grpc, mut metrics, mut http) = (None, None, None);
+        let wants_http = env.iter().any(|(k, v)| *k == "CDSSD__HTTP__LISTEN" && !v.is_empty());
         let mut seen = Vec::new();
-        while grpc.is_none() || metrics.is_none() {
+        while grpc.is_none() || metrics.is_none() || (wants_http && http.is_none()) {
             let line = logs
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|_| panic!("cdssd logs both listen addresses; it printed:\n{}", seen.join("\n")));
@@ -91,14 +94,28 @@ impl Daemon {
             match v.pointer("/fields/message").and_then(|m| m.as_str()) {
                 Some(m) if m.starts_with("Serving gRPC") => grpc = addr,
                 Some(m) if m.starts_with("Serving metrics") => metrics = addr,
+                Some(m) if m.starts_with("Serving HTTP") => http = addr,
                 _ => {}
             }
         }
-        Self { child, grpc: grpc.unwrap(), metrics: metrics.unwrap(), logs, wrapped: !wrapper.is_empty(), audit_dir }
+        Self {
+            child,
+            grpc: grpc.unwrap(),
+            metrics: metrics.unwrap(),
+            http,
+            logs,
+            wrapped: !wrapper.is_empty(),
+            audit_dir,
+        }
     }
 
     pub(crate) async fn client(&self) -> CdsServiceClient<tonic::transport::Channel> {
         CdsServiceClient::connect(format!("http://{}", self.grpc)).await.expect("gRPC connects")
+    }
+
+    /// The HTTP listener's address (started with `CDSSD__HTTP__LISTEN`).
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.http.expect("the daemon was started with CDSSD__HTTP__LISTEN")
     }
 
     pub(crate) fn grpc_addr(&self) -> SocketAddr {

@@ -17,6 +17,7 @@ mod examples;
 mod fail_visibly;
 mod fuzz_smoke;
 mod guide;
+mod hooks;
 mod kb_retrieval;
 mod llm;
 mod llm_cite;
