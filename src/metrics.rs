@@ -174,6 +174,43 @@ pub fn rule_set_loaded(version: &str, rules: usize) {
     gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(now.as_secs_f64());
 }
 
+/// Why a rule pack in force is not verified: the `reason` label of
+/// `cdssd_rule_packs_unverified` (see [`crate::rules::verify::PackCases::unverified`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnverifiedReason {
+    /// Some of its cases did not run: their base encounter was not found (`rules.examples_dir`).
+    CasesNotFound,
+    /// Some of its cases ran and failed (only in force with `rules.require_passing_tests = false`).
+    CasesFailing,
+    /// The pack has no test cases at all.
+    NoTestCases,
+}
+
+impl UnverifiedReason {
+    pub const ALL: [UnverifiedReason; 3] =
+        [UnverifiedReason::CasesNotFound, UnverifiedReason::CasesFailing, UnverifiedReason::NoTestCases];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UnverifiedReason::CasesNotFound => "cases_not_found",
+            UnverifiedReason::CasesFailing => "cases_failing",
+            UnverifiedReason::NoTestCases => "no_test_cases",
+        }
+    }
+}
+
+/// Rule packs of the set in force that are not verified, by reason (every reason set, 0
+/// included): above 0 is the CdssdRulesUnverified alert and makes `/readyz` say so.
+pub fn rule_packs_unverified(reasons: impl IntoIterator<Item = UnverifiedReason>) {
+    let mut counts = [0usize; 3];
+    for r in reasons {
+        counts[UnverifiedReason::ALL.iter().position(|x| *x == r).unwrap_or(0)] += 1;
+    }
+    for (r, n) in UnverifiedReason::ALL.iter().zip(counts) {
+        gauge!("cdssd_rule_packs_unverified", "reason" => r.label()).set(n as f64);
+    }
+}
+
 /// A rule set left force: its `cdssd_rule_set_info` series drops to 0
 /// ([`rule_set_loaded`] also does this for the version it replaces).
 pub fn rule_set_replaced(version: &str) {

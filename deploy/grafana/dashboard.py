@@ -198,6 +198,13 @@ def build():
                    unit="s", x=16, w=8, desc="Seconds since the last successful (re)load."),
     ]
     advance(8)
+    panels += [
+        timeseries("Rule packs without verified test cases",
+                   [target(f'sum by (instance, reason) (cdssd_rule_packs_unverified{{{SEL}}})', "{{instance}} {{reason}}")],
+                   x=0, w=24, stack=True,
+                   desc="Packs in force whose own test cases did not all run and pass (alert CdssdRulesUnverified; cdssd rules status)."),
+    ]
+    advance(8)
     # ---- Risk models -------------------------------------------------------
     panels.append(row("Risk models"))
     panels += [

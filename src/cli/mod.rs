@@ -176,9 +176,23 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 let readiness = metrics::http::Readiness::new({
                     let loaded = loaded.clone();
                     move || match loaded.get() {
-                        Some(pipeline) => pipeline.risk().readiness(),
+                        Some(pipeline) => {
+                            let why: Vec<String> = [pipeline.risk().readiness(), pipeline.rules().readiness()]
+                                .into_iter()
+                                .filter_map(Result::err)
+                                .collect();
+                            if why.is_empty() {
+                                Ok(())
+                            } else {
+                                Err(why.join("; "))
+                            }
+                        }
                         None => Err("loading rules and models".into()),
                     }
+                })
+                .with_note({
+                    let loaded = loaded.clone();
+                    move || loaded.get().and_then(|p| p.rules().readiness_note())
                 });
                 // TLS identity, token keys and connection limits, shared by every listener and
                 // reloaded together (SIGHUP, or a change to one of their files).

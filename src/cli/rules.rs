@@ -10,7 +10,7 @@ use crate::{
     encounter::Limits,
     rules::{
         catalogue,
-        publish::{publish, PublishError},
+        publish::{publish, Coverage, PublishError},
         runner,
         service::compiler_from,
         verify, RulesError,
@@ -49,6 +49,9 @@ pub enum RulesCommand {
     /// directory inside LIVE_DIR and one swap of LIVE_DIR/..data (like a Kubernetes
     /// ConfigMap), which the daemon's watcher picks up as one change. LIVE_DIR is the
     /// daemon's rules.dir; it must be empty or made by an earlier publish.
+    /// A draft in which a rule with declared outcomes has cases reaching fewer than all of
+    /// them (outcome coverage below 100 %, as `rules test` reports it) is refused, the
+    /// unreached outcomes named.
     /// Exit 0 published, 1 refused (nothing changed; every problem printed), 64 usage.
     Publish {
         /// The edited copy of the rules.
@@ -58,6 +61,10 @@ pub enum RulesCommand {
         /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
         #[arg(long, value_name = "DIR")]
         examples: Option<PathBuf>,
+        /// Publish even when outcome coverage is below 100 %; the unreached outcomes are
+        /// printed with the publication.
+        #[arg(long)]
+        allow_incomplete_coverage: bool,
     },
     /// Ask a running daemon (ListRulePacks over gRPC) which rule set is in force: version,
     /// rules and test cases per pack (verified or not), the last reload's outcome with its
@@ -89,8 +96,9 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         RulesCommand::Check { path, examples, .. } => (path.clone(), true, examples.clone()),
         RulesCommand::Test { path, examples, .. } => (path.clone(), false, examples.clone()),
         RulesCommand::Catalogue { path, .. } => (path.clone(), false, None),
-        RulesCommand::Publish { draft_dir, live_dir, examples } => {
-            return run_publish(settings, draft_dir, live_dir, examples.clone())
+        RulesCommand::Publish { draft_dir, live_dir, examples, allow_incomplete_coverage } => {
+            let coverage = if *allow_incomplete_coverage { Coverage::Allow } else { Coverage::Require };
+            return run_publish(settings, draft_dir, live_dir, examples.clone(), coverage);
         }
         RulesCommand::Status { server } => return super::rules_status::run(settings, server),
     };
@@ -177,13 +185,17 @@ fn run_publish(
     draft: &std::path::Path,
     live: &std::path::Path,
     examples: Option<PathBuf>,
+    coverage: Coverage,
 ) -> anyhow::Result<ExitCode> {
     let mut compiler = compiler_from(settings);
     if let Some(dir) = examples {
         compiler = compiler.with_examples_dir(Some(dir));
     }
-    match publish(&compiler, draft, live) {
+    match publish(&compiler, draft, live, coverage) {
         Ok(p) => {
+            for u in &p.uncovered {
+                println!("published WITH INCOMPLETE OUTCOME COVERAGE (--allow-incomplete-coverage): {u} unreached");
+            }
             println!(
                 "published {} — version {}, {} packs, {} test cases passed — into {} (now {}/..data -> {})",
                 draft.display(),

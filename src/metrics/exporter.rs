@@ -67,6 +67,10 @@ pub fn describe() {
     describe_gauge!("cdssd_rule_set_loaded_rules", "Rules in the rule set in force.");
     describe_gauge!("cdssd_rule_set_info", "Version of the rule set in force (value 1).");
     describe_gauge!(
+        "cdssd_rule_packs_unverified",
+        "Rule packs in force whose own test cases did not all run and pass, by reason (cases_not_found, cases_failing, no_test_cases)."
+    );
+    describe_gauge!(
         "cdssd_rule_set_last_reload_success_timestamp_seconds",
         Unit::Seconds,
         "Unix time of the last successful rule-set (re)load."

@@ -22,6 +22,7 @@ use crate::config::Settings;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 type ReadyCheck = dyn Fn() -> Result<(), String> + Send + Sync;
+type ReadyNote = dyn Fn() -> Option<String> + Send + Sync;
 
 /// What `/readyz` answers: ready while `check` passes (e.g. a rule set is
 /// loaded) and the daemon is not draining.
@@ -29,6 +30,7 @@ type ReadyCheck = dyn Fn() -> Result<(), String> + Send + Sync;
 pub struct Readiness {
     draining: Arc<AtomicBool>,
     check: Arc<ReadyCheck>,
+    note: Arc<ReadyNote>,
 }
 
 impl std::fmt::Debug for Readiness {
@@ -40,7 +42,19 @@ impl std::fmt::Debug for Readiness {
 impl Readiness {
     /// `check` returns why the daemon is not ready, if it is not.
     pub fn new(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
-        Self { draining: Arc::new(AtomicBool::new(false)), check: Arc::new(check) }
+        Self { draining: Arc::new(AtomicBool::new(false)), check: Arc::new(check), note: Arc::new(|| None) }
+    }
+
+    /// A warning a ready `/readyz` adds to its answer (200 `ready` + `warning: …`), e.g.
+    /// rule packs in force without verified test cases while the test gate is off.
+    pub fn with_note(mut self, note: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.note = Arc::new(note);
+        self
+    }
+
+    /// The warning of a ready daemon, if any.
+    pub fn note(&self) -> Option<String> {
+        (self.note)()
     }
 
     /// Always ready until draining.
@@ -191,7 +205,10 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.readiness.status() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Ok(()) => match state.readiness.note() {
+            None => (StatusCode::OK, "ready\n".to_string()),
+            Some(note) => (StatusCode::OK, format!("ready\nwarning: {note}\n")),
+        },
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
     }
 }

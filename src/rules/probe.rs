@@ -19,7 +19,7 @@ use super::api::encounter::EncounterView;
 use super::applies::contradiction;
 use super::error::LoadError;
 use super::load::RuleSet;
-use super::runner::{case_encounter, compare, CaseError};
+use super::runner::{case_encounter, compare, outcome_label, CaseError};
 use super::testcase::TestFile;
 use super::verify::{CaseFailure, Verification};
 use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
@@ -117,6 +117,9 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
             into.not_found += p.not_found;
             into.failures.extend(p.failures);
         }
+        for (rule, r) in v.reached {
+            verification.reached.entry(rule).or_default().extend(r);
+        }
     }
     (errors, verification)
 }
@@ -161,15 +164,21 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadErr
             if let Some(fault) = &f.fault {
                 errors.push(with_context(fault.clone(), &format!("in {context}")));
             }
+            let ungated = if f.fault.is_none() { outcome_label(&f) } else { None };
             // What a request would get: the pack's gate answers (without running the
             // script again) when it excludes the encounter.
             let gated = match set.pack(&rule.pack).and_then(|p| p.excludes(&view)) {
                 Some(_) => set.evaluate_rule_gated(rule, &view, case.now, PROBE_BUDGET, Default::default()),
                 None => f,
             };
+            // Outcome coverage as `rules test` counts it (see `runner::run_tests`).
+            let reached = outcome_label(&gated).or(ungated);
             match compare(case, &gated, set.tz()) {
                 None => pack.passed += 1,
                 Some(why) => pack.failures.push(fail(why, false)),
+            }
+            if let Some(l) = reached {
+                verification.reached.entry(rule.meta.id.clone()).or_default().insert(l);
             }
         }
     }

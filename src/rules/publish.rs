@@ -16,6 +16,12 @@
 //! hand), older ones are removed. The staged copy is compiled and its cases run again from
 //! its place in LIVE before the swap, so base encounters the daemon would not find there
 //! refuse the publication instead of a reload.
+//!
+//! Like `cdssd rules test`, a draft in which a rule that declares its outcomes has cases
+//! reaching fewer than all of them (below 100 % outcome coverage) is refused, each
+//! unreached `status:key` named. [`Coverage::Allow`] (`--allow-incomplete-coverage`)
+//! publishes it anyway; the gaps are then returned in [`Published::uncovered`] and printed
+//! with the publication, so the exception is on record.
 use std::path::{Path, PathBuf};
 
 use super::error::RulesError;
@@ -32,6 +38,19 @@ pub struct Published {
     pub generation: PathBuf,
     pub cases: u32,
     pub packs: usize,
+    /// Rules below 100 % outcome coverage published with [`Coverage::Allow`]:
+    /// `rule_id: status:key, …` (empty when coverage was complete).
+    pub uncovered: Vec<String>,
+}
+
+/// What to do with a draft below 100 % outcome coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coverage {
+    /// Refuse it (the default).
+    #[default]
+    Require,
+    /// Publish it anyway, the unreached outcomes reported with the publication.
+    Allow,
 }
 
 /// Why nothing was published.
@@ -44,7 +63,7 @@ pub enum PublishError {
 }
 
 /// Check `draft`, then swap it into `live` (see the module documentation).
-pub fn publish(compiler: &Compiler, draft: &Path, live: &Path) -> Result<Published, PublishError> {
+pub fn publish(compiler: &Compiler, draft: &Path, live: &Path, coverage: Coverage) -> Result<Published, PublishError> {
     if !draft.is_dir() {
         return Err(PublishError::Usage(format!("draft {} is not a directory", draft.display())));
     }
@@ -62,6 +81,19 @@ pub fn publish(compiler: &Compiler, draft: &Path, live: &Path) -> Result<Publish
         }
     }
     let checked = check(compiler, draft, "the draft")?;
+    if !checked.uncovered.is_empty() && coverage == Coverage::Require {
+        let mut lines: Vec<String> = checked
+            .uncovered
+            .iter()
+            .map(|u| format!("outcome coverage below 100 %: {u} (no case reaches it)"))
+            .collect();
+        lines.push(format!(
+            "the draft: {} rule(s) below 100 % outcome coverage; add a case for each unreached outcome (cdssd rules \
+             test shows them), or publish anyway with --allow-incomplete-coverage",
+            checked.uncovered.len()
+        ));
+        return Err(PublishError::Refused(lines));
+    }
     std::fs::create_dir_all(live).map_err(|e| refused(format!("cannot create {}: {e}", live.display())))?;
     check_layout(live)?;
 
@@ -84,13 +116,21 @@ pub fn publish(compiler: &Compiler, draft: &Path, live: &Path) -> Result<Publish
         let _ = std::fs::remove_dir_all(&generation);
         refused(format!("cannot swap {}/{DATA_LINK}: {e}", live.display()))
     })?;
-    Ok(Published { version: staged.version, generation, cases: staged.cases, packs: staged.packs })
+    Ok(Published {
+        version: staged.version,
+        generation,
+        cases: staged.cases,
+        packs: staged.packs,
+        uncovered: checked.uncovered,
+    })
 }
 
 struct Checked {
     version: String,
     cases: u32,
     packs: usize,
+    /// `rule_id: status:key, …` per rule with declared outcomes its cases do not all reach.
+    uncovered: Vec<String>,
 }
 
 fn refused(line: String) -> PublishError {
@@ -122,7 +162,14 @@ fn check(compiler: &Compiler, dir: &Path, what: &str) -> Result<Checked, Publish
         ));
         return Err(PublishError::Refused(lines));
     }
-    Ok(Checked { version: set.version.clone(), cases: v.total(), packs: set.packs.len() })
+    let uncovered = set
+        .rules()
+        .filter_map(|r| {
+            let u = v.unreached(&r.meta);
+            (!u.is_empty()).then(|| format!("{}: {}", r.meta.id, u.join(", ")))
+        })
+        .collect();
+    Ok(Checked { version: set.version.clone(), cases: v.total(), packs: set.packs.len(), uncovered })
 }
 
 /// LIVE must be empty or a published layout: every visible entry a link into `..data`.

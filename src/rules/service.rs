@@ -126,6 +126,34 @@ impl RuleService {
         }
     }
 
+    /// `/readyz` for the rules: with `rules.require_passing_tests` on, not ready while a
+    /// pack in force is not verified (fail closed: nothing shows its rules work); with it
+    /// off, ready — [`RuleService::readiness_note`] then says why the packs are unverified.
+    pub fn readiness(&self) -> Result<(), String> {
+        match self.unverified_packs() {
+            Some(why) if self.store.compiler().require_passing_tests() => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    /// What a ready `/readyz` adds when packs in force are not verified (the gate is off).
+    pub fn readiness_note(&self) -> Option<String> {
+        self.unverified_packs()
+            .filter(|_| !self.store.compiler().require_passing_tests())
+            .map(|why| format!("{why} (in force because rules.require_passing_tests = false)"))
+    }
+
+    /// `N rule pack(s) in force without verified test cases: stemi (cases_not_found), …`.
+    fn unverified_packs(&self) -> Option<String> {
+        let set = self.store.current();
+        let packs = set.verification.unverified();
+        if packs.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = packs.iter().map(|(id, r)| format!("{id} ({})", r.label())).collect();
+        Some(format!("{} rule pack(s) in force without verified test cases: {}", packs.len(), list.join(", ")))
+    }
+
     /// [`RuleService::list`] with titles in `locale`.
     pub fn list_in(&self, locale: Locale) -> pb::ListRulePacksResponse {
         let set = self.store.current();

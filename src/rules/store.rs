@@ -159,4 +159,5 @@ fn publish_metrics(set: &RuleSet, previous: Option<&str>) {
         crate::metrics::rule_set_replaced(prev);
     }
     crate::metrics::rule_set_loaded(&set.version, set.rule_count());
+    crate::metrics::rule_packs_unverified(set.verification.unverified().into_iter().map(|(_, r)| r));
 }

@@ -4,9 +4,10 @@
 //! whose base encounter cannot be found has not run: it is counted apart and its pack is
 //! never verified. [`super::store::RuleStore`] rejects a set whose cases do not all pass
 //! when `rules.require_passing_tests` is on.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::LoadError;
+pub use crate::metrics::UnverifiedReason;
 
 /// One case that did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +77,30 @@ impl PackCases {
     pub fn verified(&self) -> bool {
         self.total > 0 && self.passed == self.total && self.not_found == 0
     }
+
+    /// Why the pack is not verified (`None` when it is): cases not found wins over
+    /// failing cases, which wins over having none.
+    pub fn unverified(&self) -> Option<UnverifiedReason> {
+        if self.verified() {
+            None
+        } else if self.not_found > 0 {
+            Some(UnverifiedReason::CasesNotFound)
+        } else if self.total == 0 {
+            Some(UnverifiedReason::NoTestCases)
+        } else {
+            Some(UnverifiedReason::CasesFailing)
+        }
+    }
 }
 
 /// The cases of every pack of a set (packs without cases included, with zero counts).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verification {
     pub packs: BTreeMap<String, PackCases>,
+    /// Per rule id, the declared outcomes (`status:key`) its cases reached — as `rules
+    /// test` counts them: the outcome the request would get, else (when the pack's gate
+    /// answered) the one the script returns past the gate.
+    pub reached: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Verification {
@@ -117,9 +136,21 @@ impl Verification {
         self.failures().next().is_none()
     }
 
+    /// The packs that are not verified, with why, in pack order.
+    pub fn unverified(&self) -> Vec<(&str, UnverifiedReason)> {
+        self.packs.iter().filter_map(|(id, p)| p.unverified().map(|r| (id.as_str(), r))).collect()
+    }
+
     /// Every pack verified.
     pub fn verified(&self) -> bool {
         !self.packs.is_empty() && self.packs.values().all(PackCases::verified)
+    }
+
+    /// Declared outcomes of `rule` that none of its cases reached (`status:key`, in
+    /// declaration order); empty for a rule without declared outcomes.
+    pub fn unreached(&self, rule: &super::meta::RuleMeta) -> Vec<String> {
+        let reached = self.reached.get(&rule.id);
+        rule.outcomes.iter().map(|o| o.label()).filter(|l| reached.is_none_or(|r| !r.contains(l))).collect()
     }
 
     /// The failing cases as load errors (`path:line:1: test case '…' of … failed: why`),
@@ -183,6 +214,10 @@ mod tests {
         assert!(pack_line(&missing).contains("1 not run: base encounter not found"), "{}", pack_line(&missing));
         let failed = PackCases { total: 3, passed: 2, not_found: 0, failures: vec![failure(false)] };
         assert!(pack_line(&failed).starts_with("NOT VERIFIED (2/3 test cases passed; 1 failed"));
+        assert_eq!(ok.unverified(), None);
+        assert_eq!(missing.unverified(), Some(UnverifiedReason::CasesNotFound));
+        assert_eq!(failed.unverified(), Some(UnverifiedReason::CasesFailing));
+        assert_eq!(PackCases::default().unverified(), Some(UnverifiedReason::NoTestCases));
     }
 
     #[test]

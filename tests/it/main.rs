@@ -42,6 +42,8 @@ mod rules;
 mod rules_applies;
 mod rules_gate;
 mod rules_outcomes;
+mod rules_publish;
+mod rules_readiness;
 mod rules_reload;
 mod security;
 mod support;
