@@ -6,7 +6,8 @@
 //! merges everything into one decision ([`decision`]) through the
 //! [`pipeline`], the one orchestrator; what the components see of a request is the
 //! leaf [`evaluation::Evaluation`]. [`server`] is the gRPC transport, [`config`] the layered
-//! configuration, [`metrics`] the one place events are counted. See
+//! configuration, [`metrics`] the one place events are counted, [`reload`] the one reload
+//! path. See
 //! `ARCHITECTURE.md` for the map.
 
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod diagnostic;
 pub mod encounter;
 pub mod evaluation;
 pub mod fhir;
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod names;
 pub mod pipeline;
 pub mod proto;
+pub mod reload;
 pub mod report;
 pub mod risk;
 pub mod rules;

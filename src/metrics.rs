@@ -151,13 +151,6 @@ impl RuleSetMetrics {
     }
 }
 
-/// A rule-set reload attempt: `outcome` "success" (also accepted: "ok") or
-/// "failure" (anything else, e.g. "rejected"). The label takes only those two
-/// values, which the alerts select on.
-pub fn rule_reload(outcome: &'static str) {
-    counter!("cdssd_rule_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
-}
-
 /// A rule set went into force. The `cdssd_rule_set_info` series of the
 /// version it replaces drops to 0, so `cdssd_rule_set_info == 1` names the
 /// version in force.
@@ -229,19 +222,6 @@ pub fn model_inference(model_id: &str, device: &str, outcome: &'static str, elap
 pub fn model_imputed(model_id: &str, feature: &str) {
     counter!("cdssd_model_imputed_features_total", "model_id" => model_id.to_string(), "feature" => feature.to_string())
         .increment(1);
-}
-
-/// A model-registry reload attempt: `outcome` "success" (also "ok") or "failure" (anything else).
-pub fn model_reload(outcome: &'static str) {
-    counter!("cdssd_model_reloads_total", "outcome" => reload_outcome(outcome)).increment(1);
-}
-
-/// The two values of `outcome` on the reload counters.
-pub fn reload_outcome(outcome: &str) -> &'static str {
-    match outcome {
-        "success" | "ok" => "success",
-        _ => "failure",
-    }
 }
 
 /// A request the transport could not read (`reason`: "undecodable", "too_large";

@@ -189,7 +189,7 @@ def build():
     advance(8)
     panels += [
         timeseries("Rule-set reloads by outcome",
-                   [target(q("increase", "cdssd_rule_reloads_total", "outcome", "$__rate_interval"), "{{outcome}}")],
+                   [target(q("increase", "cdssd_reloads_total", "outcome", "$__rate_interval", 'component="rules"'), "{{outcome}}")],
                    x=0, w=8, stack=True),
         timeseries("Loaded rules",
                    [target(f'cdssd_rule_set_loaded_rules{{{SEL}}}', "{{instance}}")], x=8, w=8),
@@ -222,7 +222,7 @@ def build():
                            "{{model_id}} {{feature}}")], unit="ops", x=0, w=8,
                    desc="A feature imputed often means the EMR does not send it: check the integration."),
         timeseries("Model reloads by outcome",
-                   [target(q("increase", "cdssd_model_reloads_total", "outcome", "$__rate_interval"), "{{outcome}}")],
+                   [target(q("increase", "cdssd_reloads_total", "outcome", "$__rate_interval", 'component="models"'), "{{outcome}}")],
                    x=8, w=8, stack=True),
         timeseries("Models loaded / configured",
                    [target(f'cdssd_models_loaded{{{SEL}}}', "loaded {{instance}}"),

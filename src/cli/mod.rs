@@ -162,6 +162,27 @@ fn warn_if_open(settings: &Settings) {
     }
 }
 
+/// The one watcher of `cdssd serve` (nothing else starts one): the rule set
+/// (`rules.watch`), the models (`risk.watch`), the LLM's templates and knowledge base and
+/// the TLS / key files, each debounced; SIGHUP reloads them all.
+fn reloader(
+    settings: &Settings,
+    pipeline: &Pipeline,
+    security: &Arc<crate::listen::Security>,
+) -> crate::reload::Reloader {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let mut r = crate::reload::Reloader::new().on_sighup().add(
+        pipeline.rules().store().clone(),
+        settings.rules.watch,
+        ms(settings.rules.debounce_ms),
+    );
+    if settings.risk.enabled {
+        r = r.add(pipeline.risk().clone(), settings.risk.watch, ms(settings.risk.debounce_ms));
+    }
+    r.add(pipeline.llm().asset_store().clone(), true, ms(250)).add(security.clone(), true, ms(300))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
@@ -195,9 +216,8 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                     move || loaded.get().and_then(|p| p.rules().readiness_note())
                 });
                 // TLS identity, token keys and connection limits, shared by every listener and
-                // reloaded together (SIGHUP, or a change to one of their files).
+                // reloaded together (the one watcher below: SIGHUP, or a change to one of their files).
                 let security = crate::listen::Security::from_settings(&settings).context("transport security")?;
-                let _security_watcher = crate::listen::watch(security.clone());
                 warn_if_open(&settings);
                 let metrics =
                     metrics::http::MetricsListener::from_settings(&settings, readiness.clone(), &security).await?;
@@ -209,7 +229,8 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                         .context("cannot open the audit store")?
                 };
                 let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?.with_audit(audit));
-                let _rule_reloaders = pipeline.rules().spawn_reloaders()?;
+                // The one reload path: one watcher and SIGHUP over every component.
+                let _reloader = reloader(&settings, &pipeline, &security).start()?;
                 let _ = loaded.set(pipeline.clone());
                 let addr = settings.grpc_addr();
                 let listener =

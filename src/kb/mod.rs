@@ -18,7 +18,6 @@ use std::{
     collections::HashSet,
     path::{Path, PathBuf},
     sync::Arc,
-    time::SystemTime,
 };
 
 use sha2::{Digest, Sha256};
@@ -101,23 +100,6 @@ pub fn load_dir(dir: &Path, known_valuesets: Option<&HashSet<String>>) -> Result
     }
     let version = if files.is_empty() { String::new() } else { hex::encode(hash.finalize())[..12].to_string() };
     Index::build(passages, version)
-}
-
-/// The `*.toml` files of `dir` with their modification time and size (what a reload
-/// watcher compares; read by the watcher thread, never on the request path).
-pub fn stamp(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
-    let mut v: Vec<(PathBuf, SystemTime, u64)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            Some((e.path(), m.modified().ok()?, m.len()))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use tokio::{
     time::Sleep,
 };
 
-pub use security::{watch, Security, SecurityError, SecurityWatcher};
+pub use security::{Security, SecurityError};
 pub use tls::{Alpn, ServerTls, TlsError};
 
 /// The connection limits of every listener (`[server]`).

@@ -1,9 +1,15 @@
 //! What every listener enforces, built once from `[tls]`, `[auth]` and the connection
-//! limits, and reloaded as one: the TLS identity and the issuers' keys are re-read
-//! together (SIGHUP, or a change to one of their files); a reload that fails keeps
+//! limits, and reloaded as one ([`Reload`]: the one watcher on their files, SIGHUP): the
+//! TLS identity and the issuers' keys are re-read together; a reload that fails keeps
 //! what was in force.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
 
 use arc_swap::ArcSwapOption;
 
@@ -11,6 +17,8 @@ use super::{Limits, ServerTls, TlsError};
 use crate::{
     auth::{Access, Caller, KeyError, Refusal, Verifier},
     config::{security::AuthSettings, Settings},
+    diagnostic::Diagnostic,
+    reload::{Cause, Component, Outcome, Reload},
 };
 
 /// TLS or key files that cannot be used.
@@ -29,6 +37,9 @@ pub struct Security {
     auth: AuthSettings,
     verifier: ArcSwapOption<Verifier>,
     limits: Limits,
+    /// The latest reload outcome and the number of attempts (the start-up build is one).
+    last: Mutex<Outcome>,
+    attempts: AtomicU64,
 }
 
 impl Security {
@@ -41,6 +52,11 @@ impl Security {
             auth: s.auth.clone(),
             verifier: ArcSwapOption::new(verifier),
             limits: Limits::from_settings(&s.server),
+            last: Mutex::new(crate::reload::finish(Outcome {
+                loaded: true,
+                ..Outcome::failed(Component::Security, Cause::Startup, String::new(), Vec::new())
+            })),
+            attempts: AtomicU64::new(1),
         }))
     }
 
@@ -94,95 +110,35 @@ impl Security {
         }
         f
     }
-
-    fn reload_logged(&self, reason: &str) {
-        match self.reload() {
-            Ok(()) => tracing::info!(%reason, "TLS identity and token keys reloaded"),
-            Err(e) => {
-                tracing::warn!(%reason, error = %e, "TLS identity / token keys not reloaded; the previous ones stay in force")
-            }
-        }
-    }
 }
 
-/// Keeps the watch on the security files alive.
-pub struct SecurityWatcher {
-    _watcher: Option<notify::RecommendedWatcher>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SecurityWatcher {
-    fn drop(&mut self) {
-        self.task.abort();
+impl Reload for Security {
+    fn component(&self) -> Component {
+        Component::Security
     }
-}
 
-/// Reload `security` on SIGHUP and when one of its files' directories changes (a
-/// Kubernetes Secret mount swaps its `..data` link). Must run inside a Tokio runtime.
-pub fn watch(security: Arc<Security>) -> SecurityWatcher {
-    use notify::Watcher;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    let mut dirs: Vec<PathBuf> = security.files().iter().filter_map(|f| f.parent().map(|p| p.to_path_buf())).collect();
-    dirs.sort();
-    dirs.dedup();
-    // Only events on the files themselves (or a Kubernetes `..data` swap) count: the
-    // directories may hold other files that change all the time.
-    let names: Vec<std::ffi::OsString> =
-        security.files().iter().filter_map(|f| f.file_name().map(|n| n.to_os_string())).collect();
-    let file_tx = tx.clone();
-    let watcher = if dirs.is_empty() {
-        None
-    } else {
-        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let Ok(ev) = res else { return };
-            if matches!(ev.kind, notify::EventKind::Access(_)) {
-                return;
-            }
-            let ours = ev
-                .paths
-                .iter()
-                .filter_map(|p| p.file_name())
-                .any(|n| names.iter().any(|m| m == n) || n.to_string_lossy().starts_with(".."));
-            if ours {
-                let _ = file_tx.send("file change");
-            }
-        }) {
-            Ok(mut w) => {
-                for d in &dirs {
-                    let d = if d.as_os_str().is_empty() { std::path::Path::new(".") } else { d.as_path() };
-                    if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
-                        tracing::warn!(error = %e, dir = %d.display(), "cannot watch; reload TLS and keys with SIGHUP");
-                    }
-                }
-                Some(w)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the TLS and key files; reload them with SIGHUP");
-                None
-            }
-        }
-    };
-    #[cfg(unix)]
-    {
-        let tx = tx.clone();
-        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    if tx.send("SIGHUP").is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    /// The TLS files and the issuers' key files.
+    fn sources(&self) -> Vec<PathBuf> {
+        self.files()
     }
-    drop(tx);
-    let task = tokio::spawn(async move {
-        while let Some(reason) = rx.recv().await {
-            // Let a burst (cert and key written one after the other) settle.
-            while tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_ok_and(|r| r.is_some()) {}
-            let s = security.clone();
-            let _ = tokio::task::spawn_blocking(move || s.reload_logged(reason)).await;
+
+    fn reload(&self, cause: Cause) -> Outcome {
+        let mut o = Outcome::failed(Component::Security, cause, String::new(), Vec::new());
+        match Security::reload(self) {
+            Ok(()) => (o.loaded, o.changed) = (true, true),
+            Err(e) => o.errors.push(Diagnostic::file("", e.to_string())),
         }
-    });
-    SecurityWatcher { _watcher: watcher, task }
+        let o = crate::reload::finish(o);
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = o.clone();
+        o
+    }
+
+    fn last_outcome(&self) -> Outcome {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::SeqCst)
+    }
 }

@@ -3,26 +3,20 @@
 //!
 //! A request takes one [`Assets`] snapshot (`AssetStore::current`, a pointer load,
 //! no file I/O) when the pipeline prepares it, and its prompt, retrieval and
-//! citation checks all use that snapshot. One watcher thread per store
-//! ([`AssetStore::spawn_watch`]) compares the files' modification times and sizes
-//! every [`POLL`] and reloads when one changed; [`AssetStore::reload`] does the same
-//! at once. A reload with any problem (a template or a passage file that does not
-//! parse, a duplicate passage id) keeps everything in force and reports every
-//! problem with `path:line:col`.
+//! citation checks all use that snapshot. The store is a [`Reload`]: the one watcher
+//! (`cdssd serve`), SIGHUP or a tool reloads it; building it starts no thread. A reload
+//! with any problem (a template or a passage file that does not parse, a duplicate
+//! passage id) keeps everything in force and reports every problem with `path:line:col`.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex, Weak},
-    time::{Duration, SystemTime},
-};
-
-use arc_swap::ArcSwap;
+use std::{path::PathBuf, sync::Arc};
 
 use super::template::PromptTemplate;
-use crate::{kb, locale::Locale};
-
-/// How often the watcher thread looks at the files' metadata.
-pub const POLL: Duration = Duration::from_millis(250);
+use crate::{
+    diagnostic::Diagnostic,
+    kb,
+    locale::Locale,
+    reload::{Cause, Component, Outcome, Reload, Slot},
+};
 
 /// Where the assets come from (`[llm]` prompt_template, prompt_template_zh, knowledge_base).
 #[derive(Debug, Clone, Default)]
@@ -45,6 +39,11 @@ impl Sources {
             knowledge_base: path(&s.knowledge_base),
         }
     }
+
+    /// The files and the directory the assets are read from.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        [&self.template_en, &self.template_zh, &self.knowledge_base].into_iter().flatten().cloned().collect()
+    }
 }
 
 /// One consistent set of templates and knowledge base.
@@ -65,17 +64,23 @@ impl Assets {
     }
 
     /// Load everything from `sources`; every problem of every file is returned.
-    pub fn load(sources: &Sources) -> Result<Self, Vec<String>> {
+    pub fn load(sources: &Sources) -> Result<Self, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         let mut template = |path: &Option<PathBuf>, locale: Locale| match path {
             None => Some(PromptTemplate::embedded(locale)),
-            Some(p) => PromptTemplate::read(p).map_err(|e| problems.push(e.to_string())).ok(),
+            Some(p) => PromptTemplate::read(p)
+                .map_err(|e| problems.push(Diagnostic::new(e.path, e.line as u32, e.column as u32, e.message)))
+                .ok(),
         };
         let en = template(&sources.template_en, Locale::En);
         let zh = template(&sources.template_zh, Locale::ZhCn);
         let index = match &sources.knowledge_base {
             None => Some(kb::Index::default()),
-            Some(dir) => kb::load_dir(dir, None).map_err(|e| problems.extend(e.iter().map(|e| e.to_string()))).ok(),
+            Some(dir) => kb::load_dir(dir, None)
+                .map_err(|e| {
+                    problems.extend(e.into_iter().map(|e| Diagnostic::new(e.path, e.line, e.column, e.message)))
+                })
+                .ok(),
         };
         match (en, zh, index) {
             (Some(en), Some(zh), Some(index)) if problems.is_empty() => {
@@ -93,108 +98,76 @@ impl Assets {
             kb: Arc::new(kb::Index::default()),
         }
     }
-}
 
-type Stamp = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
-
-fn file_stamp(p: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(p).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
-fn stamp(sources: &Sources) -> Stamp {
-    let mut v: Stamp = Vec::new();
-    for p in [&sources.template_en, &sources.template_zh].into_iter().flatten() {
-        v.push((p.clone(), file_stamp(p)));
+    /// `en/zh-CN/knowledge base` versions (the outcome's version).
+    pub fn version(&self) -> String {
+        format!("{}/{}/{}", self.en.version, self.zh.version, self.kb.version)
     }
-    if let Some(dir) = &sources.knowledge_base {
-        v.push((dir.clone(), None));
-        v.extend(kb::stamp(dir).into_iter().map(|(p, t, n)| (p, Some((t, n)))));
-    }
-    v
 }
 
 /// The assets in force.
 #[derive(Debug)]
 pub struct AssetStore {
     sources: Sources,
-    current: ArcSwap<Assets>,
-    /// The files' metadata when the assets in force (or the last failed attempt) were read.
-    seen: Mutex<Stamp>,
+    slot: Slot<Assets>,
 }
 
 impl AssetStore {
     /// Load from `sources`; fails with every problem found.
-    pub fn load(sources: Sources) -> Result<Self, Vec<String>> {
+    pub fn load(sources: Sources) -> Result<Self, Vec<Diagnostic>> {
         kb::bm25::warm_up();
-        let seen = stamp(&sources);
         let assets = Assets::load(&sources)?;
-        Ok(Self { sources, current: ArcSwap::from_pointee(assets), seen: Mutex::new(seen) })
+        let version = assets.version();
+        Ok(Self { sources, slot: Slot::new(Component::LlmAssets, assets, version, Vec::new()) })
     }
 
     /// The snapshot in force (no file I/O).
     pub fn current(&self) -> Arc<Assets> {
-        self.current.load_full()
+        self.slot.current()
+    }
+}
+
+impl Reload for AssetStore {
+    fn component(&self) -> Component {
+        Component::LlmAssets
+    }
+
+    fn sources(&self) -> Vec<PathBuf> {
+        self.sources.paths()
     }
 
     /// Reload now, all or nothing: on any problem everything in force stays.
-    pub fn reload(&self) -> Result<Arc<Assets>, Vec<String>> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        *seen = stamp(&self.sources);
-        match Assets::load(&self.sources) {
-            Ok(a) => {
-                let a = Arc::new(a);
+    fn reload(&self, cause: Cause) -> Outcome {
+        self.slot.reload(
+            cause,
+            || Assets::load(&self.sources),
+            Assets::version,
+            |old, new| old.version() == new.version(),
+            |_, a| {
                 tracing::info!(
                     template_en = %a.en.version,
                     template_zh = %a.zh.version,
                     knowledge_base = %a.kb.version,
                     passages = a.kb.passages.len(),
                     "llm prompt templates and knowledge base reloaded"
-                );
-                self.current.store(a.clone());
-                Ok(a)
-            }
-            Err(problems) => {
-                for p in problems.iter().take(20) {
-                    tracing::warn!(problem = %p, "llm assets not reloaded; the templates and knowledge base in force stay");
-                }
-                Err(problems)
-            }
-        }
+                )
+            },
+        )
     }
 
-    /// Reload when a file changed since the last look; `None` when nothing changed.
-    pub fn reload_if_changed(&self) -> Option<Result<Arc<Assets>, Vec<String>>> {
-        let now = stamp(&self.sources);
-        let changed = *self.seen.lock().unwrap_or_else(|p| p.into_inner()) != now;
-        changed.then(|| self.reload())
+    fn last_outcome(&self) -> Outcome {
+        self.slot.last()
     }
 
-    /// Start the watcher thread (when any asset comes from a file). It holds a weak
-    /// reference and ends once the store is dropped.
-    pub fn spawn_watch(self: &Arc<Self>) {
-        let s = &self.sources;
-        if s.template_en.is_none() && s.template_zh.is_none() && s.knowledge_base.is_none() {
-            return;
-        }
-        let weak: Weak<Self> = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new().name("cdssd-llm-assets".into()).spawn(move || loop {
-            std::thread::sleep(POLL);
-            match weak.upgrade() {
-                Some(store) => {
-                    let _ = store.reload_if_changed();
-                }
-                None => return,
-            }
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the llm asset watcher; edits need a restart");
-        }
+    fn attempts(&self) -> u64 {
+        self.slot.attempts()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     const PASSAGE: &str = r#"
@@ -214,6 +187,11 @@ text.zh-CN = "使用CURB-65评估肺炎严重程度。"
         Sources { template_en: Some(dir.join("draft.toml")), template_zh: None, knowledge_base: Some(dir.join("kb")) }
     }
 
+    fn problems(o: &Outcome) -> Vec<String> {
+        assert!(!o.loaded, "{o:?}");
+        o.errors.iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn a_broken_edit_of_either_part_keeps_everything_and_a_good_one_replaces_both() {
         let dir = tempfile::tempdir().unwrap();
@@ -223,49 +201,48 @@ text.zh-CN = "使用CURB-65评估肺炎严重程度。"
         let store = AssetStore::load(sources(dir.path())).expect("loads");
         let v1 = store.current();
         assert_eq!(v1.kb.passages.len(), 1);
-        assert!(store.reload_if_changed().is_none(), "nothing changed");
+        let o = store.reload(Cause::Admin);
+        assert!(o.loaded && !o.changed, "nothing changed: {o:?}");
 
         // A good template edit together with a passage file that does not parse: nothing is taken.
         let edited = super::super::template::EMBEDDED_TEMPLATE.replace("version = \"2.0.0\"", "version = \"2.1.0\"");
         std::fs::write(dir.path().join("draft.toml"), &edited).unwrap();
         std::fs::write(dir.path().join("kb/b.toml"), PASSAGE.replace("pneumonia.severity", "pneumonia.other")).unwrap();
         std::fs::write(dir.path().join("kb/c.toml"), "[[passage]]\nid = \n").unwrap();
-        let e = store.reload_if_changed().expect("changed").unwrap_err();
+        let e = problems(&store.reload(Cause::FileChange));
         assert!(e.iter().any(|e| e.contains("c.toml:2:")), "{e:?}");
         assert_eq!(store.current().en.version, v1.en.version, "the template in force stays");
         assert_eq!(store.current().kb.version, v1.kb.version, "the index in force stays");
+        assert_eq!(store.last_outcome().version, v1.version());
 
         std::fs::remove_file(dir.path().join("kb/c.toml")).unwrap();
-        let v2 = store.reload_if_changed().expect("changed").expect("good edit");
+        let o = store.reload(Cause::FileChange);
+        assert!(o.loaded && o.changed, "{o:?}");
+        let v2 = store.current();
         assert!(v2.en.version.starts_with("2.1.0+"), "{}", v2.en.version);
         assert_eq!(v2.kb.passages.len(), 2);
         assert_eq!(v1.kb.passages.len(), 1, "a snapshot taken earlier is unchanged");
 
         // A duplicate id across files is refused as a whole; so is a broken template.
         std::fs::write(dir.path().join("kb/d.toml"), PASSAGE).unwrap();
-        assert!(store.reload().unwrap_err()[0].contains("duplicate passage id"));
+        assert!(problems(&store.reload(Cause::Sighup))[0].contains("duplicate passage id"));
         std::fs::remove_file(dir.path().join("kb/d.toml")).unwrap();
         std::fs::write(dir.path().join("draft.toml"), "version = \"3\"\nsystem = \"{{nope}}\"\nuser = \"u\"\n")
             .unwrap();
-        let e = store.reload().unwrap_err();
+        let e = problems(&store.reload(Cause::Sighup));
         assert!(e[0].contains("draft.toml:") && e[0].contains("unknown placeholder"), "{e:?}");
         assert_eq!(store.current().kb.passages.len(), 2);
         assert!(store.current().en.version.starts_with("2.1.0+"));
+        assert_eq!(store.attempts(), 6);
     }
 
     #[test]
-    fn the_watcher_thread_picks_up_an_edit() {
+    fn the_sources_are_the_template_files_and_the_knowledge_base_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("kb")).unwrap();
-        std::fs::write(dir.path().join("kb/a.toml"), PASSAGE).unwrap();
         std::fs::write(dir.path().join("draft.toml"), super::super::template::EMBEDDED_TEMPLATE).unwrap();
-        let store = Arc::new(AssetStore::load(sources(dir.path())).expect("loads"));
-        store.spawn_watch();
-        std::fs::write(dir.path().join("kb/b.toml"), PASSAGE.replace("pneumonia.severity", "pneumonia.other")).unwrap();
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while store.current().kb.passages.len() != 2 {
-            assert!(std::time::Instant::now() < until, "not reloaded within 10 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let store = AssetStore::load(sources(dir.path())).expect("loads");
+        assert_eq!(store.sources(), vec![dir.path().join("draft.toml"), dir.path().join("kb")]);
+        assert!(AssetStore::load(Sources::default()).unwrap().sources().is_empty(), "embedded: nothing to watch");
     }
 }

@@ -179,16 +179,16 @@ impl Core {
 
 impl LlmService {
     /// Build from `[llm]`; fails on an unreadable key file, prompt template or
-    /// knowledge-base file. Starts the asset watcher thread.
+    /// knowledge-base file. Starts no thread (the one watcher of `cdssd serve` reloads
+    /// the assets: [`LlmService::asset_store`]).
     pub fn with_llm_settings(settings: &LlmSettings) -> Result<Self, String> {
         let key = read_key(settings)?;
         let client =
             ChatClient::new(&settings.base_url, key, Duration::from_millis(settings.connect_timeout_ms.max(1)))?;
-        let assets = Arc::new(
-            AssetStore::load(Sources::from_settings(settings))
-                .map_err(|e| format!("llm.prompt_template / llm.knowledge_base: {}", e.join("; ")))?,
-        );
-        assets.spawn_watch();
+        let assets = Arc::new(AssetStore::load(Sources::from_settings(settings)).map_err(|e| {
+            let e: Vec<String> = e.iter().map(ToString::to_string).collect();
+            format!("llm.prompt_template / llm.knowledge_base: {}", e.join("; "))
+        })?);
         metrics::llm_circuit_state(0);
         super::scrub::warm_up();
         Ok(Self {

@@ -63,7 +63,10 @@ pub fn describe() {
         "Time to evaluate one rule pack on one encounter."
     );
     describe_counter!("cdssd_rule_errors_total", "Rules that errored or exceeded their budget, by rule id.");
-    describe_counter!("cdssd_rule_reloads_total", "Rule-set (re)loads by outcome (success, failure).");
+    describe_counter!(
+        "cdssd_reloads_total",
+        "Loads and reloads (start-up, file change, SIGHUP, admin RPC) by component (rules, models, llm_assets, security) and outcome (success, failure)."
+    );
     describe_gauge!("cdssd_rule_set_loaded_rules", "Rules in the rule set in force.");
     describe_gauge!("cdssd_rule_set_info", "Version of the rule set in force (value 1).");
     describe_gauge!(
@@ -82,7 +85,6 @@ pub fn describe() {
         "Feature extraction and inference time by model and device."
     );
     describe_counter!("cdssd_model_imputed_features_total", "Features imputed because the encounter lacked them.");
-    describe_counter!("cdssd_model_reloads_total", "Model-set (re)loads by outcome (success, failure).");
     describe_counter!(
         "cdssd_grpc_malformed_requests_total",
         "Requests the transport could not read, by reason (undecodable: INVALID_ARGUMENT; too_large: RESOURCE_EXHAUSTED)."
@@ -142,9 +144,10 @@ fn initial_series() {
     gauge!("cdssd_llm_in_flight").set(0.0);
     metrics::counter!("cdssd_validation_errors_total").increment(0);
     metrics::counter!("cdssd_audit_failed_closed_total").increment(0);
-    for outcome in ["success", "failure"] {
-        metrics::counter!("cdssd_rule_reloads_total", "outcome" => outcome).increment(0);
-        metrics::counter!("cdssd_model_reloads_total", "outcome" => outcome).increment(0);
+    for c in crate::reload::Component::ALL {
+        for r in crate::reload::Verdict::ALL {
+            metrics::counter!("cdssd_reloads_total", "component" => c.label(), "outcome" => r.label()).increment(0);
+        }
     }
     for outcome in super::LLM_OUTCOMES {
         metrics::counter!("cdssd_llm_requests_total", "outcome" => *outcome).increment(0);

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::proto::v1 as pb;
+use crate::reload::{Cause, Component};
 
 /// Record through a recorder configured like the daemon's, then render.
 fn render_with(f: impl FnOnce()) -> String {
@@ -119,7 +120,12 @@ fn model_metrics_are_labelled_by_model_device_and_feature() {
         model_inference("ami-mortality-1y", "cpu", "ok", Duration::from_micros(40));
         model_imputed("ami-mortality-1y", "sysbp");
         models_loaded(2, 3);
-        model_reload("failure");
+        crate::reload::finish(crate::reload::Outcome::failed(
+            Component::Models,
+            Cause::Admin,
+            String::new(),
+            Vec::new(),
+        ));
     });
     assert!(
         has_line(&out, r#"cdssd_model_inferences_total{model_id="ami-mortality-1y",device="cpu",outcome="ok"} 1"#),
@@ -131,7 +137,7 @@ fn model_metrics_are_labelled_by_model_device_and_feature() {
     );
     assert!(has_line(&out, "cdssd_models_loaded 2"), "{out}");
     assert!(has_line(&out, "cdssd_models_configured 3"), "{out}");
-    assert!(has_line(&out, r#"cdssd_model_reloads_total{outcome="failure"} 1"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_reloads_total{component="models",outcome="failure"} 1"#), "{out}");
 }
 
 #[test]
@@ -202,15 +208,30 @@ fn git_sha_is_known_or_says_unknown() {
 }
 
 #[test]
-fn reload_outcomes_are_normalised_to_success_and_failure() {
+fn reloads_are_one_family_labelled_by_component_and_outcome() {
+    let ok = |c| crate::reload::Outcome {
+        loaded: true,
+        ..crate::reload::Outcome::failed(c, Cause::Admin, String::new(), Vec::new())
+    };
     let out = render_with(|| {
-        rule_reload("ok");
-        rule_reload("success");
-        rule_reload("rejected");
-        model_reload("failure");
+        crate::reload::finish(ok(Component::Rules));
+        crate::reload::finish(ok(Component::Rules));
+        crate::reload::finish(crate::reload::Outcome::failed(
+            Component::Rules,
+            Cause::FileChange,
+            "v".into(),
+            Vec::new(),
+        ));
+        crate::reload::finish(crate::reload::Outcome::failed(
+            Component::LlmAssets,
+            Cause::Sighup,
+            "v".into(),
+            Vec::new(),
+        ));
     });
-    assert!(has_line(&out, r#"cdssd_rule_reloads_total{outcome="success"} 2"#), "{out}");
-    assert!(has_line(&out, r#"cdssd_rule_reloads_total{outcome="failure"} 1"#), "{out}");
-    assert!(has_line(&out, r#"cdssd_model_reloads_total{outcome="failure"} 1"#), "{out}");
-    assert!(!out.contains("rejected") && !out.contains(r#"outcome="ok""#), "{out}");
+    assert!(has_line(&out, r#"cdssd_reloads_total{component="rules",outcome="success"} 2"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_reloads_total{component="rules",outcome="failure"} 1"#), "{out}");
+    assert!(has_line(&out, r#"cdssd_reloads_total{component="llm_assets",outcome="failure"} 1"#), "{out}");
+    let labels: Vec<&str> = Component::ALL.iter().map(|c| c.label()).collect();
+    assert_eq!(labels, ["rules", "models", "llm_assets", "security"]);
 }

@@ -1,9 +1,11 @@
 //! Risk scoring with ONNX models run by ONNX Runtime (`ort`).
 //!
 //! `models/<id>/` holds an ONNX graph, a manifest ([`manifest`]) and a model card.
-//! [`RiskService`] keeps the [`Registry`] in force behind an `ArcSwap`: a reload builds
-//! a complete new registry and swaps it in only when every model loaded (all or
-//! nothing); at start-up a broken model is listed as FAILED while the others serve.
+//! [`RiskService`] keeps the [`Registry`] in force in one `ArcSwap` ([`crate::reload::Slot`]):
+//! a reload ([`crate::reload::Reload`]: the one watcher, SIGHUP, `ReloadModels`) builds a
+//! complete new registry and swaps it in only when every model loaded (all or nothing);
+//! at start-up a broken model is listed as FAILED while the others serve. Building the
+//! service starts no watcher.
 //! Scoring ([`score`]) is synchronous and runs on the caller's blocking thread (the
 //! pipeline calls it from `spawn_blocking`); each model has a small pool of sessions
 //! because `Session::run` needs `&mut`.
@@ -18,18 +20,25 @@ pub mod score;
 pub mod source;
 #[cfg(test)]
 mod tests;
-mod watch;
 
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
-
-use arc_swap::ArcSwap;
 
 pub use error::{LoadProblem, RuntimeError};
 pub use registry::Registry;
 pub use runtime::{Device, Runtime};
 
-use crate::{config::RiskSettings, config::Settings, evaluation::Evaluation, locale::Locale, metrics, proto::v1 as pb};
+use crate::{
+    config::RiskSettings,
+    config::Settings,
+    diagnostic::Diagnostic,
+    evaluation::Evaluation,
+    locale::Locale,
+    metrics,
+    proto::v1 as pb,
+    reload::{Cause, Component, Outcome, Reload, Slot},
+};
 
 /// The risk models in force.
 pub struct RiskService {
@@ -39,10 +48,7 @@ pub struct RiskService {
 struct Inner {
     settings: RiskSettings,
     runtime: Runtime,
-    registry: ArcSwap<Registry>,
-    reload_lock: Mutex<()>,
-    /// Outcome of the latest reload attempt (RPC or watcher) and how many there were.
-    last_reload: Mutex<(u64, Option<pb::ReloadResponse>)>,
+    registry: Slot<Registry>,
 }
 
 impl std::fmt::Debug for RiskService {
@@ -52,14 +58,20 @@ impl std::fmt::Debug for RiskService {
             Some(i) => f
                 .debug_struct("RiskService")
                 .field("runtime", &i.runtime)
-                .field("registry", &i.registry.load().version)
+                .field("registry", &i.registry.current().version)
                 .finish(),
         }
     }
 }
 
 fn load_problem(p: &LoadProblem) -> pb::LoadError {
-    pb::LoadError { path: p.path.clone(), line: p.line, column: p.column, message: p.message.clone() }
+    Diagnostic::from(p.clone()).to_proto()
+}
+
+impl From<LoadProblem> for Diagnostic {
+    fn from(p: LoadProblem) -> Self {
+        Diagnostic { path: p.path, line: p.line, column: p.column, message: p.message }
+    }
 }
 
 /// The manifest's validity statement in every locale (ListModels).
@@ -96,22 +108,14 @@ impl RiskService {
             tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.as_str(), "model loaded");
         }
         metrics::models_loaded(reg.models.len(), reg.configured());
-        let inner = Arc::new(Inner {
-            settings: settings.clone(),
-            runtime,
-            registry: ArcSwap::from_pointee(reg),
-            reload_lock: Mutex::new(()),
-            last_reload: Mutex::new((0, None)),
-        });
-        if settings.watch {
-            watch::spawn(Arc::downgrade(&inner), settings.dir.clone(), settings.debounce_ms);
-        }
-        Ok(Self { inner: Some(inner) })
+        let (version, problems) = (reg.version.clone(), reg.problems().into_iter().map(Diagnostic::from).collect());
+        let registry = Slot::new(Component::Models, reg, version, problems);
+        Ok(Self { inner: Some(Arc::new(Inner { settings: settings.clone(), runtime, registry })) })
     }
 
     /// The registry in force (empty when risk scoring is disabled).
     pub fn registry(&self) -> Arc<Registry> {
-        self.inner.as_ref().map_or_else(|| Arc::new(Registry::default()), |i| i.registry.load_full())
+        self.inner.as_ref().map_or_else(|| Arc::new(Registry::default()), |i| i.registry.current())
     }
 
     /// The device models were configured to run on after the start-up checks.
@@ -162,66 +166,59 @@ impl RiskService {
             ..Default::default()
         }));
         models.sort_by(|a, b| a.id.cmp(&b.id));
-        pb::ListModelsResponse { models }
+        let last_reload = self.inner.as_ref().map(|i| i.registry.last().to_proto());
+        pb::ListModelsResponse { models, last_reload }
+    }
+}
+
+impl Reload for RiskService {
+    fn component(&self) -> Component {
+        Component::Models
     }
 
-    /// Number of reload attempts so far and the outcome of the latest one.
-    pub fn last_reload(&self) -> (u64, Option<pb::ReloadResponse>) {
-        self.inner.as_ref().map_or((0, None), |i| i.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    fn sources(&self) -> Vec<PathBuf> {
+        self.inner.as_ref().map(|i| vec![i.settings.dir.clone()]).unwrap_or_default()
     }
 
     /// Reloads every model from disk; swaps the registry only when all loaded.
-    pub fn reload(&self) -> pb::ReloadResponse {
+    fn reload(&self, cause: Cause) -> Outcome {
         match &self.inner {
-            None => pb::ReloadResponse {
-                status: pb::LoadStatus::Failed as i32,
-                version: String::new(),
-                errors: vec![pb::LoadError {
-                    message: "risk scoring is disabled (risk.enabled = false)".into(),
-                    ..Default::default()
-                }],
-            },
-            Some(inner) => inner.reload(),
+            None => crate::reload::finish(Outcome::failed(
+                Component::Models,
+                cause,
+                String::new(),
+                vec![Diagnostic::file("", "risk scoring is disabled (risk.enabled = false)")],
+            )),
+            Some(inner) => inner.reload(cause),
         }
+    }
+
+    fn last_outcome(&self) -> Outcome {
+        match &self.inner {
+            None => Outcome::failed(Component::Models, Cause::Startup, String::new(), Vec::new()),
+            Some(i) => i.registry.last(),
+        }
+    }
+
+    fn attempts(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |i| i.registry.attempts())
     }
 }
 
 impl Inner {
-    fn reload(&self) -> pb::ReloadResponse {
-        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let response = self.reload_now();
-        let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
-        *last = (last.0 + 1, Some(response.clone()));
-        response
-    }
-
-    fn reload_now(&self) -> pb::ReloadResponse {
-        let result = Registry::load(&self.settings.dir, &self.runtime, load_options(&self.settings));
-        let problems = match &result {
-            Err(p) => vec![p.clone()],
-            Ok(reg) => reg.problems(),
+    fn reload(&self, cause: Cause) -> Outcome {
+        let compile = || match Registry::load(&self.settings.dir, &self.runtime, load_options(&self.settings)) {
+            Err(p) => Err(vec![Diagnostic::from(p)]),
+            Ok(reg) if !reg.failed.is_empty() => Err(reg.problems().into_iter().map(Diagnostic::from).collect()),
+            Ok(reg) => Ok(reg),
         };
-        match result {
-            Ok(reg) if problems.is_empty() => {
-                let version = reg.version.clone();
-                metrics::models_loaded(reg.models.len(), reg.configured());
-                metrics::model_reload("success");
-                tracing::info!(version = %version, models = reg.models.len(), "model registry reloaded");
-                self.registry.store(Arc::new(reg));
-                pb::ReloadResponse { status: pb::LoadStatus::Loaded as i32, version, errors: Vec::new() }
-            }
-            _ => {
-                metrics::model_reload("failure");
-                for p in &problems {
-                    tracing::error!(problem = %p, "model reload failed; the previous models stay in force");
-                }
-                pb::ReloadResponse {
-                    status: pb::LoadStatus::Failed as i32,
-                    version: self.registry.load().version.clone(),
-                    errors: problems.iter().map(load_problem).collect(),
-                }
-            }
-        }
+        self.registry.reload(
+            cause,
+            compile,
+            |reg| reg.version.clone(),
+            |_, _| false,
+            |_, new| metrics::models_loaded(new.models.len(), new.configured()),
+        )
     }
 }
 

@@ -28,6 +28,12 @@ impl LoadError {
     }
 }
 
+impl From<LoadError> for crate::diagnostic::Diagnostic {
+    fn from(e: LoadError) -> Self {
+        Self { path: e.path, line: e.line, column: e.column, message: e.message }
+    }
+}
+
 /// `(line, column)` of a Rhai position, `(0, 0)` when it has none.
 pub fn pos_parts(pos: rhai::Position) -> (u32, u32) {
     let line = pos.line().unwrap_or(0) as u32;

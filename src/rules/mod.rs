@@ -2,7 +2,7 @@
 //!
 //! `rules/` on disk → [`load::Compiler`] (one hardened engine, [`engine`]) → immutable
 //! [`load::RuleSet`] with a content-hash version → held by [`store::RuleStore`]
-//! (arc-swap; reloaded all-or-nothing by [`watch`], SIGHUP and the admin RPC) →
+//! (arc-swap; reloaded all-or-nothing through [`crate::reload`]: the one watcher, SIGHUP, the admin RPC) →
 //! evaluated per request by [`eval`] through the script API in [`api`].
 //! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
 //! [`runner`] back `cdssd rules check` / `cdssd rules test`; [`verify`] holds the verdict of a
@@ -29,7 +29,6 @@ pub mod testcase;
 pub mod unmapped;
 pub mod valueset;
 pub mod verify;
-pub mod watch;
 
 #[cfg(test)]
 mod tests;

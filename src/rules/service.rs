@@ -8,7 +8,6 @@ use super::eval::{EvalOptions, RuleRun};
 use super::finding::{Evidence, Finding, Severity, Status, TrailStep};
 use super::load::{Compiler, RuleSet};
 use super::store::{ReloadOutcome, RuleStore};
-use super::watch::{self, RulesWatcher};
 use super::RuleLimits;
 use crate::config::Settings;
 use crate::decision::timestamp;
@@ -21,23 +20,7 @@ use crate::proto::v1 as pb;
 #[derive(Debug)]
 pub struct RuleService {
     store: Arc<RuleStore>,
-    debounce: std::time::Duration,
-    watch: bool,
     default_locale: Locale,
-}
-
-/// Keeps the file watcher and the SIGHUP handler alive.
-pub struct Reloaders {
-    _watcher: Option<RulesWatcher>,
-    sighup: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Reloaders {
-    fn drop(&mut self) {
-        if let Some(h) = self.sighup.take() {
-            h.abort();
-        }
-    }
 }
 
 /// The engine limits configured in `[rules]`.
@@ -67,12 +50,7 @@ impl RuleService {
             }
             other => other.to_string(),
         })?;
-        Ok(Self {
-            store: Arc::new(store),
-            debounce: std::time::Duration::from_millis(settings.rules.debounce_ms),
-            watch: settings.rules.watch,
-            default_locale: settings.default_locale(),
-        })
+        Ok(Self { store: Arc::new(store), default_locale: settings.default_locale() })
     }
 
     pub fn store(&self) -> &Arc<RuleStore> {
@@ -84,20 +62,9 @@ impl RuleService {
         self.store.current()
     }
 
-    /// Start the file watcher (when `rules.watch`) and the SIGHUP handler. Call inside
-    /// the Tokio runtime; keep the returned guard alive while serving.
-    pub fn spawn_reloaders(&self) -> Result<Reloaders, RulesError> {
-        let watcher = if self.watch { Some(watch::watch(self.store.clone(), self.debounce)?) } else { None };
-        #[cfg(unix)]
-        let sighup = Some(watch::reload_on_sighup(self.store.clone()).map_err(|e| RulesError::Watch(e.to_string()))?);
-        #[cfg(not(unix))]
-        let sighup = None;
-        Ok(Reloaders { _watcher: watcher, sighup })
-    }
-
-    /// Reload now (blocking); used by the admin RPC through `spawn_blocking`.
-    pub fn reload(&self, reason: &str) -> ReloadOutcome {
-        self.store.reload(reason)
+    /// Reload now (blocking): see [`RuleStore::reload`].
+    pub fn reload(&self, cause: crate::reload::Cause) -> ReloadOutcome {
+        self.store.reload(cause)
     }
 
     /// Rule packs in force and the outcome of the last reload, for `ListRulePacks`.
@@ -192,8 +159,9 @@ impl RuleService {
                 })
                 .collect(),
             last_reload_status: load_status(last.loaded) as i32,
-            last_reload_errors: last.errors.iter().map(load_error_to_proto).collect(),
+            last_reload_errors: last.errors.iter().map(crate::diagnostic::Diagnostic::to_proto).collect(),
             last_reload_time: Some(timestamp(last.at)),
+            last_reload: Some(last.to_proto()),
             require_passing_tests: self.store.compiler().require_passing_tests(),
         }
     }
@@ -235,15 +203,6 @@ pub fn load_status(loaded: bool) -> pb::LoadStatus {
 
 pub fn load_error_to_proto(e: &LoadError) -> pb::LoadError {
     pb::LoadError { path: e.path.clone(), line: e.line, column: e.column, message: e.message.clone() }
-}
-
-/// The `ReloadRules` answer for a reload outcome.
-pub fn reload_response(o: &ReloadOutcome) -> pb::ReloadResponse {
-    pb::ReloadResponse {
-        status: load_status(o.loaded) as i32,
-        version: o.version.clone(),
-        errors: o.errors.iter().map(load_error_to_proto).collect(),
-    }
 }
 
 pub fn status_to_proto(s: Status) -> pb::FindingStatus {

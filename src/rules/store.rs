@@ -1,49 +1,40 @@
-//! The rule set in force: an [`ArcSwap`] swapped all-or-nothing on reload. Requests take
+//! The rule set in force: one `ArcSwap` ([`Slot`]) swapped all-or-nothing on reload. Requests take
 //! `current()` once at their start and finish on that set, whatever reloads happen meanwhile.
 //!
-//! Every load (start-up, watcher, SIGHUP, `AdminService.ReloadRules`) goes through
+//! Every load (start-up, the one watcher, SIGHUP, `AdminService.ReloadRules`: all through
+//! [`crate::reload`]) goes through
 //! [`RuleStore::open`] / [`RuleStore::reload`], and both apply the test gate: with
 //! `rules.require_passing_tests` on, a set whose own test cases do not all run and pass is
 //! refused exactly like one that does not compile, each failing case named at `path:line`.
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use arc_swap::ArcSwap;
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use super::error::{LoadError, LoadErrors, RulesError};
 use super::load::{Compiler, RuleSet};
+use crate::diagnostic::Diagnostic;
+use crate::reload::{Cause, Component, Outcome, Reload, Slot};
 
-/// Outcome of one reload attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReloadOutcome {
-    /// True when the new set (or an identical one) is in force.
-    pub loaded: bool,
-    /// Version in force after the attempt.
-    pub version: String,
-    /// True when the content changed and a new set was swapped in.
-    pub changed: bool,
-    /// Every problem found; empty when loaded.
-    pub errors: Vec<LoadError>,
-    pub at: DateTime<Utc>,
-}
+/// Outcome of one reload attempt (the one outcome type of every component).
+pub type ReloadOutcome = Outcome;
 
-/// Holds the rule set in force and reloads it from its directory.
+/// Holds the rule set in force and reloads it from its directory ([`Reload`]).
 pub struct RuleStore {
-    current: ArcSwap<RuleSet>,
+    slot: Slot<RuleSet>,
     compiler: Compiler,
     dir: PathBuf,
-    last: Mutex<ReloadOutcome>,
-    reloading: Mutex<()>,
 }
 
 impl std::fmt::Debug for RuleStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleStore")
             .field("dir", &self.dir)
-            .field("version", &self.current.load().version)
+            .field("version", &self.slot.current().version)
             .finish_non_exhaustive()
     }
+}
+
+fn diagnostics(errors: Vec<LoadError>) -> Vec<Diagnostic> {
+    errors.into_iter().map(Diagnostic::from).collect()
 }
 
 impl RuleStore {
@@ -52,28 +43,15 @@ impl RuleStore {
     pub fn open(dir: impl AsRef<Path>, compiler: Compiler) -> Result<Self, RulesError> {
         let dir = dir.as_ref().to_path_buf();
         let set = gate(&compiler, compiler.compile_dir(&dir)?).map_err(|e| RulesError::Load(LoadErrors(e)))?;
-        let outcome = ReloadOutcome {
-            loaded: true,
-            version: set.version.clone(),
-            changed: true,
-            errors: Vec::new(),
-            at: set.loaded_at,
-        };
         publish_metrics(&set, None);
-        crate::metrics::rule_reload("success");
         tracing::info!(version = %set.version, rules = set.rule_count(), dir = %dir.display(), "rule set loaded");
-        Ok(Self {
-            current: ArcSwap::from_pointee(set),
-            compiler,
-            dir,
-            last: Mutex::new(outcome),
-            reloading: Mutex::new(()),
-        })
+        let version = set.version.clone();
+        Ok(Self { slot: Slot::new(Component::Rules, set, version, Vec::new()), compiler, dir })
     }
 
     /// The set in force; keep the `Arc` for the whole request.
     pub fn current(&self) -> Arc<RuleSet> {
-        self.current.load_full()
+        self.slot.current()
     }
 
     pub fn dir(&self) -> &Path {
@@ -86,49 +64,51 @@ impl RuleStore {
 
     /// Outcome of the last reload attempt (the initial load counts as one).
     pub fn last_reload(&self) -> ReloadOutcome {
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.slot.last()
     }
 
-    /// Recompile the directory; swap only if everything compiles. Blocking (file I/O and
-    /// compilation): call from a blocking thread in async code. Reloads are serialised.
-    pub fn reload(&self, reason: &str) -> ReloadOutcome {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.current.load_full();
-        let compiled = self
-            .compiler
-            .compile_dir(&self.dir)
-            .and_then(|set| gate(&self.compiler, set).map_err(|e| RulesError::Load(LoadErrors(e))));
-        let outcome = match compiled {
-            Ok(set) if set.version == old.version => ReloadOutcome {
-                loaded: true,
-                version: old.version.clone(),
-                changed: false,
-                errors: Vec::new(),
-                at: Utc::now(),
-            },
-            Ok(set) => {
-                let version = set.version.clone();
-                publish_metrics(&set, Some(&old.version));
-                tracing::info!(%reason, from = %old.version, to = %version, rules = set.rule_count(), "rule set reloaded");
-                self.current.store(Arc::new(set));
-                crate::metrics::rule_reload("success");
-                ReloadOutcome { loaded: true, version, changed: true, errors: Vec::new(), at: Utc::now() }
-            }
-            Err(err) => {
-                let errors = match err {
-                    RulesError::Load(e) => e.0,
-                    other => vec![LoadError::file(self.dir.display().to_string(), other.to_string())],
-                };
-                for e in &errors {
-                    tracing::warn!(%reason, error = %e, "rule set reload rejected");
-                }
-                tracing::warn!(%reason, kept = %old.version, errors = errors.len(), "rule set reload rejected; previous set stays in force");
-                crate::metrics::rule_reload("failure");
-                ReloadOutcome { loaded: false, version: old.version.clone(), changed: false, errors, at: Utc::now() }
-            }
+    /// Recompile the directory; swap only if everything compiles (an identical set is
+    /// not swapped). Blocking (file I/O and compilation): call from a blocking thread in
+    /// async code ([`crate::reload::run`]). Reloads are serialised.
+    pub fn reload(&self, cause: Cause) -> ReloadOutcome {
+        let compile = || {
+            self.compiler.compile_dir(&self.dir).map_err(|e| match e {
+                RulesError::Load(e) => diagnostics(e.0),
+                other => vec![Diagnostic::file(self.dir.display().to_string(), other.to_string())],
+            })
         };
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = outcome.clone();
-        outcome
+        self.slot.reload(
+            cause,
+            || compile().and_then(|set| gate(&self.compiler, set).map_err(diagnostics)),
+            |set| set.version.clone(),
+            |old, new| old.version == new.version,
+            |old, new| {
+                publish_metrics(new, Some(&old.version));
+                tracing::info!(cause = cause.label(), from = %old.version, to = %new.version, rules = new.rule_count(), "rule set reloaded");
+            },
+        )
+    }
+}
+
+impl Reload for RuleStore {
+    fn component(&self) -> Component {
+        Component::Rules
+    }
+
+    fn sources(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
+    }
+
+    fn reload(&self, cause: Cause) -> Outcome {
+        RuleStore::reload(self, cause)
+    }
+
+    fn last_outcome(&self) -> Outcome {
+        self.slot.last()
+    }
+
+    fn attempts(&self) -> u64 {
+        self.slot.attempts()
     }
 }
 

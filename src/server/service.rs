@@ -9,6 +9,7 @@ use crate::{
     metrics,
     pipeline::{Budget, Call, Pipeline},
     proto::v1::{self as pb, admin_service_server::AdminService, cds_service_server::CdsService},
+    reload::{Cause, Reload},
     telemetry::TraceParent,
 };
 
@@ -157,11 +158,8 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadRulesRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        let rules = self.pipeline.rules().clone();
-        let result = match tokio::task::spawn_blocking(move || rules.reload("admin RPC")).await {
-            Ok(outcome) => Ok(Response::new(crate::rules::service::reload_response(&outcome))),
-            Err(e) => Err(Status::internal(format!("rule reload task failed: {e}"))),
-        };
+        let rules: Arc<dyn Reload> = self.pipeline.rules().store().clone();
+        let result = Ok(Response::new(crate::reload::run(rules, Cause::Admin).await.to_proto()));
         observe("ReloadRules", start, &result);
         result
     }
@@ -171,12 +169,9 @@ impl AdminService for AdminApi {
         _request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
         let start = Instant::now();
-        // Loading sessions blocks: off the async threads.
-        let risk = self.pipeline.risk().clone();
-        let result = tokio::task::spawn_blocking(move || risk.reload())
-            .await
-            .map(Response::new)
-            .map_err(|e| Status::internal(format!("model reload task failed: {e}")));
+        // Loading sessions blocks: `reload::run` loads on the blocking pool.
+        let risk: Arc<dyn Reload> = self.pipeline.risk().clone();
+        let result = Ok(Response::new(crate::reload::run(risk, Cause::Admin).await.to_proto()));
         observe("ReloadModels", start, &result);
         result
     }

@@ -149,7 +149,7 @@ impl Daemon {
     }
 
     /// The daemon's pid: the child's, or the wrapper's child's.
-    fn daemon_pid(&self) -> Option<i32> {
+    pub(crate) fn daemon_pid(&self) -> Option<i32> {
         let pid = self.child.id();
         if !self.wrapped {
             return Some(pid as i32);

@@ -302,8 +302,20 @@ async fn no_seeded_identifier_reaches_the_llm_endpoint() {
     ts.shutdown().await;
 }
 
+/// Functional wait (up to 20 s) for the watcher.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
 #[tokio::test]
 async fn edited_prompt_template_is_reloaded_and_a_broken_edit_keeps_the_old_one() {
+    use cdssd::reload::{Reload, Reloader};
     let server = FaultServer::start(vec![Fault::Ok]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("draft.toml");
@@ -313,23 +325,58 @@ async fn edited_prompt_template_is_reloaded_and_a_broken_edit_keeps_the_old_one(
     let mut extra = QUICK.to_vec();
     extra.push(("CDSSD__LLM__PROMPT_TEMPLATE", path_s.as_str()));
     let svc = service(&server.base, &extra);
+    let store = svc.asset_store().clone();
+    // The service starts no watcher of its own: the one watcher (as `cdssd serve` builds it).
+    let _w = Reloader::new().add(store.clone(), true, Duration::from_millis(50)).start().unwrap();
     let v1 = draft(&svc, Duration::from_secs(5)).await.0.template_version;
     assert!(v1.starts_with("2.0.0+"));
 
-    // A new version with new wording: picked up without a restart (checked at most once a second).
+    // A new version with new wording: picked up without a restart.
     let edited = original
         .replace("version = \"2.0.0\"", "version = \"2.1.0\"")
         .replace("Write the draft JSON now.", "Write the draft JSON.");
+    let attempts = store.attempts();
     std::fs::write(&path, &edited).unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eventually("the edit in force", || store.current().en.version.starts_with("2.1.0+")).await;
     let s = draft(&svc, Duration::from_secs(5)).await.0;
     assert!(s.template_version.starts_with("2.1.0+"), "{}", s.template_version);
     assert!(server.bodies.lock().unwrap().last().unwrap().contains("Write the draft JSON.\""));
+    assert!(store.attempts() > attempts);
 
-    // A broken edit is reported and the template in force stays.
+    // A broken edit is reported (a failed outcome) and the template in force stays.
+    let attempts = store.attempts();
     std::fs::write(&path, "version = \"2\"\nsystem = \"{{unknown}}\"\nuser = \"x\"\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eventually("the broken edit refused", || store.attempts() > attempts && !store.last_outcome().loaded).await;
+    let last = store.last_outcome();
+    assert!(last.errors[0].to_string().contains("draft.toml"), "{last:?}");
+    assert_eq!(last.version, store.current().version());
     let s = draft(&svc, Duration::from_secs(5)).await.0;
     assert_eq!(s.status(), S::Ok);
     assert!(s.template_version.starts_with("2.1.0+"), "{}", s.template_version);
+}
+
+#[tokio::test]
+async fn requests_read_no_template_file_a_deleted_template_still_drafts() {
+    let server = FaultServer::start(vec![Fault::Ok]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("draft.toml");
+    let original = std::fs::read_to_string(super::support::root().join("prompts/draft.toml")).unwrap();
+    let custom = original
+        .replace("version = \"2.0.0\"", "version = \"2.7.0\"")
+        .replace("Write the draft JSON now.", "Write the draft JSON now, loaded once.");
+    std::fs::write(&path, &custom).unwrap();
+    let path_s = path.display().to_string();
+    let mut extra = QUICK.to_vec();
+    extra.push(("CDSSD__LLM__PROMPT_TEMPLATE", path_s.as_str()));
+    let svc = service(&server.base, &extra);
+    // Gone after the load: a request that read the file (or polled it) would notice.
+    drop(dir);
+    assert!(!path.exists());
+    for _ in 0..2 {
+        let s = draft(&svc, Duration::from_secs(5)).await.0;
+        assert_eq!(s.status(), S::Ok, "{}", s.message);
+        assert!(s.template_version.starts_with("2.7.0+"), "{}", s.template_version);
+    }
+    assert!(server.bodies.lock().unwrap().iter().all(|b| b.contains("loaded once.")));
+    assert_eq!(svc.asset_store().current().en.version, svc.template_version());
 }

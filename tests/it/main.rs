@@ -35,6 +35,7 @@ mod metrics_llm;
 mod model_validity;
 mod pg;
 mod recoded;
+mod reload;
 mod replay;
 mod report;
 mod risk;

@@ -121,8 +121,7 @@ async fn exported_families_are_exactly_those_of_deploy_metrics_txt() {
         "cdssd_grpc_requests_total",
         "cdssd_grpc_request_duration_seconds",
         "cdssd_evaluations_total",
-        "cdssd_rule_reloads_total",
-        "cdssd_model_reloads_total",
+        "cdssd_reloads_total",
         "cdssd_llm_requests_total",
         "cdssd_llm_tokens_total",
         "cdssd_llm_circuit_state",
@@ -302,8 +301,8 @@ async fn model_metrics_follow_inferences_imputations_and_reloads() {
         (format!(r#"cdssd_model_inferences_total{{{ami},outcome="ok"}}"#), 2.0),
         (format!(r#"cdssd_model_inference_duration_seconds_count{{{ami}}}"#), 2.0),
         (r#"cdssd_model_imputed_features_total{model_id="ami-1y-mortality",feature="heart_rate"}"#.into(), 2.0),
-        (r#"cdssd_model_reloads_total{outcome="success"}"#.into(), 1.0),
-        (r#"cdssd_model_reloads_total{outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_reloads_total{component="models",outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_reloads_total{component="models",outcome="failure"}"#.into(), 1.0),
         (r#"cdssd_grpc_requests_total{method="ReloadModels",code="OK"}"#.into(), 2.0),
     ] {
         assert_eq!(delta(&series), want, "{series}: before {} after {}", before.get(&series), after.get(&series));
@@ -419,8 +418,8 @@ async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
         (r#"cdssd_rule_evaluations_total{rule_id="ops_probe.fails_on_stemi",status="error"}"#.to_string(), 1.0),
         (r#"cdssd_rule_errors_total{rule_id="ops_probe.fails_on_stemi"}"#.into(), 1.0),
         (r#"cdssd_rule_duration_seconds_count{pack="ops_probe"}"#.into(), 1.0),
-        (r#"cdssd_rule_reloads_total{outcome="failure"}"#.into(), 1.0),
-        (r#"cdssd_rule_reloads_total{outcome="success"}"#.into(), 1.0),
+        (r#"cdssd_reloads_total{component="rules",outcome="failure"}"#.into(), 1.0),
+        (r#"cdssd_reloads_total{component="rules",outcome="success"}"#.into(), 1.0),
         (r#"cdssd_grpc_requests_total{method="ReloadRules",code="OK"}"#.into(), 2.0),
         (r#"cdssd_grpc_requests_total{method="Evaluate",code="OK"}"#.into(), 1.0),
     ] {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use cdssd::config::{RiskSettings, Settings};
 use cdssd::encounter::{self, Encounter};
 use cdssd::proto::v1 as pb;
+use cdssd::reload::{Cause, Reload, Reloader};
 use cdssd::risk::model::LoadedModel;
 use cdssd::risk::score::{self, Prepared};
 use cdssd::risk::RiskService;
@@ -37,6 +38,11 @@ fn models_copy() -> tempfile::TempDir {
         }
     }
     tmp
+}
+
+/// `ReloadModels` as the admin RPC runs it, without the transport.
+fn reload(svc: &RiskService) -> pb::ReloadResponse {
+    svc.reload(Cause::Admin).to_proto()
 }
 
 fn edit(path: PathBuf, from: &str, to: &str) {
@@ -414,7 +420,7 @@ fn reload_is_all_or_nothing_and_startup_reports_failed_models() {
     let bad = tmp.path().join("bad-model");
     std::fs::create_dir(&bad).unwrap();
     std::fs::write(bad.join("manifest.toml"), "id = \"bad-model\"\n").unwrap();
-    let r = svc.reload();
+    let r = reload(&svc);
     assert_eq!(r.status(), pb::LoadStatus::Failed);
     assert_eq!(r.version, v1);
     assert!(
@@ -437,7 +443,7 @@ fn reload_is_all_or_nothing_and_startup_reports_failed_models() {
     // Repair and change a version: reload succeeds with a new registry version.
     std::fs::remove_dir_all(&bad).unwrap();
     edit(tmp.path().join(PCE).join("manifest.toml"), "version = \"1.0.0\"", "version = \"1.0.1\"");
-    let r = svc.reload();
+    let r = reload(&svc);
     assert_eq!(r.status(), pb::LoadStatus::Loaded, "{r:?}");
     assert_ne!(r.version, v1);
     assert_eq!(svc.registry().get(PCE).unwrap().manifest.version, "1.0.1");
@@ -542,35 +548,95 @@ async fn list_and_reload_models_over_grpc() {
     server.await.unwrap().unwrap();
 }
 
-#[test]
-fn changed_files_are_reloaded_by_the_watcher() {
+/// Functional wait (not a timing assertion): up to 20 s for the watcher.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn changed_files_are_reloaded_by_the_one_watcher_and_a_broken_edit_keeps_the_registry() {
     let tmp = models_copy();
     let mut s = settings(tmp.path());
     s.watch = true;
-    s.debounce_ms = 50;
-    let svc = RiskService::from_risk_settings(&s).unwrap();
+    let svc = Arc::new(RiskService::from_risk_settings(&s).unwrap());
+    assert_eq!(svc.attempts(), 1, "the start-up load, and no watcher of its own");
+    let _w = Reloader::new().add(svc.clone(), true, std::time::Duration::from_millis(50)).start().unwrap();
     assert_eq!(svc.registry().get(PCE).unwrap().manifest.version, "1.0.0");
     edit(tmp.path().join(PCE).join("manifest.toml"), "version = \"1.0.0\"", "version = \"1.1.0\"");
-    // Functional wait for the reload (not a timing assertion): up to 20 s.
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
-    while svc.registry().get(PCE).unwrap().manifest.version != "1.1.0" {
-        assert!(Instant::now() < deadline, "the watcher did not reload the changed manifest");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    eventually("the changed manifest in force", || svc.registry().get(PCE).unwrap().manifest.version == "1.1.0").await;
+    assert_eq!(svc.last_outcome().cause, Cause::FileChange);
     // A broken edit is not taken: the reload fails and the 1.1.0 registry stays in force.
     let version = svc.registry().version.clone();
-    let attempts = svc.last_reload().0;
+    let attempts = svc.attempts();
     std::fs::write(tmp.path().join(AMI).join("model.onnx"), b"broken").unwrap();
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
-    let last = loop {
-        match svc.last_reload() {
-            (n, Some(r)) if n > attempts && r.status() == pb::LoadStatus::Failed => break r,
-            _ => assert!(Instant::now() < deadline, "no failed reload after the broken write"),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    eventually("a failed reload after the broken write", || svc.attempts() > attempts && !svc.last_outcome().loaded)
+        .await;
+    let last = svc.list().last_reload.expect("ListModels shows the last outcome");
+    assert_eq!(
+        (last.status(), last.component(), last.cause()),
+        (pb::LoadStatus::Failed, pb::ReloadComponent::Models, pb::ReloadCause::FileChange)
+    );
     assert!(last.errors.iter().any(|e| e.path == "ami-1y-mortality/model.onnx"), "{last:?}");
+    assert_eq!(last.version, version);
     assert_eq!(svc.registry().version, version);
+    assert_eq!(svc.registry().models.len(), 2);
+}
+
+/// kubelet's ConfigMap layout: `..<ts>/` holds the model directories, `..data -> ..<ts>`
+/// (swapped by an atomic rename) and each model directory is a link into `..data`.
+fn configmap_generation(root: &Path, ts: &str, content: &Path) {
+    let gen = root.join(ts);
+    std::fs::create_dir_all(&gen).unwrap();
+    for m in std::fs::read_dir(content).unwrap() {
+        let m = m.unwrap();
+        std::fs::create_dir_all(gen.join(m.file_name())).unwrap();
+        for f in std::fs::read_dir(m.path()).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), gen.join(m.file_name()).join(f.file_name())).unwrap();
+        }
+    }
+    let tmp_link = root.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp_link);
+    std::os::unix::fs::symlink(ts, &tmp_link).unwrap();
+    std::fs::rename(&tmp_link, root.join("..data")).unwrap();
+    for m in std::fs::read_dir(content).unwrap() {
+        let link = root.join(m.unwrap().file_name());
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(Path::new("..data").join(link.file_name().unwrap()), &link).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_one_watcher_follows_a_configmap_data_swap_of_the_models() {
+    let mount = tempfile::tempdir().unwrap();
+    let first = models_copy();
+    configmap_generation(mount.path(), "..2026_12_01_a", first.path());
+    let mut s = settings(mount.path());
+    s.watch = true;
+    let svc = Arc::new(RiskService::from_risk_settings(&s).unwrap());
+    assert_eq!(svc.registry().models.len(), 2, "the dot-entries are not models");
+    let _w = Reloader::new().add(svc.clone(), true, std::time::Duration::from_millis(50)).start().unwrap();
+
+    let next = models_copy();
+    edit(next.path().join(AMI).join("manifest.toml"), "version = \"1.0.0\"", "version = \"2.0.0\"");
+    configmap_generation(mount.path(), "..2026_12_02_b", next.path());
+    std::fs::remove_dir_all(mount.path().join("..2026_12_01_a")).unwrap();
+    eventually("the swapped generation in force", || svc.registry().get(AMI).unwrap().manifest.version == "2.0.0")
+        .await;
+    assert!(svc.last_outcome().loaded && svc.last_outcome().changed);
+
+    // A broken generation: refused, the 2.0.0 registry keeps serving.
+    let broken = models_copy();
+    std::fs::write(broken.path().join(PCE).join("model.onnx"), b"garbage").unwrap();
+    let attempts = svc.attempts();
+    configmap_generation(mount.path(), "..2026_12_03_c", broken.path());
+    eventually("the broken generation refused", || svc.attempts() > attempts && !svc.last_outcome().loaded).await;
+    assert_eq!(svc.registry().get(AMI).unwrap().manifest.version, "2.0.0");
     assert_eq!(svc.registry().models.len(), 2);
 }
 
@@ -621,12 +687,12 @@ async fn a_reload_between_prepare_and_run_leaves_the_request_on_its_snapshot() {
     let before = prepared.snapshot().rules.version.clone();
 
     std::fs::remove_dir_all(models.path().join(AMI)).unwrap();
-    assert_eq!(pipeline.risk().reload().status(), pb::LoadStatus::Loaded);
+    assert_eq!(reload(pipeline.risk()).status(), pb::LoadStatus::Loaded);
     assert!(pipeline.risk().registry().get(AMI).is_none());
     let rule = rules.path().join("stemi/aspirin_arrival.rhai");
     let src = std::fs::read_to_string(&rule).unwrap();
     std::fs::write(&rule, format!("{src}\n// edited\n")).unwrap();
-    let outcome = pipeline.rules().reload("test");
+    let outcome = pipeline.rules().reload(Cause::Admin);
     assert!(outcome.loaded, "{:?}", outcome.errors);
     assert_ne!(pipeline.rules().current().version, before);
 

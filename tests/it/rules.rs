@@ -313,7 +313,7 @@ fn rejected_reload_keeps_the_old_set_and_reports_every_error() {
     let before = store.current();
     std::fs::write(dir.join("stemi/bad.rhai"), format!("{META}fn evaluate(enc) {{\n  loop {{ }}\n}}")).unwrap();
     std::fs::write(dir.join("stemi/worse.rhai"), "fn evaluate(enc) {\n  let = 1;\n}").unwrap();
-    let outcome = store.reload("test");
+    let outcome = store.reload(cdssd::reload::Cause::Admin);
     assert!(!outcome.loaded && !outcome.changed);
     assert_eq!(outcome.version, before.version);
     assert_eq!(store.current().version, before.version, "old set stays in force");
@@ -325,7 +325,7 @@ fn rejected_reload_keeps_the_old_set_and_reports_every_error() {
     std::fs::remove_file(dir.join("stemi/worse.rhai")).unwrap();
     let p = dir.join("stemi/statin_discharge.rhai");
     std::fs::write(&p, std::fs::read_to_string(&p).unwrap().replace("\"1.0.0\"", "\"1.1.0\"")).unwrap();
-    let outcome = store.reload("test");
+    let outcome = store.reload(cdssd::reload::Cause::Admin);
     assert!(outcome.loaded && outcome.changed, "{outcome:?}");
     assert_ne!(store.current().version, before.version);
     assert_eq!(store.current().rule("stemi.statin_discharge").unwrap().meta.version, "1.1.0");

@@ -1,6 +1,7 @@
-//! Hot reload of the rule set: file watcher (plain edits and Kubernetes ConfigMap
-//! `..data` symlink swaps), SIGHUP, the admin RPC, `ListRulePacks`, and reloads while
-//! requests are in flight (no request fails, each names exactly one version).
+//! Hot reload of the rule set through the one reload path (`cdssd::reload`): the one
+//! watcher (plain edits, Kubernetes ConfigMap `..data` symlink swaps, dot-files ignored),
+//! SIGHUP, the admin RPC, `ListRulePacks`, and reloads while requests are in flight (no
+//! request fails, each names exactly one version).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -11,11 +12,17 @@ use std::{
 
 use cdssd::{
     proto::v1::{self as pb, admin_service_client::AdminServiceClient, cds_service_client::CdsServiceClient},
-    rules::{service::compiler_from, store::RuleStore, watch},
+    reload::{Cause, Reload, Reloader, Running},
+    rules::{service::compiler_from, store::RuleStore},
 };
 
 use crate::rules::{copy_tree, fixture_copy, fixture_dir};
 use crate::support::{request, settings_with, TestServer};
+
+/// The one watcher over `store` alone (no SIGHUP: other tests of this binary send it).
+fn watch(store: &Arc<RuleStore>) -> Running {
+    Reloader::new().add(store.clone(), true, Duration::from_millis(100)).start().unwrap()
+}
 
 /// Wait (up to 20 s) until `cond` holds; the watcher is asynchronous.
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
@@ -51,7 +58,7 @@ fn bump_versions(dir: &Path, to: &str) {
 async fn watcher_reloads_an_edit_and_rejects_a_broken_one() {
     let (_tmp, dir) = fixture_copy();
     let store = Arc::new(RuleStore::open(&dir, compiler_from(&settings_with(&[]))).unwrap());
-    let _w = watch::watch(store.clone(), Duration::from_millis(100)).unwrap();
+    let _w = watch(&store);
     let v0 = store.current().version.clone();
 
     bump_versions(&dir, "2.0.0");
@@ -64,9 +71,30 @@ async fn watcher_reloads_an_edit_and_rejects_a_broken_one() {
     std::fs::write(&p, good.replace("fn evaluate(enc) {", "fn evaluate(enc) {\n    let = ;")).unwrap();
     eventually("broken edit rejected", || !store.last_reload().loaded).await;
     assert_eq!(store.current().version, v1, "the previous set keeps answering");
-    let e = &store.last_reload().errors[0];
+    let last = store.last_reload();
+    assert_eq!((last.cause, last.version.as_str(), last.changed), (Cause::FileChange, v1.as_str(), false));
+    let e = &last.errors[0];
     assert_eq!(e.path, "stemi/aspirin_arrival.rhai");
     assert!(e.line > 0 && e.column > 0, "{e}");
+}
+
+#[tokio::test]
+async fn dot_file_edits_trigger_no_reload() {
+    let (_tmp, dir) = fixture_copy();
+    let store = Arc::new(RuleStore::open(&dir, compiler_from(&settings_with(&[]))).unwrap());
+    let _w = watch(&store);
+    let attempts = store.attempts();
+    // An editor's swap file, a hidden directory and a dot-file of a rule: nothing to reload.
+    std::fs::write(dir.join("stemi/.aspirin_arrival.rhai.swp"), "swap").unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".git/index"), "x").unwrap();
+    std::fs::write(dir.join("stemi/.hidden.rhai"), "fn evaluate(enc) { let = ; }").unwrap();
+    // Longer than the debounce (100 ms) and the longest postponement (1.5 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(store.attempts(), attempts, "a dot-entry started a reload: {:?}", store.last_reload());
+    // The same watcher does react to a real file (so the quiet above was not a dead watcher).
+    bump_versions(&dir, "5.0.0");
+    eventually("edit in force", || store.attempts() > attempts && store.last_reload().changed).await;
 }
 
 /// Lay out `content` the way kubelet does for a ConfigMap volume: `..<ts>/` holds the
@@ -95,7 +123,7 @@ async fn watcher_follows_a_configmap_symlink_swap() {
     copy_tree(&crate::support::root().join("examples/encounters"), &tmp.path().join("repo/examples/encounters"));
     configmap_generation(&mount, "..2026_03_01_a", &fixture_dir());
     let store = Arc::new(RuleStore::open(&mount, compiler_from(&settings_with(&[]))).unwrap());
-    let _w = watch::watch(store.clone(), Duration::from_millis(100)).unwrap();
+    let _w = watch(&store);
     let v0 = store.current().version.clone();
     assert_eq!(store.current().rule_count(), 3);
 
@@ -106,13 +134,27 @@ async fn watcher_follows_a_configmap_symlink_swap() {
     eventually("swapped set in force", || store.current().version != v0).await;
     assert_eq!(store.current().rule("stemi.door_to_device").unwrap().meta.version, "3.0.0");
     assert!(store.last_reload().loaded);
+
+    // A broken generation swapped in: refused, the 3.0.0 set keeps answering.
+    let v1 = store.current().version.clone();
+    let (_t3, broken) = fixture_copy();
+    let p = broken.join("stemi/aspirin_arrival.rhai");
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p).unwrap().replace("fn evaluate(enc) {", "fn evaluate(enc) {\n    let = ;"),
+    )
+    .unwrap();
+    configmap_generation(&mount, "..2026_03_03_c", &broken);
+    eventually("broken generation refused", || !store.last_reload().loaded).await;
+    assert_eq!(store.current().version, v1);
+    assert_eq!(store.last_reload().errors[0].path, "stemi/aspirin_arrival.rhai");
 }
 
 #[tokio::test]
 async fn sighup_reloads() {
     let (_tmp, dir) = fixture_copy();
     let store = Arc::new(RuleStore::open(&dir, compiler_from(&settings_with(&[]))).unwrap());
-    let _h = watch::reload_on_sighup(store.clone()).unwrap();
+    let _h = Reloader::new().add(store.clone(), false, Duration::from_millis(100)).on_sighup().start().unwrap();
     let v0 = store.current().version.clone();
     bump_versions(&dir, "4.0.0");
     let pid = std::process::id().to_string();
@@ -120,6 +162,7 @@ async fn sighup_reloads() {
     assert!(st.success());
     eventually("SIGHUP reload", || store.current().version != v0).await;
     assert_eq!(store.current().rule("stemi.aspirin_arrival").unwrap().meta.version, "4.0.0");
+    assert_eq!(store.last_reload().cause, Cause::Sighup);
 }
 
 #[tokio::test]
@@ -154,6 +197,11 @@ async fn list_rule_packs_and_admin_reload_over_grpc() {
     assert_eq!(list.rule_set_version, v0);
     assert_eq!(list.last_reload_status(), pb::LoadStatus::Failed);
     assert_eq!(list.last_reload_errors.len(), r.errors.len());
+    // The one outcome shape: the RPC's answer is what ListRulePacks shows as last_reload.
+    let last = list.last_reload.expect("last_reload");
+    assert_eq!((last.component(), last.cause()), (pb::ReloadComponent::Rules, pb::ReloadCause::Admin));
+    assert_eq!((last.status, last.version.as_str(), last.errors.len()), (r.status, v0.as_str(), r.errors.len()));
+    assert!(!r.changed);
 
     std::fs::remove_file(dir.join("stemi/bad.rhai")).unwrap();
     bump_versions(&dir, "2.0.0");

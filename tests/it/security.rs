@@ -251,17 +251,35 @@ async fn a_renewed_certificate_is_served_after_reload_and_a_broken_one_is_not() 
     let cfg = tls_and_jwt(dir.path(), "").replace("mode = \"jwt\"", "mode = \"off\"");
     let d = start(settings(dir.path(), &cfg)).await;
     assert!(tls_channel(d.addr, &old.ca_pem, None).await.is_ok());
+    // The one watcher over the TLS files (as `cdssd serve` builds it).
+    use cdssd::reload::{Reload, Reloader};
+    let _w = Reloader::new().add(d.security.clone(), true, Duration::from_millis(100)).start().unwrap();
+    let outcome_after = |n: u64, loaded: bool| {
+        let s = d.security.clone();
+        async move {
+            for _ in 0..400 {
+                if s.attempts() > n && s.last_outcome().loaded == loaded {
+                    return s.last_outcome();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no reload with loaded = {loaded} after attempt {n}: {:?}", s.last_outcome());
+        }
+    };
 
     // A broken key file: the reload fails and the old identity keeps serving.
+    let n = d.security.attempts();
     std::fs::write(dir.path().join("server.key"), "not a key").unwrap();
-    assert!(d.security.reload().is_err());
+    let failed = outcome_after(n, false).await;
+    assert!(!failed.errors.is_empty() && failed.cause == cdssd::reload::Cause::FileChange, "{failed:?}");
     let ch = tls_channel(d.addr, &old.ca_pem, None).await.expect("old identity still served");
     CdsServiceClient::new(ch).evaluate(request("stemi_primary_pci.json")).await.expect("evaluates");
 
     // Renewed by another CA: after the reload new handshakes present it.
     let new = Pki::new("new CA");
+    let n = d.security.attempts();
     server_files(dir.path(), &new);
-    d.security.reload().expect("renewed identity loads");
+    outcome_after(n, true).await;
     let ch = tls_channel(d.addr, &new.ca_pem, None).await.expect("new identity served");
     CdsServiceClient::new(ch).evaluate(request("stemi_primary_pci.json")).await.expect("evaluates");
     let stale = tls_channel(d.addr, &old.ca_pem, None).await;
