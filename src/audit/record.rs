@@ -17,9 +17,10 @@ pub struct FindingRow {
     pub rule_version: String,
     pub pack: String,
     pub measure: String,
-    /// Measure set (the pack until rules carry their own measure-set metadata).
+    /// Measure set the rule implements ("CMS", "NHC-2022", ...; the pack for a finding
+    /// without one, e.g. the engine's own).
     pub measure_set: String,
-    /// Measure id within the set (the rule id until rules carry their own).
+    /// Item within the set ("AMI-8a", "4.1.1.3", ...; the rule id for a finding without one).
     pub measure_id: String,
     /// `FindingStatus` name without prefix, lower case: met, not_met, excluded, pending, error, not_applicable.
     pub status: String,
@@ -167,8 +168,8 @@ impl FindingRow {
             rule_version: f.rule_version.clone(),
             pack: f.pack.clone(),
             measure: f.measure.clone(),
-            measure_set: f.pack.clone(),
-            measure_id: f.rule_id.clone(),
+            measure_set: if f.measure_set.is_empty() { f.pack.clone() } else { f.measure_set.clone() },
+            measure_id: if f.measure_id.is_empty() { f.rule_id.clone() } else { f.measure_id.clone() },
             status: enum_label(f.status().as_str_name(), "FINDING_STATUS_"),
             exclusion_reason: f.exclusion_reason.clone(),
             deadline_us: ts_us(&f.deadline),

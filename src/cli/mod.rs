@@ -3,6 +3,7 @@
 
 mod audit;
 mod batch;
+mod export;
 mod llm;
 mod replay;
 mod report;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Single-disease QC report over the audit store (each discharged encounter once per
     /// measure: its latest evaluation at or after discharge).
     Report(report::ReportArgs),
+    /// Exports from the audit store: `export nhc`, the NHC per-case worksheets (STEMI, stroke).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// The concurrent-QC worklist: current inpatients' pending measures by deadline, from the
     /// latest recorded evaluations (same as `cdssd audit worklist`).
     Worklist {
@@ -322,6 +326,10 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Report(args) => {
             telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
             report::run(args, &settings)
+        }
+        Command::Export(cmd) => {
+            telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+            export::run(cmd, &settings)
         }
         Command::Worklist { department } => {
             telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });

@@ -35,9 +35,12 @@ pub struct ReportArgs {
     /// Last discharge day (yyyy-MM-dd, hospital time zone), inclusive.
     #[arg(long)]
     pub to: String,
-    /// Only measures of this measure set.
+    /// Only findings of this measure set (the findings' `measure_set`: CMS, TJC, NHC-2020, NHC-2022, ...).
     #[arg(long)]
     pub measure_set: Option<String>,
+    /// Only findings of this item of the set (the findings' `measure_id`: AMI-8a, 4.1.1.3, STK-4, ...).
+    #[arg(long)]
+    pub measure_id: Option<String>,
     /// Only measures of this rule pack.
     #[arg(long)]
     pub pack: Option<String>,
@@ -61,7 +64,7 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-fn day_start_us(day: &str, tz: chrono_tz::Tz, what: &str) -> anyhow::Result<(i64, chrono::NaiveDate)> {
+pub(crate) fn day_start_us(day: &str, tz: chrono_tz::Tz, what: &str) -> anyhow::Result<(i64, chrono::NaiveDate)> {
     let d =
         chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").with_context(|| format!("--{what} is not yyyy-MM-dd"))?;
     let t = d.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(tz).earliest().context("no local midnight")?;
@@ -91,9 +94,13 @@ pub fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let keys = match list {
-        Some(_) => Some(KeyRing::load(&settings.audit.key_path(), false)?),
-        None => None,
+    // The figures open the counted requests (and the discharge list resolves pseudonyms): the key.
+    let keys = KeyRing::load(&settings.audit.key_path(), false)?;
+    let rules = crate::rules::service::RuleService::load(settings).map_err(anyhow::Error::msg)?.current();
+    let inputs = report::figures::Inputs {
+        keys: &keys,
+        limits: crate::encounter::Limits::from_settings(&settings.encounter),
+        antimicrobial: rules.value_sets.get("antimicrobial_systemic"),
     };
     let q = Query {
         from_us,
@@ -101,11 +108,15 @@ pub fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         from_label: args.from.clone(),
         to_label: args.to.clone(),
         department: args.department.clone(),
-        filter: Filter { measure_set: args.measure_set.clone(), pack: args.pack.clone() },
+        filter: Filter {
+            measure_set: args.measure_set.clone(),
+            measure_id: args.measure_id.clone(),
+            pack: args.pack.clone(),
+        },
         override_flag_ratio: args.override_flag_ratio,
     };
     let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-    let r = report::build(store.as_ref(), keys.as_ref(), &q, list.as_deref(), &actor)?;
+    let r = report::build(store.as_ref(), Some(&keys), &q, list.as_deref(), Some(&inputs), &actor)?;
     let lang = match args.lang {
         ReportLang::En => render::Lang::En,
         ReportLang::ZhCn => render::Lang::ZhCn,

@@ -74,13 +74,16 @@ pub fn wilson(k: u64, n: u64) -> Option<(f64, f64)> {
     Some(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
-/// One measure of the report.
+/// One row of the report: one rule's findings, under its measure set and item. Several
+/// rules can implement parts of one item (NHC-2020 "STEMI" is a whole item set), so a
+/// row is (measure set, item, rule); rows are ordered by measure set, item, rule.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MeasureRow {
+    pub measure_set: String,
+    pub measure_id: String,
     pub rule_id: String,
     pub measure: String,
     pub pack: String,
-    pub measure_set: String,
     pub counts: Counts,
     /// "YYYY-MM" → counts.
     pub months: BTreeMap<String, Counts>,
@@ -88,21 +91,38 @@ pub struct MeasureRow {
     pub not_met: Vec<String>,
 }
 
-/// Which decisions the report covers.
+/// Which findings the report covers (by the findings' own fields).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// The finding's `measure_set` ("CMS", "NHC-2022", ...).
     pub measure_set: Option<String>,
+    /// The finding's `measure_id` (the item within the set: "AMI-8a", "4.1.1.3", ...).
+    pub measure_id: Option<String>,
     pub pack: Option<String>,
 }
 
-/// The report's body: measures by rule id, plus the encounters evaluated after discharge.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+impl Filter {
+    /// Does the finding pass the filter?
+    pub fn passes(&self, f: &crate::audit::FindingRow) -> bool {
+        self.pack.as_ref().is_none_or(|p| p == &f.pack)
+            && self.measure_set.as_ref().is_none_or(|s| s == &f.measure_set)
+            && self.measure_id.as_ref().is_none_or(|i| i == &f.measure_id)
+    }
+}
+
+/// Row key: (measure set, item, rule id).
+pub type RowKey = (String, String, String);
+
+/// The report's body: rows by (measure set, item, rule), plus the encounters evaluated after discharge.
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
-    pub measures: BTreeMap<String, MeasureRow>,
+    pub measures: BTreeMap<RowKey, MeasureRow>,
     /// Pseudonyms of encounters discharged in the period with an evaluation at or after discharge.
     pub evaluated: BTreeSet<String>,
     /// Pseudonyms of encounters discharged in the period with any recorded decision.
     pub seen: BTreeSet<String>,
+    /// The counted decision of each encounter (its latest at or after discharge), by pseudonym.
+    pub counted: Vec<StoredDecision>,
 }
 
 fn month(us: i64, tz: &str) -> String {
@@ -145,21 +165,19 @@ impl Counter {
 
     /// The counts.
     pub fn finish(self) -> Tally {
-        let mut measures: BTreeMap<String, MeasureRow> = BTreeMap::new();
+        let mut measures: BTreeMap<RowKey, MeasureRow> = BTreeMap::new();
         let evaluated: BTreeSet<String> = self.latest.keys().cloned().collect();
+        let mut counted = Vec::with_capacity(self.latest.len());
         for (pid, (_, d)) in self.latest {
             let m = month(d.discharge_us.unwrap_or_default(), &d.time_zone);
-            for f in &d.findings {
-                if self.filter.pack.as_ref().is_some_and(|p| p != &f.pack)
-                    || self.filter.measure_set.as_ref().is_some_and(|s| s != &f.measure_set)
-                {
-                    continue;
-                }
-                let row = measures.entry(f.rule_id.clone()).or_insert_with(|| MeasureRow {
+            for f in d.findings.iter().filter(|f| self.filter.passes(f)) {
+                let key = (f.measure_set.clone(), f.measure_id.clone(), f.rule_id.clone());
+                let row = measures.entry(key).or_insert_with(|| MeasureRow {
+                    measure_set: f.measure_set.clone(),
+                    measure_id: f.measure_id.clone(),
                     rule_id: f.rule_id.clone(),
                     measure: f.measure.clone(),
                     pack: f.pack.clone(),
-                    measure_set: f.measure_set.clone(),
                     ..Default::default()
                 });
                 row.counts.add(&f.status, &f.exclusion_reason);
@@ -168,8 +186,9 @@ impl Counter {
                     row.not_met.push(pid.clone());
                 }
             }
+            counted.push(d);
         }
-        Tally { measures, evaluated, seen: self.seen }
+        Tally { measures, evaluated, seen: self.seen, counted }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{
-    render::{ci, coverage_line, override_text, pct, Lang},
+    render::{ci, ci_of, coverage_line, figure_name, iqr, num, override_text, pct, Lang},
     MeasureRow, Report,
 };
 
@@ -73,15 +73,27 @@ fn section(r: &Report, lang: Lang) -> String {
     let _ = writeln!(s, "<p class=\"coverage\">{}</p>", esc(&coverage_line(r, lang)));
     let _ = writeln!(
         s,
-        "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-        l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
+        "<table class=\"measures\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        l.item, l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
     );
+    let mut set = None;
     for m in &r.measures {
+        if set != Some(&m.measure_set) {
+            let _ = writeln!(
+                s,
+                "<tr class=\"measure-set\"><th colspan=\"10\">{}: {}</th></tr>",
+                l.measure_set,
+                esc(&m.measure_set)
+            );
+            set = Some(&m.measure_set);
+        }
         let c = &m.counts;
         let _ = writeln!(
             s,
-            "<tr data-rule=\"{}\"><td>{}<br><small>{}</small></td><td class=\"den\">{}</td><td class=\"met\">{}</td><td class=\"not-met\">{}</td><td class=\"excluded\">{}</td><td class=\"pending\">{}</td><td>{}</td><td class=\"rate\">{}</td><td>{}</td></tr>",
+            "<tr data-rule=\"{}\" data-set=\"{}\"><td class=\"item\">{}</td><td>{}<br><small>{}</small></td><td class=\"den\">{}</td><td class=\"met\">{}</td><td class=\"not-met\">{}</td><td class=\"excluded\">{}</td><td class=\"pending\">{}</td><td>{}</td><td class=\"rate\">{}</td><td>{}</td></tr>",
             esc(&m.rule_id),
+            esc(&m.measure_set),
+            esc(&m.measure_id),
             esc(&m.rule_id),
             esc(&m.measure),
             c.denominator,
@@ -104,6 +116,7 @@ fn section(r: &Report, lang: Lang) -> String {
         }
         s.push_str("</div>\n");
     }
+    figures(&mut s, r, lang);
     if !r.overrides.is_empty() {
         let _ = writeln!(s, "<h2>{}</h2><ul class=\"overrides\">", l.overrides);
         for o in &r.overrides {
@@ -115,6 +128,54 @@ fn section(r: &Report, lang: Lang) -> String {
     }
     s.push_str("</section>\n");
     s
+}
+
+fn figures(s: &mut String, r: &Report, lang: Lang) {
+    let (l, f) = (lang.labels(), &r.figures);
+    if !f.continuous.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h2>{}</h2><table class=\"continuous\"><thead><tr><th>{}</th><th>n</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            l.continuous, l.measure, l.median, l.iqr
+        );
+        for c in &f.continuous {
+            let _ = writeln!(
+                s,
+                "<tr data-figure=\"{}\"><td>{}<br><small>{} {} · {}</small></td><td class=\"n\">{}</td><td class=\"median\">{}</td><td class=\"iqr\">{}</td></tr>",
+                c.figure,
+                figure_name(&c.figure, lang),
+                esc(&c.measure_set),
+                esc(&c.measure_id),
+                esc(&c.rule_id),
+                c.n,
+                num(c.median),
+                iqr(c)
+            );
+        }
+        s.push_str("</tbody></table>\n");
+    }
+    if !f.conditions.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h2>{}</h2><table class=\"conditions\"><thead><tr><th>{}</th><th>n</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            l.conditions, l.condition, l.died, l.mortality, l.ci, l.antimicrobial_treated, l.mean_antimicrobial_days
+        );
+        for c in &f.conditions {
+            let _ = writeln!(
+                s,
+                "<tr data-condition=\"{}\"><td>{}</td><td class=\"n\">{}</td><td class=\"died\">{}</td><td class=\"mortality\">{}</td><td>{}</td><td class=\"treated\">{}</td><td class=\"mean-days\">{}</td></tr>",
+                esc(&c.pack),
+                esc(&c.pack),
+                c.encounters,
+                c.died,
+                pct(c.mortality()),
+                ci_of(c.mortality_ci()),
+                c.antimicrobial_treated,
+                num(c.mean_antimicrobial_days())
+            );
+        }
+        s.push_str("</tbody></table>\n");
+    }
 }
 
 /// The whole file.

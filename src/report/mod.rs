@@ -6,9 +6,12 @@
 
 pub mod count;
 pub mod discharges;
+pub mod figures;
 pub mod html;
+pub mod nhc;
 pub mod render;
 pub mod replay;
+pub mod source;
 pub mod worklist;
 
 use std::collections::BTreeMap;
@@ -72,15 +75,19 @@ pub struct Report {
     pub coverage: Option<Coverage>,
     /// Override analytics over the feedback given in the period.
     pub overrides: Vec<OverrideRow>,
+    /// Continuous measures, mortality and antimicrobial days (see [`figures`]).
+    pub figures: figures::Figures,
 }
 
 /// Build the report; `discharges` (EMR id → pseudonym resolved with `keys`) turns
-/// not-met pseudonyms into EMR ids for review — a PHI read, recorded for `actor`.
+/// not-met pseudonyms into EMR ids for review — a PHI read, recorded for `actor`;
+/// `inputs` opens the counted requests for the figures — a PHI read, recorded too.
 pub fn build(
     store: &dyn AuditStore,
     keys: Option<&KeyRing>,
     q: &Query,
     discharges: Option<&[discharges::Discharge]>,
+    inputs: Option<&figures::Inputs<'_>>,
     actor: &str,
 ) -> Result<Report, AuditError> {
     let mut counter = count::Counter::new(q.filter.clone());
@@ -91,7 +98,21 @@ pub fn build(
         not_discharged: false,
     };
     store.scan(&scan, &mut |d| counter.offer(d))?;
-    let tally = counter.finish();
+    let mut tally = counter.finish();
+    let figures = match inputs {
+        Some(inputs) => {
+            let f = figures::figures(&tally.counted, &q.filter, inputs);
+            store.record_access(&AccessRecord::now(
+                actor,
+                "report_figures",
+                &format!("{}..{}", q.from_label, q.to_label),
+                f.opened as i64,
+            ))?;
+            f
+        }
+        None => figures::Figures::default(),
+    };
+    tally.counted.clear();
     let mut measures: Vec<MeasureRow> = tally.measures.into_values().collect();
     let coverage = match (discharges, keys) {
         (Some(list), Some(keys)) => {
@@ -168,5 +189,6 @@ pub fn build(
         encounters: tally.evaluated.len() as u64,
         measures,
         coverage,
+        figures,
     })
 }

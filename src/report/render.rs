@@ -38,6 +38,20 @@ pub struct Labels {
     pub no_list: &'static str,
     pub overrides: &'static str,
     pub flagged: &'static str,
+    pub measure_set: &'static str,
+    pub item: &'static str,
+    pub continuous: &'static str,
+    pub median: &'static str,
+    pub iqr: &'static str,
+    pub door_to_needle: &'static str,
+    pub door_to_device: &'static str,
+    pub conditions: &'static str,
+    pub condition: &'static str,
+    pub died: &'static str,
+    pub mortality: &'static str,
+    pub antimicrobial_treated: &'static str,
+    pub mean_antimicrobial_days: &'static str,
+    pub unresolved: &'static str,
 }
 
 impl Lang {
@@ -67,6 +81,20 @@ impl Lang {
                 no_list: "no discharge list given: coverage unknown",
                 overrides: "Clinician overrides (rule, version, department: overridden/feedback)",
                 flagged: "FLAGGED: override ratio above threshold",
+                measure_set: "Measure set",
+                item: "Item",
+                continuous: "Continuous measures (minutes; rule denominator, latest evaluation at or after discharge)",
+                median: "Median",
+                iqr: "IQR (Q1–Q3)",
+                door_to_needle: "Door-to-needle time",
+                door_to_device: "Door-to-device time",
+                conditions: "Outcomes by condition",
+                condition: "Condition",
+                died: "In-hospital deaths",
+                mortality: "In-hospital mortality",
+                antimicrobial_treated: "Encounters with antimicrobials",
+                mean_antimicrobial_days: "Mean antimicrobial days",
+                unresolved: "item not found",
             },
             Lang::ZhCn => &Labels {
                 title: "单病种质控报表",
@@ -92,6 +120,20 @@ impl Lang {
                 no_list: "未提供出院名单：覆盖率未知",
                 overrides: "临床医生否决情况（规则、版本、科室：否决数/反馈数）",
                 flagged: "已标记：否决率超过阈值",
+                measure_set: "指标集",
+                item: "条目",
+                continuous: "连续型指标（分钟；规则分母，出院时或出院后最后一次评估）",
+                median: "中位数",
+                iqr: "四分位距（Q1–Q3）",
+                door_to_needle: "门-针时间",
+                door_to_device: "门-球时间",
+                conditions: "按病种的结局",
+                condition: "病种",
+                died: "住院死亡",
+                mortality: "住院死亡率",
+                antimicrobial_treated: "使用抗菌药物病例",
+                mean_antimicrobial_days: "平均抗菌药物使用天数",
+                unresolved: "未找到条目",
             },
         }
     }
@@ -109,6 +151,34 @@ pub fn ci(c: &Counts) -> String {
 
 fn reasons(c: &Counts) -> String {
     c.excluded_by_reason.iter().map(|(r, n)| format!("{r}: {n}")).collect::<Vec<_>>().join("; ")
+}
+
+/// The name of a continuous figure in `lang`.
+pub fn figure_name(figure: &str, lang: Lang) -> &'static str {
+    let l = lang.labels();
+    match figure {
+        "door_to_needle" => l.door_to_needle,
+        "door_to_device" => l.door_to_device,
+        _ => "?",
+    }
+}
+
+/// "45.0" or "—".
+pub fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |x| format!("{x:.1}"))
+}
+
+/// "[37.5, 60.0]" or "—".
+pub fn iqr(c: &super::figures::Continuous) -> String {
+    match (c.q1, c.q3) {
+        (Some(a), Some(b)) => format!("[{a:.1}, {b:.1}]"),
+        _ => "—".into(),
+    }
+}
+
+/// "[0.9%, 79.2%]" or "—".
+pub fn ci_of(w: Option<(f64, f64)>) -> String {
+    w.map_or_else(|| "—".into(), |(lo, hi)| format!("[{:.1}%, {:.1}%]", lo * 100.0, hi * 100.0))
 }
 
 /// "rule version department: overridden/feedback (ratio)".
@@ -146,14 +216,20 @@ pub fn table(r: &Report, lang: Lang) -> String {
     let _ = writeln!(out, "{}", coverage_line(r, lang));
     let _ = writeln!(
         out,
-        "\n{:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
-        l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
+        "\n{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
+        l.item, l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
     );
+    let mut set = None;
     for m in &r.measures {
+        if set != Some(&m.measure_set) {
+            let _ = writeln!(out, "[{}: {}]", l.measure_set, m.measure_set);
+            set = Some(&m.measure_set);
+        }
         let c = &m.counts;
         let _ = writeln!(
             out,
-            "{:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
+            "{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
+            m.measure_id,
             m.rule_id,
             c.denominator,
             c.met,
@@ -175,6 +251,7 @@ pub fn table(r: &Report, lang: Lang) -> String {
             let _ = writeln!(out, "    {}: {}", l.not_met_list, m.not_met.join(", "));
         }
     }
+    figures_table(&mut out, r, lang);
     if !r.overrides.is_empty() {
         let _ = writeln!(out, "\n{}", l.overrides);
         for o in &r.overrides {
@@ -183,6 +260,49 @@ pub fn table(r: &Report, lang: Lang) -> String {
         }
     }
     out
+}
+
+fn figures_table(out: &mut String, r: &Report, lang: Lang) {
+    let (l, f) = (lang.labels(), &r.figures);
+    if !f.continuous.is_empty() {
+        let _ = writeln!(out, "\n{}", l.continuous);
+        for c in &f.continuous {
+            let _ = writeln!(
+                out,
+                "  {} ({} {} {}): n={}  {} {}  {} {}{}",
+                figure_name(&c.figure, lang),
+                c.measure_set,
+                c.measure_id,
+                c.rule_id,
+                c.n,
+                l.median,
+                num(c.median),
+                l.iqr,
+                iqr(c),
+                if c.unresolved > 0 { format!("  ({} {})", l.unresolved, c.unresolved) } else { String::new() }
+            );
+        }
+    }
+    if !f.conditions.is_empty() {
+        let _ = writeln!(out, "\n{}", l.conditions);
+        for c in &f.conditions {
+            let _ = writeln!(
+                out,
+                "  {}: n={}  {} {}  {} {} {}  {} {}  {} {}",
+                c.pack,
+                c.encounters,
+                l.died,
+                c.died,
+                l.mortality,
+                pct(c.mortality()),
+                ci_of(c.mortality_ci()),
+                l.antimicrobial_treated,
+                c.antimicrobial_treated,
+                l.mean_antimicrobial_days,
+                num(c.mean_antimicrobial_days())
+            );
+        }
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -212,8 +332,40 @@ pub fn csv(r: &Report) -> String {
             o.flagged
         );
     }
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.4}"));
+    for c in &r.figures.continuous {
+        let _ = writeln!(
+            out,
+            "# continuous,{},{},{},{},{},{},{},{},{}",
+            c.figure,
+            csv_field(&c.rule_id),
+            csv_field(&c.measure_set),
+            csv_field(&c.measure_id),
+            c.n,
+            opt(c.median),
+            opt(c.q1),
+            opt(c.q3),
+            c.unresolved
+        );
+    }
+    for c in &r.figures.conditions {
+        let (lo, hi) = c.mortality_ci().map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        let _ = writeln!(
+            out,
+            "# condition,{},{},{},{},{},{},{},{},{}",
+            csv_field(&c.pack),
+            c.encounters,
+            c.died,
+            opt(c.mortality()),
+            opt(lo),
+            opt(hi),
+            c.antimicrobial_treated,
+            c.antimicrobial_days,
+            opt(c.mean_antimicrobial_days())
+        );
+    }
     out.push_str(
-        "rule_id,pack,measure,month,denominator,met,not_met,excluded,pending,error,rate,ci_low,ci_high,excluded_by_reason,not_met_encounters\n",
+        "measure_set,measure_id,rule_id,pack,measure,month,denominator,met,not_met,excluded,pending,error,rate,ci_low,ci_high,excluded_by_reason,not_met_encounters\n",
     );
     for m in &r.measures {
         let mut row = |month: &str, c: &Counts, not_met: &str| {
@@ -221,7 +373,9 @@ pub fn csv(r: &Report) -> String {
                 c.wilson().map_or((String::new(), String::new()), |(a, b)| (format!("{a:.4}"), format!("{b:.4}")));
             let _ = writeln!(
                 out,
-                "{},{},{},{month},{},{},{},{},{},{},{},{lo},{hi},{},{}",
+                "{},{},{},{},{},{month},{},{},{},{},{},{},{},{lo},{hi},{},{}",
+                csv_field(&m.measure_set),
+                csv_field(&m.measure_id),
                 csv_field(&m.rule_id),
                 csv_field(&m.pack),
                 csv_field(&m.measure),
@@ -258,5 +412,12 @@ pub fn json(r: &Report) -> String {
         .collect();
     let mut v = serde_json::to_value(r).expect("plain data");
     v["measures"] = serde_json::Value::Array(measures);
+    if let Some(conditions) = v["figures"]["conditions"].as_array_mut() {
+        for (c, row) in conditions.iter_mut().zip(&r.figures.conditions) {
+            c["mortality"] = serde_json::json!(row.mortality());
+            c["mortality_ci95"] = serde_json::json!(row.mortality_ci().map(|(a, b)| [a, b]));
+            c["mean_antimicrobial_days"] = serde_json::json!(row.mean_antimicrobial_days());
+        }
+    }
     serde_json::to_string_pretty(&v).expect("plain data")
 }

@@ -33,6 +33,7 @@ mod mappings;
 mod metrics;
 mod metrics_llm;
 mod model_validity;
+mod nhc;
 mod pg;
 mod recoded;
 mod reload;
