@@ -64,6 +64,10 @@ pub enum Command {
         /// Also list the rules and models that do not apply to the encounter (and why).
         #[arg(long)]
         include_not_applicable: bool,
+        /// Print each finding's reasoning trail (time zero, window, items accepted or
+        /// rejected, exclusion checks, outcome) in the summary; JSON always carries it.
+        #[arg(long)]
+        trail: bool,
     },
     /// Load and validate the configuration, print the effective settings, exit 64 if invalid.
     CheckConfig,
@@ -272,7 +276,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Evaluate { file, format, now, no_llm, include_not_applicable } => {
+        Command::Evaluate { file, format, now, no_llm, include_not_applicable, trail } => {
             telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
             let text = if file == "-" {
                 std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
@@ -313,7 +317,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 Format::Auto => std::io::stdout().is_terminal(),
             };
             if text_out {
-                print!("{}", summary::render(&decision, settings.timezone(), summary::use_colour()));
+                print!("{}", summary::render(&decision, settings.timezone(), summary::use_colour(), trail));
             } else {
                 println!("{}", encounter::to_json(&decision));
             }

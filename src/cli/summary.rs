@@ -85,8 +85,9 @@ fn counts(findings: &[&pb::Finding], l: Locale) -> String {
     parts.join(" · ")
 }
 
-/// Render the decision for a terminal; `tz`: the hospital zone for times, `colour`: ANSI styles.
-pub fn render(d: &pb::Decision, tz: Tz, colour: bool) -> String {
+/// Render the decision for a terminal; `tz`: the hospital zone for times, `colour`: ANSI styles,
+/// `trail`: each finding's reasoning trail under it (`--trail`).
+pub fn render(d: &pb::Decision, tz: Tz, colour: bool, trail: bool) -> String {
     let l = Locale::parse(&d.locale).unwrap_or_default();
     let p = Paint(colour);
     let mut o = String::new();
@@ -163,6 +164,14 @@ pub fn render(d: &pb::Decision, tz: Tz, colour: bool) -> String {
                     let _ = write!(line, " @ {t}");
                 }
                 let _ = writeln!(o, "{line}");
+            }
+            if trail {
+                for (i, t) in f.trail.iter().enumerate() {
+                    let _ = writeln!(o, "{pad}{:>2}. {}", i + 1, t.text);
+                }
+                if f.trail_truncated {
+                    let _ = writeln!(o, "{pad}    {}", l.pick("（推理过程已截断）", "(trail cut at its limit)"));
+                }
             }
         }
     }
@@ -307,7 +316,7 @@ mod tests {
     #[test]
     fn no_enum_names_findings_grouped_by_pack_with_counts_and_local_times() {
         let tz = chrono_tz::Asia::Shanghai;
-        let zh = render(&decision("zh-CN"), tz, false);
+        let zh = render(&decision("zh-CN"), tz, false, false);
         for enum_name in ["RISK_BAND", "RISK_STATUS", "TRIGGER_", "INDICATOR_", "SUGGESTION_STATUS", "FINDING_STATUS"] {
             assert!(!zh.contains(enum_name), "{enum_name} in\n{zh}");
         }
@@ -319,11 +328,30 @@ mod tests {
         assert!(zh.contains("2026-03-02 22:40 (+08:00)") && zh.contains("截止时间：2026-03-02 23:40 (+08:00)"), "{zh}");
         assert!(!zh.contains("LLM not requested") && zh.contains("未启用"), "{zh}");
         assert!(!zh.contains('\x1b'), "no colour when not asked");
-        let en = render(&decision("en"), tz, false);
+        let en = render(&decision("en"), tz, false, false);
         assert!(en.contains("pack stemi — met 1 · not met 1 · pending 1") && en.contains("low risk"), "{en}");
         assert!(!crate::locale::has_chinese(&en.replace("标题", "").replace("消息", "")), "{en}");
-        let coloured = render(&decision("en"), tz, true);
+        let coloured = render(&decision("en"), tz, true, false);
         assert!(coloured.contains("\x1b[1;31mnot met\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn the_trail_is_listed_only_when_asked() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let mut d = decision("en");
+        d.findings[0].trail = vec![pb::TrailStep {
+            kind: "time_zero".into(),
+            text: "Time zero: hospital arrival, 03-02 22:30".into(),
+            ..Default::default()
+        }];
+        d.findings[0].trail_truncated = true;
+        let with = render(&d, tz, false, true);
+        assert!(
+            with.contains(" 1. Time zero: hospital arrival, 03-02 22:30") && with.contains("(trail cut at its limit)"),
+            "{with}"
+        );
+        let without = render(&d, tz, false, false);
+        assert!(!without.contains("Time zero"), "{without}");
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>, l: Locale, tz: Tz) 
         detail.push_str(&format!("\n\n{}\n", label(l, "依据", "Evidence").trim_end()));
         detail.push_str(&evidence_lines(&f.evidence, l, tz));
     }
+    detail.push_str(&decisive_steps(f, l));
     Some(pb::Card {
         uuid: uuid::Uuid::new_v4().to_string(),
         summary: truncate_summary(&prefixed(l, prefix, &format!("{} — {}", f.title, f.message))),
@@ -346,4 +347,26 @@ pub fn card_for_data_quality(notices: &[pb::DataQualityNotice], l: Locale) -> Op
         }),
         draft: false,
     })
+}
+
+/// Most trail steps a card's detail lists.
+pub const CARD_TRAIL_STEPS: usize = 6;
+
+/// The decisive steps of a finding's reasoning trail for the card detail: time zero, the
+/// window and the items accepted or rejected (the exclusion checks and the whole trail are
+/// in the finding); "" when the rule recorded none.
+fn decisive_steps(f: &pb::Finding, l: Locale) -> String {
+    let steps: Vec<&pb::TrailStep> =
+        f.trail.iter().filter(|t| matches!(t.kind.as_str(), "time_zero" | "window" | "item")).collect();
+    if steps.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n\n{}\n", label(l, "判定过程", "How it was decided").trim_end());
+    for t in steps.iter().take(CARD_TRAIL_STEPS) {
+        out.push_str(&format!("- {}\n", t.text));
+    }
+    if steps.len() > CARD_TRAIL_STEPS || f.trail_truncated {
+        out.push_str(l.pick("- …（完整推理过程见质控结果）\n", "- … (the full trail is in the finding)\n"));
+    }
+    out
 }

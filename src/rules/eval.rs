@@ -174,6 +174,7 @@ impl RuleSet {
         if implausible {
             enc.read_lock::<EncounterView>().map(|v| v.take_implausible_asked());
         }
+        let recording = super::trail::Recording::start(rule.exclusion_sets.clone());
         let result = {
             let _budget = Budget::start(budget);
             self.engine.call_fn_with_options::<Dynamic>(
@@ -188,6 +189,7 @@ impl RuleSet {
                 (enc.clone(),),
             )
         };
+        let recorded = recording.finish();
         let (el, ec) = pos_parts(rule.evaluate_pos);
         let outcome = match result {
             Ok(v) => match enc.read_lock::<EncounterView>() {
@@ -207,7 +209,6 @@ impl RuleSet {
             }
         };
         let mut f = blank_finding(rule, Status::Error, locale);
-        f.duration = started.elapsed();
         match outcome {
             Ok(r) => {
                 f.status = r.status;
@@ -217,10 +218,11 @@ impl RuleSet {
                 f.deadline = r.deadline;
                 f.exclusion_reason = r.exclusion_reason;
                 f.missing_data = r.missing_data;
-                if implausible {
-                    if let Some(view) = enc.read_lock::<EncounterView>() {
+                if let Some(view) = enc.read_lock::<EncounterView>() {
+                    if implausible {
                         needed_implausible(&mut f, view.encounter(), &view.take_implausible_asked());
                     }
+                    super::trail::render::finish(&mut f, recorded, self.tz, view.encounter());
                 }
             }
             Err((fault, kind)) => {
@@ -230,6 +232,7 @@ impl RuleSet {
                 f.fault = Some(fault);
             }
         }
+        f.duration = started.elapsed();
         f
     }
 }

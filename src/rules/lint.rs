@@ -156,6 +156,20 @@ pub fn lint(
                         }
                     }
                 }
+                if call.name == "time_zero" && call.args.len() == 2 {
+                    if let Expr::StringConstant(k, pos) = &call.args[1] {
+                        if super::trail::render::time_zero_key(k).is_none() {
+                            errors.push(LoadError::at(
+                                path,
+                                *pos,
+                                format!(
+                                    "unknown time-zero reason '{k}' (one of: {})",
+                                    super::api::window::time_zero_key_list()
+                                ),
+                            ));
+                        }
+                    }
+                }
                 // Function-call style `given(enc, "aspirin")`.
                 if VALUE_SET_METHODS.contains(&call.name.as_str()) && call.args.len() == 2 {
                     check_value_set(path, &call.args[1], value_sets, &mut errors);

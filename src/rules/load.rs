@@ -40,6 +40,9 @@ pub struct Rule {
     /// Where `fn evaluate` is: the position reported for limit errors (Rhai reports
     /// operation/time/depth/size limits at the outermost call, which has none).
     pub evaluate_pos: rhai::Position,
+    /// Value sets `evaluate` queries in its `// --- Exclusions` section (directly or through
+    /// the helpers it calls there): their queries become trail exclusion checks.
+    pub exclusion_sets: Arc<[rhai::ImmutableString]>,
 }
 
 /// One pack (condition) and its rules, sorted by id.
@@ -478,8 +481,9 @@ impl Compiler {
             lib_path: lib.map(|l| l.path.clone()),
             lib_fns,
             path: path.to_string(),
-            ast,
             evaluate_pos: super::lint::find_position(src, "fn evaluate"),
+            exclusion_sets: super::trail::sections::exclusion_sets(src, &ast),
+            ast,
         })
     }
 

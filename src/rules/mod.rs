@@ -26,6 +26,7 @@ pub mod runner;
 pub mod service;
 pub mod store;
 pub mod testcase;
+pub mod trail;
 pub mod unmapped;
 pub mod valueset;
 pub mod verify;

@@ -50,5 +50,6 @@ mod rules_reload;
 mod security;
 mod support;
 mod tracing;
+mod trail;
 mod validation;
 mod web;

@@ -52,10 +52,14 @@ pub fn register(engine: &mut Engine) {
         v.encounter().first_admission.map_or(Dynamic::UNIT, Dynamic::from_bool)
     });
     engine.register_get("comfort_measures_time", |v: &mut EncounterView| {
-        opt_time(v.encounter().first_documented(CareKind::ComfortMeasuresOnly).map(|d| d.time))
+        let t = v.encounter().first_documented(CareKind::ComfortMeasuresOnly).map(|d| d.time);
+        crate::rules::trail::exclusion_field("enc.comfort_measures_time", t.is_some(), t);
+        opt_time(t)
     });
     engine.register_get("clinical_trial_time", |v: &mut EncounterView| {
-        opt_time(v.encounter().first_documented(CareKind::ClinicalTrial).map(|d| d.time))
+        let t = v.encounter().first_documented(CareKind::ClinicalTrial).map(|d| d.time);
+        crate::rules::trail::exclusion_field("enc.clinical_trial_time", t.is_some(), t);
+        opt_time(t)
     });
     engine.register_get("first_icu", |v: &mut EncounterView| opt_time(v.encounter().first_intensive_care()));
     engine.register_get("locations", |v: &mut EncounterView| -> Array {

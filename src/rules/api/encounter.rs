@@ -13,6 +13,7 @@ use super::items::{
 };
 use super::time::{CallState, Time};
 use crate::encounter::{Code, DiagnosisRank, Encounter, OrderStatus};
+use crate::rules::trail;
 use crate::rules::valueset::{normalize_code, ValueSet, ValueSets};
 
 pub use super::items::evidence_of;
@@ -87,7 +88,7 @@ type Memo = Vec<(Query, ImmutableString, Arc<Vec<usize>>)>;
 
 /// Values computed by `memo(key, || ...)`, per (pack, key), for one request, with the
 /// implausible items the computation asked about (re-asked on every hit).
-type ScriptMemo = Vec<(ImmutableString, ImmutableString, Dynamic, Vec<usize>)>;
+type ScriptMemo = Vec<(ImmutableString, ImmutableString, Dynamic, Vec<usize>, Vec<trail::Step>)>;
 
 struct Inner {
     enc: Arc<Encounter>,
@@ -154,15 +155,24 @@ impl EncounterView {
 
     fn memo_get(&self, pack: &str, key: &str) -> Option<Dynamic> {
         let m = self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, _, v, asked) = m.iter().find(|(p, k, _, _)| p.as_str() == pack && k.as_str() == key)?;
+        let (_, _, v, asked, steps) = m.iter().find(|(p, k, _, _, _)| p.as_str() == pack && k.as_str() == key)?;
         if !asked.is_empty() {
             self.add_implausible_asked(asked);
         }
+        // The trail steps of the computation belong to every rule that reads its value.
+        trail::replay(steps);
         Some(v.clone())
     }
 
-    fn memo_put(&self, pack: ImmutableString, key: ImmutableString, value: Dynamic, asked: Vec<usize>) {
-        self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner()).push((pack, key, value, asked));
+    fn memo_put(
+        &self,
+        pack: ImmutableString,
+        key: ImmutableString,
+        value: Dynamic,
+        asked: Vec<usize>,
+        steps: Vec<trail::Step>,
+    ) {
+        self.0.script_memo.lock().unwrap_or_else(|e| e.into_inner()).push((pack, key, value, asked, steps));
     }
 
     fn add_implausible_asked(&self, items: &[usize]) {
@@ -283,38 +293,41 @@ impl EncounterView {
     /// value set `reasons` (`enc.not_given_for("aspirin", "reason_medical")`): the reason
     /// class a measure accepts (clinical contraindication, patient refusal), never free text.
     fn not_given_for(&self, drugs: ImmutableString, reasons: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
-        let idx = self.matching(Query::NotGiven, drugs)?;
+        let idx = self.matching(Query::NotGiven, drugs.clone())?;
         let vs = self.0.value_sets.get(&reasons).ok_or_else(|| -> Box<EvalAltResult> {
             format!("unknown value set '{reasons}' (files in rules/valuesets/)").into()
         })?;
         let enc = &self.0.enc;
-        Ok(idx
+        let items: Array = idx
             .iter()
             .filter(|&&i| enc.administrations[i].reason_not_given.as_ref().is_some_and(|c| one_code(c, vs)))
             .map(|&i| Dynamic::from(AdministrationRef { enc: enc.clone(), i }))
-            .collect())
+            .collect();
+        trail::exclusion_query(&reasons, items.len(), || items.first().cloned());
+        Ok(items)
     }
 
     fn items(&self, q: Query, name: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
-        let idx = self.matching(q, name)?;
-        let enc = &self.0.enc;
-        Ok(idx
-            .iter()
-            .map(|&i| {
-                let enc = enc.clone();
-                match q {
-                    Query::Diagnoses => Dynamic::from(DiagnosisRef { enc, i }),
-                    Query::Vitals => Dynamic::from(ObservationRef { enc, list: ObsList::Vitals, i }),
-                    Query::Labs => Dynamic::from(ObservationRef { enc, list: ObsList::Labs, i }),
-                    Query::Assessments => Dynamic::from(ObservationRef { enc, list: ObsList::Assessments, i }),
-                    Query::Orders | Query::DischargeMeds => Dynamic::from(OrderRef { enc, i }),
-                    Query::Given | Query::NotGiven => Dynamic::from(AdministrationRef { enc, i }),
-                    Query::Procedures => Dynamic::from(ProcedureRef { enc, i }),
-                    Query::Allergies => Dynamic::from(AllergyRef { enc, i }),
-                    Query::Notes => Dynamic::from(NoteRef { enc, i }),
-                }
-            })
-            .collect())
+        let idx = self.matching(q, name.clone())?;
+        let items: Array = idx.iter().map(|&i| self.item(q, i)).collect();
+        trail::exclusion_query(&name, items.len(), || items.first().cloned());
+        Ok(items)
+    }
+
+    /// The handle of item `i` of `q`'s list.
+    fn item(&self, q: Query, i: usize) -> Dynamic {
+        let enc = self.0.enc.clone();
+        match q {
+            Query::Diagnoses => Dynamic::from(DiagnosisRef { enc, i }),
+            Query::Vitals => Dynamic::from(ObservationRef { enc, list: ObsList::Vitals, i }),
+            Query::Labs => Dynamic::from(ObservationRef { enc, list: ObsList::Labs, i }),
+            Query::Assessments => Dynamic::from(ObservationRef { enc, list: ObsList::Assessments, i }),
+            Query::Orders | Query::DischargeMeds => Dynamic::from(OrderRef { enc, i }),
+            Query::Given | Query::NotGiven => Dynamic::from(AdministrationRef { enc, i }),
+            Query::Procedures => Dynamic::from(ProcedureRef { enc, i }),
+            Query::Allergies => Dynamic::from(AllergyRef { enc, i }),
+            Query::Notes => Dynamic::from(NoteRef { enc, i }),
+        }
     }
 }
 
@@ -334,7 +347,11 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
     engine.register_get("class", |v: &mut EncounterView| ImmutableString::from(v.0.enc.class.as_str()));
     engine.register_get("encounter_class", |v: &mut EncounterView| ImmutableString::from(v.0.enc.class.as_str()));
     engine.register_get("department", |v: &mut EncounterView| ImmutableString::from(v.0.enc.department.as_str()));
-    engine.register_get("transferred_in", |v: &mut EncounterView| v.0.enc.transferred_in);
+    engine.register_get("transferred_in", |v: &mut EncounterView| {
+        let t = v.0.enc.transferred_in;
+        trail::exclusion_field("enc.transferred_in", t, None);
+        t
+    });
     engine.register_get("disposition", |v: &mut EncounterView| {
         ImmutableString::from(v.0.enc.disposition.map_or("", |d| d.as_str()))
     });
@@ -374,7 +391,9 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
         },
     );
     engine.register_fn("has_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
-        Ok(!v.matching(Query::Diagnoses, vs)?.is_empty())
+        let idx = v.matching(Query::Diagnoses, vs.clone())?;
+        trail::exclusion_query(&vs, idx.len(), || idx.first().map(|&i| v.item(Query::Diagnoses, i)));
+        Ok(!idx.is_empty())
     });
     engine.register_fn("principal_diagnosis", |v: &mut EncounterView, vs: ImmutableString| -> Res<bool> {
         let idx = v.matching(Query::Diagnoses, vs)?;
@@ -393,11 +412,12 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
         // What the computation asks about implausible items is kept with its value, so
         // that every rule reading the memo is charged with it (see `take_implausible_asked`).
         let outer = view.take_implausible_asked();
+        let mark = trail::mark();
         let v: Dynamic = f.call_within_context(&ctx, ())?;
         let inner = view.take_implausible_asked();
         view.add_implausible_asked(&outer);
         view.add_implausible_asked(&inner);
-        view.memo_put(pack, key, v.clone(), inner);
+        view.memo_put(pack, key, v.clone(), inner, trail::since(mark));
         Ok(v)
     });
     engine.register_fn("field_evidence", |field: ImmutableString| -> Res<FieldEvidence> {

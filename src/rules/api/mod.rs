@@ -8,6 +8,7 @@ pub mod encounter;
 pub mod items;
 pub mod outcome;
 pub mod time;
+pub mod window;
 
 /// Register the whole rule API on the engine.
 pub fn register(engine: &mut Engine, tz: Tz) {
@@ -15,6 +16,7 @@ pub fn register(engine: &mut Engine, tz: Tz) {
     outcome::register(engine);
     encounter::register(engine, tz);
     course::register(engine);
+    window::register(engine);
     engine.register_fn("first", |a: &mut Array| a.first().cloned().unwrap_or(Dynamic::UNIT));
     engine.register_fn("last", |a: &mut Array| a.last().cloned().unwrap_or(Dynamic::UNIT));
 }

@@ -111,9 +111,20 @@ pub fn register(engine: &mut Engine, tz: Tz) {
     engine.register_fn("plus_days", |t: Time, n: INT| shift(t, n as FLOAT * 1440.0));
     engine.register_fn("plus_days", |t: Time, n: FLOAT| shift(t, n * 1440.0));
     engine.register_fn("hospital_day", move |t0: Time, t: Time| -> INT { hospital_day(tz, t0.0, t.0) });
-    engine.register_fn("end_of_hospital_day", move |t0: Time, n: INT| -> Result<Time, Box<EvalAltResult>> {
-        end_of_hospital_day(tz, t0.0, n).map(Time).ok_or_else(|| format!("hospital day {n} is out of range").into())
-    });
+    engine.register_fn(
+        "end_of_hospital_day",
+        move |ctx: NativeCallContext, t0: Time, n: INT| -> Result<Time, Box<EvalAltResult>> {
+            let end = end_of_hospital_day(tz, t0.0, n)
+                .map(Time)
+                .ok_or_else(|| -> Box<EvalAltResult> { format!("hospital day {n} is out of range").into() })?;
+            // Day 0 and before are a lower bound (the start of day 1), not a window.
+            if n >= 1 && crate::rules::trail::active() {
+                super::window::guess_time_zero(&ctx, t0.0);
+                crate::rules::trail::hospital_days(t0.0, end.0, n);
+            }
+            Ok(end)
+        },
+    );
     engine.register_fn("rel", |t0: Time, t: Time| rel_label(t0.0, t.0));
     engine.register_fn("is_time", |x: Dynamic| x.is::<Time>());
 
