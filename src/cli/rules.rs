@@ -133,6 +133,9 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         for e in v.load_errors() {
             println!("{e}");
         }
+        if !set.overrides.is_empty() {
+            print!("\nLocal variants:\n{}", crate::rules::overrides::render(&set.overrides));
+        }
         println!("\nTest cases per pack:\n{}", verify::render(v));
         if !v.all_passed() && compiler.require_passing_tests() {
             println!(

@@ -73,6 +73,13 @@ pub fn render(list: &pb::ListRulePacksResponse, url: &str, tz: Tz) -> (String, b
             format!("NOT VERIFIED ({}/{} test cases passed)", p.test_cases_passed, p.test_cases_total)
         };
         let _ = writeln!(out, "{:<w$}  {:>5}  {line}", p.id, p.rules.len());
+        for r in p.rules.iter().filter(|r| !r.overridden_by.is_empty()) {
+            let _ = writeln!(
+                out,
+                "{:<w$}         {} replaced by local variant {} (does not run)",
+                "", r.id, r.overridden_by
+            );
+        }
         for f in &p.test_case_failures {
             let _ = writeln!(out, "{:<w$}         {}:{}: {}", "", f.path, f.line.max(1), f.message);
         }

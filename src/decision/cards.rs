@@ -99,6 +99,13 @@ pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>, l: Locale, tz: Tz) 
         l.pick("规则包", "pack"),
         f.pack
     );
+    if !f.local_variant_of.is_empty() {
+        let v = &f.local_variant_of;
+        detail.push_str(&format!(
+            "  \n{}",
+            l.pick(&format!("本院本地版本，替代 `{v}`"), &format!("Local variant of `{v}`"))
+        ));
+    }
     if let Some(d) = f.deadline.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32)) {
         let mins = text::minutes_until(d, now);
         let rel = match l {

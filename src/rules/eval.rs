@@ -106,13 +106,25 @@ impl RuleSet {
         let started = Instant::now();
         let mut findings = Vec::with_capacity(self.rule_count());
         let mut pack_durations = Vec::new();
+        let chosen = |id: &str| opts.packs.is_empty() || opts.packs.iter().any(|p| p == id);
+        // A local variant runs when its own pack or the replaced rule's pack is asked for.
+        let variant_chosen =
+            |rule: &Rule| rule.meta.overrides.as_deref().and_then(|t| self.rule(t)).is_some_and(|t| chosen(&t.pack));
         for pack in &self.packs {
-            if !opts.packs.is_empty() && !opts.packs.iter().any(|p| p == &pack.id) {
+            let pack_chosen = chosen(&pack.id);
+            if !pack_chosen && !pack.rules.iter().any(|r| variant_chosen(r)) {
                 continue;
             }
             let pack_started = Instant::now();
             let outside = pack.excludes(enc);
             for rule in &pack.rules {
+                if !pack_chosen && !variant_chosen(rule) {
+                    continue;
+                }
+                // Replaced by a local variant: only the variant's finding (one card, not two).
+                if self.overrides.contains_key(&rule.meta.id) {
+                    continue;
+                }
                 if let Some(t) = &opts.trigger {
                     if !rule.meta.runs_on(t.label()) {
                         continue;
@@ -306,5 +318,6 @@ fn blank_finding(rule: &Rule, status: Status, locale: Locale) -> Finding {
         missing_data: Vec::new(),
         duration: Duration::ZERO,
         fault: None,
+        local_variant_of: m.overrides.clone().unwrap_or_default(),
     }
 }

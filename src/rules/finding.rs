@@ -132,6 +132,8 @@ pub struct Finding {
     /// Set when the rule itself failed (script error, limit, bad result): where and why.
     /// A deliberate `missing_data(...)` finding has status `error` but no fault.
     pub fault: Option<super::error::LoadError>,
+    /// Id of the rule this one replaces as a local variant (`meta().overrides`), else "".
+    pub local_variant_of: String,
 }
 
 impl Finding {

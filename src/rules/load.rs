@@ -83,6 +83,8 @@ pub struct RuleSet {
     pub(crate) tz: Tz,
     /// Measure sets that run (`rules.measure_sets`); `None`: every set.
     pub(crate) measure_sets: Option<Arc<BTreeSet<String>>>,
+    /// Local variants: replaced rule id → the variant's id (see [`super::overrides`]).
+    pub overrides: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -117,6 +119,10 @@ impl RuleSet {
     /// Whether the rule's measure set is one the deployment runs (`rules.measure_sets`).
     pub fn enabled(&self, rule: &Rule) -> bool {
         self.measure_sets.as_ref().is_none_or(|s| s.contains(&rule.meta.measure_set))
+    }
+    /// The variant that replaces rule `id`, when a local variant does.
+    pub fn overridden_by(&self, id: &str) -> Option<&str> {
+        self.overrides.get(id).map(String::as_str)
     }
     /// Measure sets the rules name, sorted.
     pub fn measure_sets_named(&self) -> BTreeSet<String> {
@@ -351,6 +357,7 @@ impl Compiler {
             });
         }
 
+        let overrides = super::overrides::resolve(&packs, self.measure_sets.as_deref(), &mut errors);
         let metrics = crate::metrics::RuleSetMetrics::new(
             packs.iter().flat_map(|p| p.rules.iter()).map(|r| r.meta.id.as_str()),
             packs.iter().map(|p| p.id.as_str()),
@@ -370,6 +377,7 @@ impl Compiler {
             limits: self.limits.clone(),
             tz: self.tz,
             measure_sets: self.measure_sets.clone(),
+            overrides,
         };
         if let Some(wanted) = &self.measure_sets {
             let named = set.measure_sets_named();

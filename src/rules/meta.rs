@@ -42,6 +42,11 @@ pub const FIELDS: &[(&str, bool, &str)] = &[
     ("triggers", true, "workflow moments the rule runs on"),
     ("requires", false, "data the rule needs (documentation)"),
     ("outcomes", false, "every outcome the rule can return, by constructor and reason key, with its texts"),
+    (
+        "overrides",
+        false,
+        "id of the rule this local variant replaces (one card, not two): same `measure_set` and `measure_id`, its own `measure_version`",
+    ),
 ];
 
 /// A text in each locale it was written in.
@@ -100,6 +105,10 @@ pub struct RuleMeta {
     pub requires: Vec<String>,
     /// Declared outcomes; empty for a legacy rule whose constructors take free English text.
     pub outcomes: Vec<DeclaredOutcome>,
+    /// `overrides`: id of the rule this local variant replaces (see [`super::overrides`]).
+    pub overrides: Option<String>,
+    /// Where `overrides` is written (line, column), for load errors about it.
+    pub overrides_at: (u32, u32),
 }
 
 impl RuleMeta {
@@ -268,6 +277,11 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
         }
     }
     let requires = string_list(&map, "requires", false, &mut err);
+    let overrides_at = field_pos("overrides");
+    let overrides = match map.get("overrides") {
+        None => None,
+        Some(_) => Some(text("overrides", &mut err)).filter(|t| !t.is_empty()),
+    };
     let mut outcomes = Vec::new();
     if let Some(v) = map.get("outcomes") {
         match v.read_lock::<Map>() {
@@ -336,6 +350,8 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
         triggers,
         requires,
         outcomes,
+        overrides,
+        overrides_at,
     })
 }
 

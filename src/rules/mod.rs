@@ -19,6 +19,7 @@ pub mod load;
 pub mod mapping;
 pub mod meta;
 pub mod outcomes;
+pub mod overrides;
 pub mod probe;
 pub mod publish;
 pub mod quality;
@@ -35,6 +36,8 @@ pub mod verify;
 mod tests;
 #[cfg(test)]
 mod tests_mapping;
+#[cfg(test)]
+mod tests_overrides;
 #[cfg(test)]
 mod tests_terminology;
 

@@ -154,6 +154,8 @@ impl RuleService {
                             outcomes: r.meta.outcomes.iter().map(|o| o.label()).collect(),
                             triggers: r.meta.triggers.iter().map(|t| trigger_enum_name(t)).collect(),
                             path: r.path.clone(),
+                            overrides: r.meta.overrides.clone().unwrap_or_default(),
+                            overridden_by: set.overridden_by(&r.meta.id).unwrap_or_default().to_string(),
                         })
                         .collect(),
                 })
@@ -261,6 +263,7 @@ pub fn finding_to_proto(f: &Finding) -> pb::Finding {
         locale: f.locale.tag().to_string(),
         trail: f.trail.iter().map(trail_to_proto).collect(),
         trail_truncated: f.trail_truncated,
+        local_variant_of: f.local_variant_of.clone(),
     }
 }
 
