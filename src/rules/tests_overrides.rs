@@ -141,9 +141,7 @@ fn misuses_of_overrides_are_load_errors_at_the_field() {
     let e = errors(two, &c);
     assert_eq!(
         e,
-        [format!(
-            "local/x_other.rhai:12:9: 'national.x' is already overridden by 'local.x_local' (local/x_local.rhai): one local variant per rule"
-        )]
+        ["local/x_other.rhai:12:9: 'national.x' is already overridden by 'local.x_local' (local/x_local.rhai): one local variant per rule"]
     );
 
     // A chain: a variant of the variant.
