@@ -51,6 +51,7 @@ fn finding(status: Status, locale: Locale) -> Finding {
         missing_data: Vec::new(),
         duration: Duration::ZERO,
         fault: None,
+        local_variant_of: String::new(),
     }
 }
 
