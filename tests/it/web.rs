@@ -57,7 +57,7 @@ fn answer(head: &str, body: &str) -> Answer {
 }
 
 /// Proto3 JSON of a request; enum numbers the generated serialiser refuses are written raw.
-fn to_json(req: &pb::EvaluateRequest) -> String {
+pub(crate) fn to_json(req: &pb::EvaluateRequest) -> String {
     let mut clean = req.clone();
     let (trigger, llm) = (clean.trigger, clean.options.as_ref().map_or(0, |o| o.llm));
     if pb::Trigger::try_from(trigger).is_err() {

@@ -78,10 +78,7 @@ impl Validator<'_> {
             return None;
         }
         let Some(system) = codes::parse_system(system_raw, &self.limits.local_code_systems) else {
-            self.err(
-                system_path,
-                format!("unknown code system `{system_raw}` (declare local systems in encounter.local_code_systems)"),
-            );
+            self.err(system_path, "unknown code system (declare local systems in encounter.local_code_systems)");
             return None;
         };
         if code_raw.is_empty() {
