@@ -183,6 +183,31 @@ def fmt(v):
 VALIDITY_EN = "Fitted by the cdssd project on the WHAS500 teaching data set (500 patients from one US city) as a demonstration; not clinically validated and not validated in Chinese patients. GRACE is the validated score for this question."
 VALIDITY_ZH = "由 cdssd 项目在 WHAS500 教学数据集（美国一个城市的 500 例患者）上拟合，仅作演示；未经临床验证，也未在中国患者中验证。该问题的已验证评分为 GRACE。"
 
+# What a person reads in zh-CN for each feature (the en label is in FEATURES); the manifest
+# carries both (models/README.md).
+LABELS_ZH = {
+    "age": "入院时年龄",
+    "sex_female": "女性",
+    "heart_rate": "入院时心率",
+    "systolic_bp": "入院时收缩压",
+    "diastolic_bp": "入院时舒张压",
+    "bmi": "体重指数（BMI）",
+    "history_cvd": "心血管病史",
+    "atrial_fibrillation": "心房颤动",
+    "cardiogenic_shock": "心源性休克",
+    "heart_failure": "充血性心力衰竭并发症",
+    "complete_heart_block": "完全性房室传导阻滞",
+    "recurrent_mi": "再发心肌梗死",
+    "q_wave_mi": "Q 波（ST 段抬高型）心肌梗死",
+}
+OUTCOME = ("入院后 1 年内全因死亡", "death from any cause within 1 year of admission")
+HORIZON = ("1 年", "1 year")
+
+
+def texts(zh, en):
+    """A text in both locales, as the manifest writes it."""
+    return f'{{ zh-CN = "{zh}", en = "{en}" }}'
+
 
 def write_manifest(path, x, sha):
     medians = np.median(x, axis=0)
@@ -191,8 +216,8 @@ def write_manifest(path, x, sha):
         f'id = "{MODEL_ID}"',
         f'version = "{VERSION}"',
         'title = "One-year mortality after acute myocardial infarction (WHAS500 logistic regression)"',
-        'outcome = "death from any cause within 1 year of admission"',
-        'horizon = "1 year"',
+        f"outcome = {texts(*OUTCOME)}",
+        f"horizon = {texts(*HORIZON)}",
         'model_file = "model.onnx"',
         f'model_sha256 = "{sha}"',
         'card = "MODEL_CARD.md"',
@@ -226,7 +251,7 @@ def write_manifest(path, x, sha):
     ]
     for j, (col, name, label, source, unit, kind) in enumerate(FEATURES):
         lo, hi = x[:, j].min(), x[:, j].max()
-        lines += ["", "[[features]]", f'name = "{name}"', f'label = "{label}"',
+        lines += ["", "[[features]]", f'name = "{name}"', f"label = {texts(LABELS_ZH[name], label)}",
                   f'source = "{source}"', f'unit = "{unit}"']
         if kind == "continuous":
             lines += [f"valid_min = {fmt(np.floor(lo))}", f"valid_max = {fmt(np.ceil(hi))}",

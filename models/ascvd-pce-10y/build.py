@@ -218,6 +218,27 @@ def fmt(v):
 VALIDITY_EN = "Derived in US cohorts of white and African-American adults aged 40-79; not validated in Chinese patients (it misestimates risk in East Asian populations). China-PAR (Yang X et al., Circulation 2016) is the Chinese equivalent."
 VALIDITY_ZH = "由美国白人和非裔美国人成人队列（40–79 岁）推导；未在中国患者中验证（在东亚人群中风险估计有偏差）。中国人群的对应模型为 China-PAR（Yang X 等，Circulation 2016）。"
 
+# What a person reads, in zh-CN and en (models/README.md).
+OUTCOME = ("首次硬终点 ASCVD 事件（非致死性心肌梗死、冠心病死亡、致死性或非致死性卒中）",
+           "first hard ASCVD event (nonfatal MI, coronary heart disease death, fatal or nonfatal stroke)")
+HORIZON = ("10 年", "10 years")
+LABELS_ZH = {
+    "age": "年龄",
+    "total_cholesterol": "总胆固醇",
+    "hdl_cholesterol": "高密度脂蛋白胆固醇（HDL-C）",
+    "systolic_bp": "收缩压",
+    "bp_treated": "正在接受降压治疗",
+    "smoker": "目前吸烟",
+    "diabetes": "糖尿病",
+    "sex_female": "女性",
+    "race_black": "黑人或非裔美国人",
+}
+
+
+def texts(zh, en):
+    """A text in both locales, as the manifest writes it."""
+    return f'{{ zh-CN = "{zh}", en = "{en}" }}'
+
 
 def write_manifest(path, sha):
     f = []
@@ -226,8 +247,8 @@ def write_manifest(path, sha):
     add(f'id = "{MODEL_ID}"')
     add(f'version = "{VERSION}"')
     add('title = "10-year risk of a first hard ASCVD event (2013 ACC/AHA Pooled Cohort Equations)"')
-    add('outcome = "first hard ASCVD event (nonfatal MI, coronary heart disease death, fatal or nonfatal stroke)"')
-    add('horizon = "10 years"')
+    add(f"outcome = {texts(*OUTCOME)}")
+    add(f"horizon = {texts(*HORIZON)}")
     add('model_file = "model.onnx"')
     add(f'model_sha256 = "{sha}"')
     add('card = "MODEL_CARD.md"')
@@ -273,7 +294,7 @@ def write_manifest(path, sha):
         add("")
         add("[[features]]")
         add(f'name = "{name}"')
-        add(f'label = "{label}"')
+        add(f"label = {texts(LABELS_ZH[name], label)}")
         add(f'source = "{source}"')
         add(f'unit = "{unit}"')
         add(f"valid_min = {fmt(lo)}")
@@ -287,7 +308,8 @@ def write_manifest(path, sha):
         ("smoker", "Current smoker", "assessment_text:72166-2",
          'match = ["current every day smoker", "current some day smoker", "current smoker", '
          '"smoker, current status unknown", "heavy tobacco smoker", "light tobacco smoker", "current", "smoker", '
-         '"449868002", "428041000124106", "77176002", "428071000124103", "428061000124105"]',
+         '"449868002", "428041000124106", "77176002", "428071000124103", "428061000124105", '
+         '"LA18976-3", "LA18977-1", "LA18980-5", "LA18981-3", "LA18982-1"]',
          "reference = 0.0"),
         ("diabetes", "Diabetes", "has_diagnosis:E10,E11,E13,E14", None, "reference = 0.0"),
         ("sex_female", "Female sex", "sex_female", None, None),
@@ -297,7 +319,7 @@ def write_manifest(path, sha):
         add("")
         add("[[features]]")
         add(f'name = "{name}"')
-        add(f'label = "{label}"')
+        add(f"label = {texts(LABELS_ZH[name], label)}")
         add(f'source = "{source}"')
         if extra:
             add(extra)

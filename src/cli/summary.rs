@@ -180,9 +180,10 @@ pub fn render(d: &pb::Decision, tz: Tz, colour: bool, trail: bool) -> String {
     for r in &d.risks {
         let status = text::risk_status(r.status(), l);
         if r.status() == pb::RiskStatus::Ok {
+            let (open, close) = (l.pick("（", " ("), l.pick("）", ")"));
             let _ = writeln!(
                 o,
-                "  {} v{} [{}]: {:.1} % {} — {} ({})",
+                "  {} v{} [{}]: {:.1} % {} — {}{open}{}{close}",
                 r.model_id,
                 r.model_version,
                 r.device,
@@ -195,7 +196,8 @@ pub fn render(d: &pb::Decision, tz: Tz, colour: bool, trail: bool) -> String {
             let _ = writeln!(o, "  {} v{}: {status} — {}", r.model_id, r.model_version, r.outcome);
         }
         for c in r.contributions.iter().take(3) {
-            let _ = writeln!(o, "          {} {:+.1} {}", c.feature, c.delta * 100.0, l.pick("个百分点", "points"));
+            let name = if c.label.is_empty() { &c.feature } else { &c.label };
+            let _ = writeln!(o, "          {name} {:+.1} {}", c.delta * 100.0, l.pick("个百分点", "points"));
         }
         if !r.message.is_empty() {
             let _ = writeln!(o, "          {}", r.message);

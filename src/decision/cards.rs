@@ -203,15 +203,22 @@ pub fn card_for_risk(r: &pb::RiskScore, l: Locale) -> Option<pb::Card> {
             "\n\nMain contributing features (change in risk vs. reference value):\n",
         ));
         for c in r.contributions.iter().take(5) {
-            detail.push_str(&format!("- {}: {:+.1} {}\n", c.feature, c.delta * 100.0, l.pick("个百分点", "points")));
+            let name = if c.label.is_empty() { &c.feature } else { &c.label };
+            let points = l.pick("个百分点", "points");
+            detail.push_str(&format!("- {name}{}{:+.1} {points}\n", l.pick("：", ": "), c.delta * 100.0));
         }
     }
-    let imputed: Vec<&str> = r.features.iter().filter(|f| f.imputed).map(|f| f.name.as_str()).collect();
+    let imputed: Vec<&str> = r
+        .features
+        .iter()
+        .filter(|f| f.imputed)
+        .map(|f| if f.label.is_empty() { f.name.as_str() } else { f.label.as_str() })
+        .collect();
     if !imputed.is_empty() {
         detail.push_str(&format!(
             "\n{}{}",
             label(l, "已插补（病历中缺失）", "Imputed (missing in the record)"),
-            imputed.join(", ")
+            imputed.join(l.pick("、", ", "))
         ));
     }
     if !r.message.is_empty() {

@@ -101,8 +101,8 @@ pub struct Bands {
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
     pub name: String,
-    #[serde(default)]
-    pub label: String,
+    /// What a person reads for the feature, `{ zh-CN = "…", en = "…" }` (checked by [`parse`]).
+    pub label: Spanned<toml::Value>,
     pub source: Spanned<String>,
     /// For `assessment_text:` sources: the answers that mean 1.
     #[serde(default, rename = "match")]
@@ -133,6 +133,50 @@ impl Validity {
     }
 }
 
+/// A text a person reads, in every locale: written `{ zh-CN = "…", en = "…" }` (or as a
+/// table with those two keys); both are required and the zh-CN one contains Chinese.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Texts {
+    pub zh_cn: String,
+    pub en: String,
+}
+
+impl Texts {
+    /// The text in `l`.
+    pub fn text(&self, l: crate::locale::Locale) -> &str {
+        l.pick(&self.zh_cn, &self.en)
+    }
+}
+
+/// The texts of `key` (a value spanning `span` of `text`), or the problems that make them
+/// unusable (pushed to `problems`, `path:line:col` of the value).
+fn texts(text: &str, key: &str, value: &Spanned<toml::Value>, problems: &mut Vec<LoadProblem>) -> Texts {
+    let mut bad = |m: String| problems.push(at(text, value.span(), m));
+    let shape = format!("{key} = {{ zh-CN = \"…\", en = \"…\" }}");
+    let Some(table) = value.get_ref().as_table() else {
+        bad(format!("{key} must give the text in every locale: {shape} (models/README.md)"));
+        return Texts::default();
+    };
+    let mut out = Texts::default();
+    for (locale, t) in table {
+        match (locale.as_str(), t.as_str()) {
+            ("zh-CN" | "en", None) => bad(format!("{key}.{locale} must be a string")),
+            ("zh-CN", Some(s)) => out.zh_cn = s.to_string(),
+            ("en", Some(s)) => out.en = s.to_string(),
+            _ => bad(format!("{key}: unknown locale `{locale}` (the locales are zh-CN and en: {shape})")),
+        }
+    }
+    for (locale, t) in [("zh-CN", &out.zh_cn), ("en", &out.en)] {
+        if t.trim().is_empty() {
+            bad(format!("{key}.{locale} is missing or empty: {shape}"));
+        }
+    }
+    if !out.zh_cn.trim().is_empty() && !crate::locale::has_chinese(&out.zh_cn) {
+        bad(format!("{key}.zh-CN has no Chinese text"));
+    }
+    out
+}
+
 /// The manifest as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,8 +185,10 @@ pub struct RawManifest {
     pub version: String,
     #[serde(default)]
     pub title: String,
-    pub outcome: String,
-    pub horizon: String,
+    /// What the model predicts, in every locale ([`Texts`]).
+    pub outcome: Spanned<toml::Value>,
+    /// The prediction horizon, in every locale ([`Texts`]).
+    pub horizon: Spanned<toml::Value>,
     pub model_file: String,
     pub model_sha256: Option<String>,
     pub card: String,
@@ -157,11 +203,13 @@ pub struct RawManifest {
     pub features: Vec<Spanned<FeatureSpec>>,
 }
 
-/// One validated feature: the spec plus its parsed source.
+/// One validated feature: the spec plus its parsed source and label.
 #[derive(Debug, Clone)]
 pub struct Feature {
     pub spec: FeatureSpec,
     pub source: FeatureSource,
+    /// What a person reads for it (`label` of the manifest).
+    pub label: Texts,
 }
 
 /// A validated manifest (still unchecked against the ONNX session).
@@ -170,8 +218,10 @@ pub struct Manifest {
     pub id: String,
     pub version: String,
     pub title: String,
-    pub outcome: String,
-    pub horizon: String,
+    /// What it predicts ("death from any cause within 1 year of admission").
+    pub outcome: Texts,
+    /// The prediction horizon ("1 year").
+    pub horizon: Texts,
     pub model_file: String,
     pub model_sha256: Option<String>,
     pub card: String,
@@ -250,6 +300,8 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
             }
         }
     }
+    let outcome = texts(text, "outcome", &raw.outcome, &mut problems);
+    let horizon = texts(text, "horizon", &raw.horizon, &mut problems);
     let a = &raw.applicability;
     if let (Some(lo), Some(hi)) = (a.age_min, a.age_max) {
         if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
@@ -289,9 +341,12 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
                 bad(format!("reference value {r} is outside the valid range"));
             }
         }
+        let mut label_problems = Vec::new();
+        let label = texts(text, &format!("feature \"{}\": label", f.name), &f.label, &mut label_problems);
+        problems.extend(label_problems);
         let source_span = f.source.span();
         match FeatureSource::parse(f.source.get_ref(), &f.match_values, &f.unit) {
-            Ok(source) => features.push(Feature { spec: f.clone(), source }),
+            Ok(source) => features.push(Feature { spec: f.clone(), source, label }),
             Err(m) => problems.push(at(text, source_span, format!("feature \"{}\": source: {m}", f.name))),
         }
     }
@@ -304,8 +359,8 @@ pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
         id: raw.id,
         version: raw.version,
         title: raw.title,
-        outcome: raw.outcome,
-        horizon: raw.horizon,
+        outcome,
+        horizon,
         model_file: raw.model_file,
         model_sha256: raw.model_sha256.map(|s| s.to_ascii_lowercase()),
         card: raw.card,
@@ -332,5 +387,10 @@ impl Manifest {
     /// Feature names in input-column order.
     pub fn feature_names(&self) -> Vec<String> {
         self.features.iter().map(|f| f.spec.name.clone()).collect()
+    }
+
+    /// The label of feature `name` in `l` (the name itself for an unknown feature).
+    pub fn label<'a>(&'a self, name: &'a str, l: crate::locale::Locale) -> &'a str {
+        self.features.iter().find(|f| f.spec.name == name).map_or(name, |f| f.label.text(l))
     }
 }

@@ -20,6 +20,7 @@ pub mod score;
 pub mod source;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,9 +75,27 @@ impl From<LoadProblem> for Diagnostic {
     }
 }
 
-/// The manifest's validity statement in every locale (ListModels).
-fn validity_texts(m: &manifest::Manifest) -> Vec<pb::LocalizedText> {
-    Locale::ALL.iter().map(|l| pb::LocalizedText { locale: l.tag().into(), text: m.validity.text(*l).into() }).collect()
+/// A text in every locale (ListModels), from its `(locale) -> text` picker.
+fn localized(text: impl Fn(Locale) -> String) -> Vec<pb::LocalizedText> {
+    Locale::ALL.iter().map(|l| pb::LocalizedText { locale: l.tag().into(), text: text(*l) }).collect()
+}
+
+/// What ListModels says of a manifest in every locale: validity, outcome, horizon and
+/// feature labels. `outcome` (the field older clients read) stays the English text.
+fn describe(m: &manifest::Manifest) -> pb::ModelInfo {
+    pb::ModelInfo {
+        version: m.version.clone(),
+        outcome: m.outcome.en.clone(),
+        validity: localized(|l| m.validity.text(l).into()),
+        outcome_texts: localized(|l| m.outcome.text(l).into()),
+        horizon_texts: localized(|l| m.horizon.text(l).into()),
+        feature_labels: m
+            .features
+            .iter()
+            .map(|f| pb::FeatureLabel { name: f.spec.name.clone(), label: localized(|l| f.label.text(l).into()) })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn load_options(s: &RiskSettings) -> registry::LoadOptions {
@@ -147,23 +166,18 @@ impl RiskService {
             .iter()
             .map(|m| pb::ModelInfo {
                 id: m.manifest.id.clone(),
-                version: m.manifest.version.clone(),
-                outcome: m.manifest.outcome.clone(),
                 device: m.device.as_str().to_string(),
                 status: pb::LoadStatus::Loaded as i32,
                 errors: Vec::new(),
                 features: m.manifest.feature_names(),
-                validity: validity_texts(&m.manifest),
+                ..describe(&m.manifest)
             })
             .collect();
         models.extend(reg.failed.iter().map(|f| pb::ModelInfo {
             id: f.id.clone(),
-            version: f.manifest.as_ref().map(|m| m.version.clone()).unwrap_or_default(),
-            outcome: f.manifest.as_ref().map(|m| m.outcome.clone()).unwrap_or_default(),
             status: pb::LoadStatus::Failed as i32,
             errors: f.problems.iter().map(load_problem).collect(),
-            validity: f.manifest.as_ref().map(validity_texts).unwrap_or_default(),
-            ..Default::default()
+            ..f.manifest.as_ref().map(describe).unwrap_or_default()
         }));
         models.sort_by(|a, b| a.id.cmp(&b.id));
         let last_reload = self.inner.as_ref().map(|i| i.registry.last().to_proto());
@@ -231,26 +245,27 @@ fn failed_score(ev: &Evaluation, f: &registry::FailedModel) -> Option<pb::RiskSc
     if named == Some(false) {
         return None;
     }
-    let mut s = f
-        .manifest
-        .as_ref()
-        .map_or_else(|| pb::RiskScore { model_id: f.id.clone(), ..Default::default() }, score::from_manifest);
+    let locale = ev.text_locale();
+    let mut s = f.manifest.as_ref().map_or_else(
+        || pb::RiskScore { model_id: f.id.clone(), ..Default::default() },
+        |m| score::from_manifest(m, locale),
+    );
     if let Some(why) = f.manifest.as_ref().and_then(|m| score::not_applicable_with(m, &ev.encounter, &ev.equivalents)) {
         if named == Some(true) || ev.include_not_applicable {
             s.set_status(pb::RiskStatus::NotApplicable);
-            s.message = not_applicable_text(&why, ev.text_locale());
+            s.message = not_applicable_text(&why, locale);
             return Some(s);
         }
         return None;
     }
     s.set_status(pb::RiskStatus::Error);
     let problem = first_problem(f);
-    s.message = match ev.text_locale() {
+    s.message = match locale {
         Locale::ZhCn => format!("未评分：模型加载失败（{problem}；见 ListModels）"),
         Locale::En => format!("not scored: the model failed to load ({problem}; see ListModels)"),
     };
     if s.outcome.is_empty() {
-        s.outcome = format!("model {}", f.id);
+        s.outcome = format!("{}{}", locale.pick("模型 ", "model "), f.id);
     }
     Some(s)
 }
@@ -297,6 +312,7 @@ impl Registry {
             .map(|m| pb::ModelVersion { model_id: m.manifest.id.clone(), version: m.manifest.version.clone() })
             .collect();
         let mut scores = Vec::new();
+        let locale = ev.text_locale();
         for model in &reg.models {
             let named = ev.names_model(&model.manifest.id);
             if named == Some(false) {
@@ -304,18 +320,17 @@ impl Registry {
             }
             if let Some(why) = score::not_applicable_with(&model.manifest, &ev.encounter, &ev.equivalents) {
                 if named == Some(true) || ev.include_not_applicable {
-                    let mut s = score::base(model);
+                    let mut s = score::base(model, locale);
                     s.set_status(pb::RiskStatus::NotApplicable);
-                    s.message = not_applicable_text(&why, ev.text_locale());
+                    s.message = not_applicable_text(&why, locale);
                     scores.push(s);
                 }
                 continue;
             }
             if ev.past_deadline() {
-                let mut s = score::base(model);
+                let mut s = score::base(model, locale);
                 s.set_status(pb::RiskStatus::Error);
-                s.message = ev
-                    .text_locale()
+                s.message = locale
                     .pick("未评分：请求的时间预算已用完", "not scored: the request's time budget was spent")
                     .into();
                 scores.push(s);
@@ -324,7 +339,7 @@ impl Registry {
             let _span =
                 tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
             let t = Instant::now();
-            let s = score::score_with(model, &ev.encounter, &ev.equivalents, true);
+            let s = score::score_with(model, &ev.encounter, &ev.equivalents, true, locale);
             let outcome = match s.status() {
                 pb::RiskStatus::Ok => "ok",
                 pb::RiskStatus::Refused => "refused",
@@ -336,23 +351,14 @@ impl Registry {
             }
             scores.push(s);
         }
+        // Validity, outcome and horizon come with the manifest (`score::from_manifest`).
         scores.extend(reg.failed.iter().filter_map(|f| failed_score(ev, f)));
-        let locale = ev.text_locale();
-        for s in &mut scores {
-            let manifest = reg
-                .get(&s.model_id)
-                .map(|m| &m.manifest)
-                .or_else(|| reg.failed.iter().find(|f| f.id == s.model_id).and_then(|f| f.manifest.as_ref()));
-            if let Some(m) = manifest {
-                s.validity = m.validity.text(locale).to_string();
-            }
-        }
         let known = |id: &String| reg.get(id).is_some() || reg.failed.iter().any(|f| f.id == *id);
         for id in ev.models.iter().filter(|id| !known(id)) {
             scores.push(pb::RiskScore {
                 model_id: id.clone(),
                 status: pb::RiskStatus::Error as i32,
-                message: "no such model".into(),
+                message: text::no_such_model(locale).into(),
                 ..Default::default()
             });
         }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::manifest::{ClassName, Manifest, MissingPolicy, RangePolicy};
 use super::model::LoadedModel;
 use super::source::{icd_matches, Extracted};
+use super::text::{self, Note};
 use crate::encounter::terminology::Equivalents;
 use crate::encounter::{Encounter, EncounterClass};
 use crate::proto::v1 as pb;
@@ -104,17 +105,9 @@ pub struct Prepared {
     pub row: Vec<f64>,
     pub features: Vec<pb::FeatureValue>,
     /// Reasons not to score.
-    pub refusals: Vec<String>,
+    pub refusals: Vec<Note>,
     /// Caveats of a score (imputed, out of range but flagged, unusable items).
-    pub notes: Vec<String>,
-}
-
-fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
-    }
+    pub notes: Vec<Note>,
 }
 
 /// Extracts and checks every feature.
@@ -132,14 +125,14 @@ pub fn prepare_with(m: &Manifest, enc: &Encounter, eq: &Equivalents) -> Prepared
 pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
     let n = m.features.len();
     let mut p = Prepared { row: Vec::with_capacity(n), features: Vec::with_capacity(n), ..Default::default() };
-    for (f, x) in m.features.iter().zip(extracted) {
+    for (feature, (f, x)) in m.features.iter().zip(extracted).enumerate() {
         let s = &f.spec;
-        if let Some(note) = &x.note {
-            p.notes.push(format!("{}: {note}", s.name));
+        if let Some(why) = x.note {
+            p.notes.push(Note::Unusable { feature, why });
         }
         let mut value = x.value;
         if let Some(v) = value.filter(|v| !v.is_finite()) {
-            p.notes.push(format!("{}: non-finite value {v} treated as missing", s.name));
+            p.notes.push(Note::NonFinite { feature, value: v });
             value = None;
         }
         let mut imputed = false;
@@ -147,28 +140,20 @@ pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
             (Some(v), _, _) => v,
             (None, MissingPolicy::Impute, Some(i)) => {
                 imputed = true;
-                p.notes.push(format!("{} missing: imputed {} {}", s.name, fmt_value(i), s.unit));
+                p.notes.push(Note::Imputed { feature, value: i });
                 i
             }
             (None, _, _) => {
-                p.refusals.push(format!("{} missing ({})", s.name, s.source.get_ref()));
+                p.refusals.push(Note::Missing { feature });
                 p.row.push(f64::NAN);
                 continue;
             }
         };
         let out_of_range = v < s.valid_min || v > s.valid_max;
         if out_of_range {
-            let what = format!(
-                "{} = {} {} is outside the valid range {}-{}",
-                s.name,
-                fmt_value(v),
-                s.unit,
-                fmt_value(s.valid_min),
-                fmt_value(s.valid_max)
-            );
             match s.out_of_range {
-                RangePolicy::Refuse => p.refusals.push(what),
-                RangePolicy::Flag => p.notes.push(format!("{what}: scored by extrapolation")),
+                RangePolicy::Refuse => p.refusals.push(Note::OutOfRange { feature, value: v, refused: true }),
+                RangePolicy::Flag => p.notes.push(Note::OutOfRange { feature, value: v, refused: false }),
             }
         }
         p.row.push(v);
@@ -179,6 +164,8 @@ pub fn apply_policies(m: &Manifest, extracted: Vec<Extracted>) -> Prepared {
             imputed,
             out_of_range,
             source: x.evidence,
+            // In the request's locale: set by `score_prepared`.
+            label: String::new(),
         });
     }
     p
@@ -195,45 +182,57 @@ pub fn band(m: &Manifest, p: f64) -> pb::RiskBand {
     }
 }
 
-/// A RiskScore with the model's identity filled in.
-pub fn base(model: &LoadedModel) -> pb::RiskScore {
-    pb::RiskScore { device: model.device.as_str().to_string(), ..from_manifest(&model.manifest) }
+/// A RiskScore with the model's identity filled in, its texts in `l`.
+pub fn base(model: &LoadedModel, l: Locale) -> pb::RiskScore {
+    pb::RiskScore { device: model.device.as_str().to_string(), ..from_manifest(&model.manifest, l) }
 }
 
 /// What a score says about its model from the manifest alone (a model that failed to load
-/// has no device).
-pub fn from_manifest(m: &Manifest) -> pb::RiskScore {
+/// has no device): outcome, horizon and validity in `l`.
+pub fn from_manifest(m: &Manifest, l: Locale) -> pb::RiskScore {
     pb::RiskScore {
         model_id: m.id.clone(),
         model_version: m.version.clone(),
-        outcome: m.outcome.clone(),
-        horizon: m.horizon.clone(),
+        outcome: m.outcome.text(l).to_string(),
+        horizon: m.horizon.text(l).to_string(),
         citation: m.citation.clone(),
+        validity: m.validity.text(l).to_string(),
         ..Default::default()
     }
 }
 
-/// Scores the encounter: always returns a RiskScore (OK, REFUSED or ERROR).
+/// Scores the encounter: always returns a RiskScore (OK, REFUSED or ERROR), its texts in
+/// English (benches and tests; the pipeline uses [`score_with`] in the request's locale).
 /// `explain` adds per-feature contributions from the same batched run.
 pub fn score(model: &LoadedModel, enc: &Encounter, explain: bool) -> pb::RiskScore {
-    score_with(model, enc, &Equivalents::default(), explain)
+    score_with(model, enc, &Equivalents::default(), explain, Locale::En)
 }
 
-/// [`score`] with what mapped codings stand for (see [`not_applicable_with`]).
-pub fn score_with(model: &LoadedModel, enc: &Encounter, eq: &Equivalents, explain: bool) -> pb::RiskScore {
+/// [`score`] with what mapped codings stand for (see [`not_applicable_with`]), texts in `l`.
+pub fn score_with(model: &LoadedModel, enc: &Encounter, eq: &Equivalents, explain: bool, l: Locale) -> pb::RiskScore {
     let started = Instant::now();
     let prepared = prepare_with(&model.manifest, enc, eq);
-    score_prepared(model, prepared, explain, started)
+    score_prepared(model, prepared, explain, started, l)
 }
 
-/// Scores already prepared features (`started`: when the work for this score began).
-pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, started: Instant) -> pb::RiskScore {
+/// Scores already prepared features (`started`: when the work for this score began); the
+/// texts a person reads (message, feature labels) in `l`.
+pub fn score_prepared(
+    model: &LoadedModel,
+    prepared: Prepared,
+    explain: bool,
+    started: Instant,
+    l: Locale,
+) -> pb::RiskScore {
     let m = &model.manifest;
-    let mut out = base(model);
+    let mut out = base(model, l);
     out.features = prepared.features;
+    for f in &mut out.features {
+        f.label = m.label(&f.name, l).to_string();
+    }
     if !prepared.refusals.is_empty() {
         out.set_status(pb::RiskStatus::Refused);
-        out.message = format!("not scored: {}", prepared.refusals.join("; "));
+        out.message = text::refused(&prepared.refusals, m, l);
         out.duration_us = started.elapsed().as_micros() as u64;
         return out;
     }
@@ -255,7 +254,7 @@ pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, st
         Ok(p) => p,
         Err(e) => {
             out.set_status(pb::RiskStatus::Error);
-            out.message = e.to_string();
+            out.message = text::run_failed(&e.to_string(), l);
             out.duration_us = started.elapsed().as_micros() as u64;
             return out;
         }
@@ -263,7 +262,7 @@ pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, st
     let p0 = probs[0];
     if !(p0.is_finite() && (0.0..=1.0).contains(&p0)) {
         out.set_status(pb::RiskStatus::Error);
-        out.message = format!("the model returned an invalid probability ({p0})");
+        out.message = text::invalid_probability(p0, l);
         out.duration_us = started.elapsed().as_micros() as u64;
         return out;
     }
@@ -278,11 +277,12 @@ pub fn score_prepared(model: &LoadedModel, prepared: Prepared, explain: bool, st
             feature: m.features[i].spec.name.clone(),
             delta: p0 - p,
             reference_value: r,
+            label: m.features[i].label.text(l).to_string(),
         })
         .collect();
     contributions.sort_by(|a, b| b.delta.abs().total_cmp(&a.delta.abs()).then_with(|| a.feature.cmp(&b.feature)));
     out.contributions = contributions;
-    out.message = prepared.notes.join("; ");
+    out.message = text::join(&prepared.notes, m, l);
     out.duration_us = started.elapsed().as_micros() as u64;
     out
 }

@@ -1,6 +1,7 @@
 //! Feature sources: where in the validated encounter a model feature comes from
 //! (the `source` of a manifest feature; the syntax is in `models/README.md`).
 
+use super::text::SourceNote;
 use crate::encounter::terminology::Equivalents;
 use crate::encounter::{self, CodeSystem, Encounter, ObsValue, Observation, OrderStatus, Sex};
 use crate::proto::v1 as pb;
@@ -188,7 +189,7 @@ pub struct Extracted {
     pub value: Option<f64>,
     pub evidence: Option<pb::Evidence>,
     /// Why the value is missing although an item exists (e.g. a unit mismatch).
-    pub note: Option<String>,
+    pub note: Option<super::text::SourceNote>,
 }
 
 fn coding(c: &encounter::Code) -> pb::Coding {
@@ -267,7 +268,7 @@ impl FeatureSource {
             FeatureSource::SexFemale => match enc.patient.sex {
                 Sex::Female => found(1.0, encounter_evidence("patient.sex", "female".into())),
                 Sex::Male => found(0.0, encounter_evidence("patient.sex", "male".into())),
-                other => Extracted { note: Some(format!("sex is {}", other.as_str())), ..Default::default() },
+                other => Extracted { note: Some(SourceNote::Sex(other.as_str())), ..Default::default() },
             },
             FeatureSource::Race(codes) => match &enc.patient.race {
                 Some(r) => {
@@ -297,11 +298,7 @@ impl FeatureSource {
                     return Extracted {
                         value: None,
                         evidence: Some(e),
-                        note: Some(format!(
-                            "{name}/{} is reported as a bound ({}), not an exact value",
-                            o.id,
-                            c.as_str()
-                        )),
+                        note: Some(SourceNote::Bound { item: format!("{name}/{}", o.id), comparator: c.as_str() }),
                     };
                 }
                 // Validation put a LOINC-coded known quantity into its canonical unit; one
@@ -320,14 +317,14 @@ impl FeatureSource {
                             None => Extracted {
                                 value: None,
                                 evidence: Some(e),
-                                note: Some(format!("{name}/{} has unit \"{u}\", which cannot be converted", o.id)),
+                                note: Some(SourceNote::Unit { item: format!("{name}/{}", o.id), unit: u.clone() }),
                             },
                         }
                     }
                     ObsValue::Text(_) => Extracted {
                         value: None,
                         evidence: Some(e),
-                        note: Some(format!("{name}/{} is text, not a number", o.id)),
+                        note: Some(SourceNote::Text { item: format!("{name}/{}", o.id) }),
                     },
                 }
             }
@@ -378,7 +375,7 @@ impl FeatureSource {
                     ObsValue::Quantity { .. } => Extracted {
                         value: None,
                         evidence: Some(e),
-                        note: Some(format!("assessments/{} is a number, not a text answer", o.id)),
+                        note: Some(SourceNote::Number { item: format!("assessments/{}", o.id) }),
                     },
                 }
             }
@@ -404,7 +401,7 @@ fn bmi(enc: &Encounter, eq: &Equivalents) -> Extracted {
         (Some((w, kg)), Some(cm)) if cm > 0.0 => {
             let mut e = obs_evidence("vitals", w);
             let value = kg / (cm / 100.0).powi(2);
-            e.label = format!("BMI from weight {kg} kg and height {cm} cm");
+            e.label = format!("BMI = {kg} kg / ({cm} cm)²");
             e.value = format!("{value:.1} kg/m2");
             found(value, e)
         }

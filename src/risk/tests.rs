@@ -131,6 +131,15 @@ fn pce() -> manifest::Manifest {
     manifest::parse(PCE, "ascvd-pce-10y").unwrap()
 }
 
+/// Notes as a person reads them in `l`.
+fn texts(notes: &[crate::risk::text::Note], m: &manifest::Manifest, l: crate::locale::Locale) -> Vec<String> {
+    notes.iter().map(|n| n.text(m, l)).collect()
+}
+
+fn en(notes: &[crate::risk::text::Note], m: &manifest::Manifest) -> Vec<String> {
+    texts(notes, m, crate::locale::Locale::En)
+}
+
 fn values(v: &[Option<f64>]) -> Vec<Extracted> {
     v.iter().map(|x| Extracted { value: *x, ..Default::default() }).collect()
 }
@@ -172,12 +181,12 @@ fn policies_missing_nan_inf_and_range() {
             None,
         ]),
     );
-    assert!(p.refusals.iter().any(|r| r.contains("total_cholesterol missing")), "{p:?}");
+    assert!(en(&p.refusals, &m).iter().any(|r| r.contains("Total cholesterol missing")), "{p:?}");
     let smoker = p.features.iter().find(|f| f.name == "smoker").unwrap();
     assert!(smoker.imputed && smoker.value == 0.0);
     let race = p.features.iter().find(|f| f.name == "race_black").unwrap();
     assert!(race.imputed);
-    assert!(p.notes.iter().any(|n| n.contains("non-finite")), "{p:?}");
+    assert!(en(&p.notes, &m).iter().any(|n| n.contains("non-finite")), "{p:?}");
     // Out of range: refused with the value and range in the reason, feature flagged.
     let p = apply_policies(
         &m,
@@ -193,7 +202,8 @@ fn policies_missing_nan_inf_and_range() {
             Some(0.0),
         ]),
     );
-    assert_eq!(p.refusals, vec!["total_cholesterol = 350 mg/dL is outside the valid range 130-320".to_string()]);
+    assert_eq!(en(&p.refusals, &m), ["Total cholesterol = 350 mg/dL is outside the valid range 130-320"]);
+    assert_eq!(texts(&p.refusals, &m, crate::locale::Locale::ZhCn), ["总胆固醇 350 mg/dL 超出有效范围 130–320"]);
     assert!(p.features[1].out_of_range);
 }
 
@@ -206,7 +216,8 @@ fn flagged_out_of_range_is_scored_with_a_note() {
     assert!(p.refusals.is_empty(), "{p:?}");
     assert!(p.features[2].out_of_range);
     assert!(
-        p.notes[0].contains("heart_rate = 200 /min is outside the valid range 35-186: scored by extrapolation"),
+        en(&p.notes, &m)[0]
+            .contains("Initial heart rate = 200 /min is outside the valid range 35-186: scored by extrapolation"),
         "{p:?}"
     );
 }
@@ -275,7 +286,8 @@ fn missing_observations_are_imputed_or_refused_by_policy() {
     opd.vitals.clear();
     let p = prepare(&pce(), &opd);
     assert_eq!(p.refusals.len(), 3, "{p:?}");
-    assert!(p.refusals[0].starts_with("total_cholesterol missing (last_lab:2093-3)"));
+    assert!(en(&p.refusals, &pce())[0].starts_with("Total cholesterol missing (last_lab:2093-3)"));
+    assert_eq!(texts(&p.refusals, &pce(), crate::locale::Locale::ZhCn)[0], "缺少总胆固醇（last_lab:2093-3）");
 }
 
 /// The shipped manifests' `[validity]` (SAFETY.md): both locales, Chinese in zh-CN; a
@@ -305,4 +317,46 @@ fn validity_is_required_in_both_locales() {
     let zh = PCE.lines().find(|l| l.starts_with("zh-CN = ")).unwrap();
     let e = manifest::parse(&PCE.replacen(zh, "zh-CN = \"not validated\"", 1), "ascvd-pce-10y").unwrap_err();
     assert!(e[0].message.contains("validity.zh-CN has no Chinese text"), "{e:?}");
+}
+
+/// Outcome, horizon and every feature label are texts in both locales (issue 14): a plain
+/// string, a missing locale, an unknown one or a zh-CN text without Chinese is a load error
+/// at the value's `path:line:col`.
+#[test]
+fn outcome_horizon_and_labels_are_required_in_both_locales() {
+    use crate::locale::Locale;
+    let m = manifest::parse(AMI, "ami-1y-mortality").unwrap();
+    assert_eq!(m.outcome.text(Locale::ZhCn), "入院后 1 年内全因死亡");
+    assert_eq!(m.outcome.text(Locale::En), "death from any cause within 1 year of admission");
+    assert_eq!((m.horizon.text(Locale::ZhCn), m.horizon.text(Locale::En)), ("1 年", "1 year"));
+    assert_eq!((m.label("age", Locale::ZhCn), m.label("age", Locale::En)), ("入院时年龄", "Age at admission"));
+    for text in [AMI, PCE] {
+        let id = if text == AMI { "ami-1y-mortality" } else { "ascvd-pce-10y" };
+        for f in &manifest::parse(text, id).unwrap().features {
+            assert!(crate::locale::has_chinese(&f.label.zh_cn) && !f.label.en.is_empty(), "{id} {}", f.spec.name);
+        }
+    }
+    let line_of = |text: &str, start: &str| text.lines().position(|l| l.starts_with(start)).unwrap() + 1;
+    let outcome = AMI.lines().find(|l| l.starts_with("outcome = ")).unwrap();
+    let line = line_of(AMI, "outcome = ");
+    let e = manifest::parse(&AMI.replacen(outcome, "outcome = \"death\"", 1), "ami-1y-mortality").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].to_string().starts_with(&format!("manifest.toml:{line}:11: outcome must give the text")), "{}", e[0]);
+    let e = manifest::parse(&AMI.replacen(outcome, "outcome = { en = \"death\" }", 1), "ami-1y-mortality").unwrap_err();
+    assert!(e[0].to_string().contains("outcome.zh-CN is missing or empty"), "{e:?}");
+    let horizon = AMI.lines().find(|l| l.starts_with("horizon = ")).unwrap();
+    let bad = "horizon = { zh-CN = \"1 year\", en = \"1 year\", fr = \"1 an\" }";
+    let e = manifest::parse(&AMI.replacen(horizon, bad, 1), "ami-1y-mortality").unwrap_err();
+    let got: Vec<String> = e.iter().map(ToString::to_string).collect();
+    assert!(got.iter().any(|m| m.contains("unknown locale `fr`")), "{got:?}");
+    assert!(got.iter().any(|m| m.contains("horizon.zh-CN has no Chinese text")), "{got:?}");
+    let label = "label = { zh-CN = \"入院时年龄\", en = \"Age at admission\" }";
+    let line = line_of(AMI, label);
+    let e = manifest::parse(&AMI.replacen(label, "label = \"Age at admission\"", 1), "ami-1y-mortality").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].to_string().starts_with(&format!("manifest.toml:{line}:9: feature \"age\": label must give the text")),
+        "{}",
+        e[0]
+    );
 }

@@ -68,3 +68,29 @@ fn the_command_writes_the_catalogue_and_check_fails_on_a_stale_copy() {
     let text = String::from_utf8_lossy(&stale.stdout);
     assert!(text.contains("out of date") && text.contains("rules catalogue"), "{text}");
 }
+
+/// The one place the docs state how many rules ship (`rules/MEASURES.md`, which README and
+/// ARCHITECTURE point to instead of a number of their own) states the real count.
+#[test]
+fn the_measure_catalogue_states_the_shipped_rule_count() {
+    let root = crate::support::root();
+    let text = std::fs::read_to_string(root.join("rules/MEASURES.md")).unwrap();
+    let packs = std::fs::read_dir(root.join("rules"))
+        .unwrap()
+        .flatten()
+        .filter(|d| {
+            std::fs::read_dir(d.path()).is_ok_and(|fs| {
+                fs.flatten().any(|f| f.file_name().to_string_lossy().ends_with(".rhai") && f.file_name() != "lib.rhai")
+            })
+        })
+        .count();
+    let line = format!("{} rules in {packs} packs.", crate::support::shipped_rule_count());
+    assert!(text.lines().any(|l| l == line), "rules/MEASURES.md should say \"{line}\"");
+    for doc in ["README.md", "ARCHITECTURE.md", "rules/README.md", "rules/README.zh-CN.md"] {
+        let t = std::fs::read_to_string(root.join(doc)).unwrap();
+        for stale in [" shipped measures", " shipped rules", "条规则（共"] {
+            let at = t.find(stale).filter(|&i| t[..i].trim_end().ends_with(|c: char| c.is_ascii_digit()));
+            assert!(at.is_none(), "{doc}: a rule count of its own (\"…{stale}\"); point to rules/MEASURES.md");
+        }
+    }
+}

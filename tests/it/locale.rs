@@ -3,9 +3,66 @@
 //! card summaries and details, data-quality notices, risk messages) contains Chinese and
 //! differs from the en one; no card summary is over 139 characters — over every example
 //! encounter and every rule (not-applicable findings included), over a real gRPC socket.
+//! A zh-CN text must also contain no English phrase (`locale_phrase`): "contains Chinese"
+//! alone let "低风险：death from any cause within 1 year of admission（1 year）" through.
 use cdssd::{locale::has_chinese, proto::v1 as pb};
 
-use crate::support::{request, settings_with, TestServer};
+use crate::locale_phrase::{english_phrase, json_strings, mask};
+use crate::support::{request, root, settings_with, TestServer};
+
+/// Every zh-CN text of `d` a person reads, with what it is: finding texts and evidence
+/// labels, card summaries and details, risk texts, data-quality notices.
+fn zh_texts(d: &pb::Decision) -> Vec<(String, String)> {
+    let mut t = Vec::new();
+    for f in &d.findings {
+        let id = &f.rule_id;
+        t.push((format!("{id} title"), f.title.clone()));
+        t.push((format!("{id} message"), f.message.clone()));
+        t.push((format!("{id} exclusion reason"), f.exclusion_reason.clone()));
+        t.push((format!("{id} measure"), f.measure.clone()));
+        for e in &f.evidence {
+            t.push((format!("{id} evidence {}", e.item_id), format!("{} {}", e.label, e.value)));
+        }
+        for s in &f.trail {
+            t.push((format!("{id} trail"), s.text.clone()));
+        }
+    }
+    for c in &d.cards {
+        t.push(("card summary".into(), c.summary.clone()));
+        t.push((format!("card detail ({})", c.summary), c.detail.clone()));
+    }
+    for r in &d.risks {
+        let id = &r.model_id;
+        t.push((format!("{id} outcome"), r.outcome.clone()));
+        t.push((format!("{id} horizon"), r.horizon.clone()));
+        t.push((format!("{id} message"), r.message.clone()));
+        t.push((format!("{id} validity"), r.validity.clone()));
+    }
+    for n in &d.data_quality {
+        t.push(("data-quality notice".into(), n.text_zh.clone()));
+    }
+    t
+}
+
+/// What a zh-CN decision quotes rather than writes: the encounter's own strings and the
+/// models' citations (bibliographic references stay in their language).
+fn quoted(name: &str, d: &pb::Decision) -> Vec<String> {
+    let json = std::fs::read_to_string(root().join("examples/encounters").join(name)).unwrap();
+    let mut q = Vec::new();
+    json_strings(&serde_json::from_str(&json).unwrap(), &mut q);
+    q.extend(d.risks.iter().map(|r| r.citation.clone()));
+    q
+}
+
+/// No zh-CN text of `d` carries an English phrase.
+fn no_english_phrases(name: &str, d: &pb::Decision, problems: &mut Vec<String>) {
+    let q = quoted(name, d);
+    for (what, text) in zh_texts(d) {
+        if let Some(p) = english_phrase(&mask(&text, &q)) {
+            problems.push(format!("{name} zh-CN {what}: English phrase \"{p}\" in {text:?}"));
+        }
+    }
+}
 
 /// Every card summary fits 139 characters (counted as characters, not bytes).
 fn summaries_fit(d: &pb::Decision, what: &str, problems: &mut Vec<String>) {
@@ -26,7 +83,12 @@ fn localized(zh: &str, en: &str) -> bool {
 async fn every_example_reads_in_both_languages_with_the_same_statuses() {
     // Data-quality notices carry both texts in one message; findings, cards and risks
     // follow the request's locale.
-    let server = TestServer::start(settings_with(&[])).await;
+    // A generous budget: statuses must not depend on how loaded the test machine is.
+    let server = TestServer::start(settings_with(&[
+        ("CDSSD__SERVER__DEFAULT_BUDGET_MS", "60000"),
+        ("CDSSD__RULES__MAX_RULE_MS", "10000"),
+    ]))
+    .await;
     let mut cds = pb::cds_service_client::CdsServiceClient::new(server.channel().await);
     let mut problems = Vec::new();
     let mut rules_seen = std::collections::BTreeSet::new();
@@ -48,6 +110,7 @@ async fn every_example_reads_in_both_languages_with_the_same_statuses() {
             by_locale.push(d);
         }
         let (zh, en) = (&by_locale[0], &by_locale[1]);
+        no_english_phrases(name, zh, &mut problems);
         assert_eq!(zh.findings.len(), en.findings.len(), "{name}: the same rules run");
         for (z, e) in zh.findings.iter().zip(&en.findings) {
             assert_eq!(z.rule_id, e.rule_id, "{name}: same order");

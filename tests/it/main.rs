@@ -27,6 +27,7 @@ mod llm_eval;
 mod llm_faults;
 mod llm_support;
 mod locale;
+mod locale_phrase;
 mod malformed;
 mod mappings;
 mod metrics;

@@ -19,6 +19,14 @@ fn validity(id: &str) -> (String, String) {
     (v["zh-CN"].as_str().unwrap().to_string(), v["en"].as_str().unwrap().to_string())
 }
 
+/// `key` (`outcome`, `horizon`) of a shipped manifest: (zh-CN, en).
+fn texts(id: &str, key: &str) -> (String, String) {
+    let text = std::fs::read_to_string(root().join("models").join(id).join("manifest.toml")).unwrap();
+    let t: toml::Table = text.parse().unwrap();
+    let v = t[key].as_table().unwrap_or_else(|| panic!("{id}: {key} is a table of texts by locale"));
+    (v["zh-CN"].as_str().unwrap().to_string(), v["en"].as_str().unwrap().to_string())
+}
+
 #[tokio::test]
 async fn every_risk_card_states_its_models_validity_in_the_request_locale() {
     let daemon = Daemon::start(&[]);
@@ -33,6 +41,15 @@ async fn every_risk_card_states_its_models_validity_in_the_request_locale() {
             let r = d.risks.iter().find(|r| r.model_id == id).unwrap_or_else(|| panic!("{id} scored: {:?}", d.risks));
             assert_eq!(r.status(), pb::RiskStatus::Ok, "{r:?}");
             assert_eq!(&r.validity, text, "{id} {locale}");
+            // Outcome, horizon and feature labels in the request's locale too (issue 14).
+            let pick = |(zh, en): (String, String)| if locale == "zh-CN" { zh } else { en };
+            assert_eq!(r.outcome, pick(texts(id, "outcome")), "{id} {locale}");
+            assert_eq!(r.horizon, pick(texts(id, "horizon")), "{id} {locale}");
+            for c in &r.contributions {
+                let f = r.features.iter().find(|f| f.name == c.feature).unwrap();
+                assert!(!c.label.is_empty() && c.label == f.label, "{id} {locale}: {c:?}");
+                assert_eq!(has_chinese(&c.label), locale == "zh-CN", "{id} {locale}: {}", c.label);
+            }
             let card = d.cards.iter().find(|c| c.source.as_ref().is_some_and(|s| s.id == id)).expect("a card");
             assert!(card.detail.contains(&format!("{heading}{text}")), "{id} {locale}: {}", card.detail);
             assert!(!card.summary.contains(text.as_str()), "the summary stays short: {}", card.summary);
@@ -48,6 +65,22 @@ async fn every_risk_card_states_its_models_validity_in_the_request_locale() {
         let (zh, en) = validity(&m.id);
         let texts: Vec<(&str, &str)> = m.validity.iter().map(|t| (t.locale.as_str(), t.text.as_str())).collect();
         assert_eq!(texts, [("zh-CN", zh.as_str()), ("en", en.as_str())], "{}", m.id);
+        let by_locale = |t: &[pb::LocalizedText]| -> Vec<(String, String)> {
+            t.iter().map(|t| (t.locale.clone(), t.text.clone())).collect()
+        };
+        for (key, got) in [("outcome", &m.outcome_texts), ("horizon", &m.horizon_texts)] {
+            let (zh, en) = self::texts(&m.id, key);
+            assert_eq!(by_locale(got), [("zh-CN".into(), zh), ("en".into(), en.clone())], "{} {key}", m.id);
+            if key == "outcome" {
+                assert_eq!(m.outcome, en, "{}: the old field keeps the English text", m.id);
+            }
+        }
+        let names: Vec<&str> = m.feature_labels.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, m.features.iter().map(String::as_str).collect::<Vec<_>>(), "{}", m.id);
+        for f in &m.feature_labels {
+            let l = by_locale(&f.label);
+            assert!(l.len() == 2 && has_chinese(&l[0].1) && !has_chinese(&l[1].1), "{} {}: {l:?}", m.id, f.name);
+        }
     }
     assert!(daemon.stop().success());
 }

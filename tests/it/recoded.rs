@@ -262,7 +262,7 @@ fn risks(enc: &Encounter) -> BTreeMap<String, String> {
             let line = match cdssd::risk::score::not_applicable_with(&m.manifest, enc, &eq) {
                 Some(_) => "not applicable".to_string(),
                 None => {
-                    let s = cdssd::risk::score::score_with(m, enc, &eq, false);
+                    let s = cdssd::risk::score::score_with(m, enc, &eq, false, cdssd::locale::Locale::En);
                     let features: Vec<String> = s
                         .features
                         .iter()

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use cdssd::config::{RiskSettings, Settings};
 use cdssd::encounter::{self, Encounter};
+use cdssd::locale::Locale;
 use cdssd::proto::v1 as pb;
 use cdssd::reload::{Cause, Reload, Reloader};
 use cdssd::risk::model::LoadedModel;
@@ -150,7 +151,8 @@ fn pce_worked_example_through_an_encounter() {
     // Smoking status absent: imputed non-smoker, flagged, and said so.
     let smoker = s.features.iter().find(|f| f.name == "smoker").unwrap();
     assert!(smoker.imputed);
-    assert!(s.message.contains("smoker missing: imputed 0"), "{}", s.message);
+    assert!(s.message.contains("Current smoker missing: imputed 0"), "{}", s.message);
+    assert_eq!(smoker.label, "Current smoker", "the manifest label, in the score's locale");
 }
 
 #[test]
@@ -331,7 +333,7 @@ fn output_column_out_of_bounds_is_a_failed_model() {
 
 #[test]
 fn manifest_syntax_error_is_reported_with_line_and_column() {
-    let (_, info, _t) = broken(|d| edit(d.join("manifest.toml"), "horizon = \"1 year\"", "horizon = \"1 year"));
+    let (_, info, _t) = broken(|d| edit(d.join("manifest.toml"), "en = \"1 year\" }", "en = \"1 year }"));
     let e = &info.errors[0];
     assert_eq!((e.path.as_str(), e.line), ("ami-1y-mortality/manifest.toml", 6), "{e:?}");
 }
@@ -350,13 +352,19 @@ fn non_finite_features_and_outputs_give_an_error_not_a_panic() {
     row.extend([0.0; 7]);
     row[2] = f64::NAN;
     let prepared = Prepared { row, ..Default::default() };
-    let s = score::score_prepared(&m, prepared, true, Instant::now());
+    let s = score::score_prepared(&m, prepared, true, Instant::now(), Locale::En);
     assert_eq!(s.status(), pb::RiskStatus::Error, "{s:?}");
     assert!(s.message.contains("invalid probability"), "{}", s.message);
     // Infinity through the log-based PCE graph (0 x inf = NaN in the group selection).
     let row = vec![55.0, f64::INFINITY, 50.0, 120.0, 0.0, 0.0, 0.0, 1.0, 0.0];
     assert!(model(&svc, PCE).run(std::slice::from_ref(&row)).unwrap()[0].is_nan());
-    let s = score::score_prepared(&model(&svc, PCE), Prepared { row, ..Default::default() }, true, Instant::now());
+    let s = score::score_prepared(
+        &model(&svc, PCE),
+        Prepared { row, ..Default::default() },
+        true,
+        Instant::now(),
+        Locale::En,
+    );
     assert_eq!(s.status(), pb::RiskStatus::Error, "{s:?}");
     assert!(s.contributions.is_empty());
 }
@@ -371,7 +379,7 @@ fn out_of_range_is_refused_or_flagged_by_policy() {
         .for_each(|l| l.value = encounter::ObsValue::Quantity { value: 350.0, unit: "mg/dL".into() });
     let s = score::score(&model(&svc, PCE), &opd, true);
     assert_eq!(s.status(), pb::RiskStatus::Refused);
-    assert_eq!(s.message, "not scored: total_cholesterol = 350 mg/dL is outside the valid range 130-320");
+    assert_eq!(s.message, "not scored: Total cholesterol = 350 mg/dL is outside the valid range 130-320");
     assert!(s.features.iter().find(|f| f.name == "total_cholesterol").unwrap().out_of_range);
     assert_eq!(s.probability, 0.0);
 
@@ -384,7 +392,7 @@ fn out_of_range_is_refused_or_flagged_by_policy() {
     let s = score::score(&model(&svc, AMI), &stemi, true);
     assert_eq!(s.status(), pb::RiskStatus::Ok);
     assert!(s.features.iter().find(|f| f.name == "heart_rate").unwrap().out_of_range);
-    assert!(s.message.contains("heart_rate = 200 /min is outside the valid range 35-186"), "{}", s.message);
+    assert!(s.message.contains("Initial heart rate = 200 /min is outside the valid range 35-186"), "{}", s.message);
 }
 
 #[test]
@@ -400,7 +408,7 @@ fn encounter_lacking_every_feature_is_refused_or_imputed_and_flagged() {
     opd.patient.race = None;
     let s = score::score(&model(&svc, PCE), &opd, true);
     assert_eq!(s.status(), pb::RiskStatus::Refused);
-    for missing in ["total_cholesterol", "hdl_cholesterol", "systolic_bp", "sex_female"] {
+    for missing in ["Total cholesterol", "HDL cholesterol", "Systolic blood pressure", "Female sex"] {
         assert!(s.message.contains(&format!("{missing} missing")), "{}", s.message);
     }
     let mut stemi = example("stemi_primary_pci");

@@ -10,6 +10,7 @@ use crate::encounter::{
     AdministrationStatus, Allergy, AllergyType, Code, Diagnosis, DiagnosisRank, Encounter, MedicationAdministration,
     MedicationOrder, Note, ObsValue, Observation, OrderStatus, PresentOnAdmission, Procedure,
 };
+use crate::locale::Locale;
 use crate::rules::finding::{Evidence, EvidenceCode};
 
 /// Which observation list an observation comes from.
@@ -179,12 +180,35 @@ fn admin_status(st: AdministrationStatus) -> &'static str {
         AdministrationStatus::Unspecified => "",
     }
 }
-fn allergy_type(t: AllergyType) -> &'static str {
+fn allergy_type(t: AllergyType, l: Locale) -> &'static str {
     match t {
-        AllergyType::Allergy => "allergy",
-        AllergyType::Intolerance => "intolerance",
-        AllergyType::Contraindication => "contraindication",
+        AllergyType::Allergy => l.pick("过敏", "allergy"),
+        AllergyType::Intolerance => l.pick("不耐受", "intolerance"),
+        AllergyType::Contraindication => l.pick("禁忌", "contraindication"),
         AllergyType::Unspecified => "",
+    }
+}
+
+/// What a person reads for an encounter-level field cited as evidence, in `l` (the field
+/// name itself for one without a label).
+fn field_label(field: &str, l: Locale) -> String {
+    let zh = match field {
+        "arrival_time" => "到院时间",
+        "admission_time" => "入院时间",
+        "discharge_time" => "出院时间",
+        "symptom_onset_time" => "发病时间",
+        "last_known_well_time" => "最后正常时间",
+        "transferred_in" => "转入",
+        "discharge_disposition" => "出院去向",
+        "age" => "年龄",
+        "sex" => "性别",
+        "encounter_class" => "就诊类型",
+        "department" => "科室",
+        _ => field,
+    };
+    match l {
+        Locale::ZhCn => zh.to_string(),
+        Locale::En => field.replace('_', " "),
     }
 }
 
@@ -273,7 +297,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("id", |a: &mut AllergyRef| s(&a.get().id));
     engine.register_get("code", |a: &mut AllergyRef| s(&a.get().substance.code));
     engine.register_get("display", |a: &mut AllergyRef| s(&a.get().substance.display));
-    engine.register_get("type", |a: &mut AllergyRef| word(allergy_type(a.get().kind)));
+    engine.register_get("type", |a: &mut AllergyRef| word(allergy_type(a.get().kind, Locale::En)));
     engine.register_get("reaction", |a: &mut AllergyRef| {
         s(a.get().reaction.as_ref().map_or("", |c| if c.display.is_empty() { &c.code } else { &c.display }))
     });
@@ -288,8 +312,9 @@ pub fn register(engine: &mut Engine) {
 }
 
 /// Evidence for an item a script cited; `None` if `d` is not an encounter item.
-/// `enc` is the encounter evaluated (for `field_evidence`).
-pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
+/// `enc` is the encounter evaluated (for `field_evidence`); what cdssd adds to the item's
+/// own texts (given, ordered, field names) is in `l`.
+pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter, l: Locale) -> Option<Evidence> {
     if let Some(r) = d.read_lock::<DiagnosisRef>() {
         let x = r.get();
         return Some(Evidence {
@@ -316,7 +341,11 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
         let x = r.get();
         let mut label =
             format!("{} {} {}", x.name, dose_text(&x.dose), x.route).split_whitespace().collect::<Vec<_>>().join(" ");
-        label.push_str(if x.discharge { " (discharge prescription)" } else { " ordered" });
+        label.push_str(if x.discharge {
+            l.pick("（出院带药）", " (discharge prescription)")
+        } else {
+            l.pick("（已开具）", " ordered")
+        });
         return Some(Evidence {
             item_type: "medication_orders".into(),
             item_id: x.id.clone(),
@@ -328,7 +357,7 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
     }
     if let Some(r) = d.read_lock::<AdministrationRef>() {
         let x = r.get();
-        let what = if x.was_given() { "given" } else { "not given" };
+        let what = if x.was_given() { l.pick("已给予", "given") } else { l.pick("未给予", "not given") };
         let label = format!("{} {} {} {what}", x.name, dose_text(&x.dose), x.route)
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -359,7 +388,7 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
         return Some(Evidence {
             item_type: "allergies".into(),
             item_id: x.id.clone(),
-            label: format!("{} {what}", allergy_type(x.kind)).trim().to_string(),
+            label: format!("{} {what}", allergy_type(x.kind, l)).trim().to_string(),
             code: code_ev(&x.substance),
             value: x.reaction.as_ref().map(|c| c.display.clone()).unwrap_or_default(),
             time: x.time,
@@ -370,21 +399,21 @@ pub fn evidence_of(d: &Dynamic, tz: Tz, enc: &Encounter) -> Option<Evidence> {
         return Some(Evidence {
             item_type: "notes".into(),
             item_id: x.id.clone(),
-            label: x.kind.as_ref().map(|c| c.display.clone()).unwrap_or_else(|| "note".into()),
+            label: x.kind.as_ref().map(|c| c.display.clone()).unwrap_or_else(|| l.pick("病历记录", "note").into()),
             code: x.kind.as_ref().and_then(code_ev),
             value: String::new(),
             time: Some(x.time),
         });
     }
     if let Some(r) = d.read_lock::<FieldEvidence>() {
-        return Some(field_evidence(enc, &r.field, tz));
+        return Some(field_evidence(enc, &r.field, tz, l));
     }
     None
 }
 
-fn field_evidence(e: &Encounter, field: &str, tz: Tz) -> Evidence {
+fn field_evidence(e: &Encounter, field: &str, tz: Tz, l: Locale) -> Evidence {
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        (t.map(|t| display(tz, t)).unwrap_or_else(|| "not recorded".into()), t)
+        (t.map(|t| display(tz, t)).unwrap_or_else(|| l.pick("未记录", "not recorded").into()), t)
     };
     let (value, t) = match field {
         "arrival_time" => time(Some(e.arrival)),
@@ -394,7 +423,7 @@ fn field_evidence(e: &Encounter, field: &str, tz: Tz) -> Evidence {
         "last_known_well_time" => time(e.last_known_well),
         "transferred_in" => (e.transferred_in.to_string(), None),
         "discharge_disposition" => (e.disposition.map(|d| d.as_str()).unwrap_or("").to_string(), None),
-        "age" => (format!("{:.0} years", e.patient.age_years.floor()), None),
+        "age" => (format!("{:.0} {}", e.patient.age_years.floor(), l.pick("岁", "years")), None),
         "sex" => (e.patient.sex.as_str().to_string(), None),
         "encounter_class" => (e.class.as_str().to_string(), None),
         "department" => (e.department.clone(), None),
@@ -403,7 +432,7 @@ fn field_evidence(e: &Encounter, field: &str, tz: Tz) -> Evidence {
     Evidence {
         item_type: "encounter".into(),
         item_id: field.to_string(),
-        label: field.replace('_', " "),
+        label: field_label(field, l),
         code: None,
         value,
         time: t,

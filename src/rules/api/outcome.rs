@@ -78,7 +78,7 @@ pub fn script_result(
     };
     let mut evidence = Vec::with_capacity(o.evidence.len());
     for (i, item) in o.evidence.iter().enumerate() {
-        match evidence_of(item, tz, enc) {
+        match evidence_of(item, tz, enc, locale) {
             Some(e) => evidence.push(e),
             None if item.is_unit() => {} // e.g. first([]) of an empty query: nothing to cite
             None => {
