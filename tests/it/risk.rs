@@ -333,7 +333,7 @@ fn output_column_out_of_bounds_is_a_failed_model() {
 
 #[test]
 fn manifest_syntax_error_is_reported_with_line_and_column() {
-    let (_, info, _t) = broken(|d| edit(d.join("manifest.toml"), "en = \"1 year\" }", "en = \"1 year }"));
+    let (_, info, _t) = broken(|d| edit(d.join("manifest.toml"), "horizon = {", "horizon = = {"));
     let e = &info.errors[0];
     assert_eq!((e.path.as_str(), e.line), ("ami-1y-mortality/manifest.toml", 6), "{e:?}");
 }
