@@ -69,7 +69,7 @@ pub fn bounded(s: String) -> String {
 }
 
 fn step(s: &Step, loc: Locale, tz: Tz, enc: &Encounter) -> TrailStep {
-    let item = s.item.as_ref().and_then(|d| evidence_of(d, tz, enc));
+    let item = s.item.as_ref().and_then(|d| evidence_of(d, tz, enc, loc));
     let label = item.as_ref().map(|e| e.label.as_str()).unwrap_or("");
     let day = match (s.anchor, s.time) {
         (Some(a), Some(x)) => {
