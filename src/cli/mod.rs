@@ -4,6 +4,7 @@
 mod audit;
 mod batch;
 mod export;
+mod fhir_input;
 mod llm;
 mod replay;
 mod report;
@@ -48,10 +49,17 @@ pub enum Command {
     Serve,
     /// Evaluate one encounter in-process and print the decision.
     ///
-    /// FILE is proto3 JSON of an Encounter or of an EvaluateRequest ("-" reads stdin).
+    /// FILE is proto3 JSON of an Encounter or of an EvaluateRequest ("-" reads stdin), or
+    /// with --fhir a FHIR R4 Bundle (mapped as docs/FHIR-MAPPING.md says).
     Evaluate {
         /// Encounter or EvaluateRequest JSON file, or "-" for stdin.
         file: String,
+        /// FILE is a FHIR R4 Bundle (collection, searchset, transaction...) of one patient.
+        #[arg(long)]
+        fhir: bool,
+        /// With --fhir: the Encounter.id to evaluate (default: the latest encounter of the bundle).
+        #[arg(long, value_name = "ID", requires = "fhir")]
+        encounter_id: Option<String>,
         /// Output format; "auto" prints a summary on a terminal and JSON otherwise.
         #[arg(long, value_enum, default_value_t = Format::Auto)]
         format: Format,
@@ -276,14 +284,18 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Evaluate { file, format, now, no_llm, include_not_applicable, trail } => {
+        Command::Evaluate { file, fhir, encounter_id, format, now, no_llm, include_not_applicable, trail } => {
             telemetry::init(&crate::config::LogSettings { level: "warn,ort=error".into(), ..settings.log.clone() });
             let text = if file == "-" {
                 std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
             } else {
                 std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
             };
-            let mut req = encounter::request_from_json(&text)?;
+            let mut req = if fhir {
+                fhir_input::request(&text, &file, encounter_id.as_deref(), settings.timezone())?
+            } else {
+                encounter::request_from_json(&text)?
+            };
             if req.trigger == 0 {
                 // A bare encounter: discharged ones are reviewed at discharge, others as a periodic review.
                 let discharged = req.encounter.as_ref().is_some_and(|e| e.discharge_time.is_some());

@@ -202,6 +202,7 @@ pub fn build(cx: &mut Cx<'_, '_>, sink: &mut Sink) -> pb::Encounter {
     super::medication::administrations(cx, &mut e, sink);
     super::clinical::procedures(cx, &mut e, sink);
     super::clinical::allergies(cx, &mut e, sink);
+    super::notes::notes(cx, &mut e, sink);
     // Symptom onset: the extension, else the onset of the principal diagnosis.
     if e.symptom_onset_time.is_none() {
         let principal = e.diagnoses.iter().find(|d| d.rank == pb::DiagnosisRank::Principal as i32);

@@ -17,6 +17,7 @@ mod encounter;
 mod error;
 mod index;
 mod medication;
+mod notes;
 mod observation;
 mod read;
 mod stay;
@@ -122,13 +123,18 @@ pub fn map_resources<'a>(
     let mapped = stay::map(&idx, options, &mut sink);
     match mapped {
         Some((encounter, ignored)) if sink.errors.is_empty() => {
-            Ok(Mapped { encounter, ignored, warnings: sink.warnings })
+            let mut seen = std::collections::HashSet::new();
+            let warnings = sink.warnings.into_iter().filter(|i| seen.insert(i.expression.clone())).collect();
+            Ok(Mapped { encounter, ignored, warnings })
         }
         _ => {
             if sink.errors.is_empty() {
                 sink.errors.push(Issue::error(IssueCode::Structure, "Bundle", "the input cannot be mapped"));
             }
-            Err(FhirError { issues: sink.errors })
+            // One issue per location (a period read twice reports once).
+            let mut seen = std::collections::HashSet::new();
+            let issues = sink.errors.into_iter().filter(|i| seen.insert(i.expression.clone())).collect();
+            Err(FhirError { issues })
         }
     }
 }

@@ -21,6 +21,7 @@ const READ: &[&str] = &[
     "MedicationAdministration",
     "Procedure",
     "AllergyIntolerance",
+    "DocumentReference",
     // Read only to resolve references (a Location's type, a Medication's codes).
     "Location",
     "Medication",

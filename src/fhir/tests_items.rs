@@ -272,3 +272,21 @@ fn allergies_map_substance_type_reaction_and_skip_refuted_or_resolved() {
     assert_eq!(m.ignored.get("AllergyIntolerance (refuted or entered-in-error)"), Some(&1));
     assert_eq!(m.ignored.get("AllergyIntolerance (inactive or resolved)"), Some(&1));
 }
+
+#[test]
+fn document_references_map_type_date_and_plain_text() {
+    let note = json!({"resourceType": "DocumentReference", "id": "note-dc-1", "status": "current", "subject": {"reference": "Patient/p1"},
+        "type": {"coding": [{"system": "http://loinc.org", "code": "8653-8"}]}, "date": "2026-03-06T09:30:00+08:00",
+        "content": [{"attachment": {"contentType": "application/pdf", "data": "JVBERi0="}},
+                    {"attachment": {"contentType": "text/plain; charset=utf-8", "data": "VGFrZSBhc3BpcmluIGRhaWx5Lg=="}}],
+        "context": {"encounter": [{"reference": "Encounter/e1"}]}});
+    let old = json!({"resourceType": "DocumentReference", "id": "old", "status": "superseded", "subject": {"reference": "Patient/p1"},
+        "type": {"coding": [{"system": "http://loinc.org", "code": "8653-8"}]}, "date": "2026-03-06T09:00:00+08:00", "content": []});
+    let m = map(vec![patient(), inpatient(), note, old]);
+    let n = &m.encounter.notes;
+    assert_eq!(n.len(), 1);
+    assert_eq!((n[0].id.as_str(), n[0].text.as_str()), ("note-dc-1", "Take aspirin daily."));
+    assert_eq!(n[0].r#type.as_ref().map(|c| c.code.as_str()), Some("8653-8"));
+    assert_eq!(n[0].authored_time, ts("2026-03-06T01:30:00Z"));
+    assert_eq!(m.ignored.get("DocumentReference (superseded or entered-in-error)"), Some(&1));
+}

@@ -9,11 +9,13 @@
 //!
 //! See `SECURITY.md` ("Fuzzing") for the targets, the CI bound and the longer run.
 
+mod fhir;
 mod jwt;
 mod parsers;
 mod rules;
 mod seeds;
 
+pub use fhir::fhir_bundle;
 pub use jwt::JwtHarness;
 pub use parsers::{
     config_toml, kb_passages, mapping_toml, model_manifest, prompt_template, shipped_value_sets, value_set_toml,

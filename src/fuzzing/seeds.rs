@@ -7,9 +7,10 @@ use std::path::Path;
 use prost::Message;
 
 /// Every target, by the name of its cargo-fuzz binary.
-pub const TARGETS: [&str; 10] = [
+pub const TARGETS: [&str; 11] = [
     "proto_request",
     "json_request",
+    "fhir_bundle",
     "value_set",
     "mapping",
     "manifest",
@@ -55,6 +56,11 @@ pub fn seeds(root: &Path, target: &str) -> Vec<Vec<u8>> {
             })
             .collect(),
         "json_request" => encounters,
+        "fhir_bundle" => {
+            let mut v = files(&root.join("examples/fhir"), "json");
+            v.extend(files(&root.join("tests/data/fhir/synthetic"), "json").into_iter().filter(|b| b.len() < 20_000));
+            v
+        }
         "value_set" => files(&root.join("rules/valuesets"), "toml"),
         "mapping" => {
             [files(&root.join("rules/mappings"), "toml"), files(&root.join("examples/mappings"), "toml")].concat()

@@ -155,6 +155,12 @@ fn json_request() {
 }
 
 #[test]
+fn fhir_bundle() {
+    let limits = fuzzing::default_limits();
+    drive("fhir_bundle", MUTATIONS, &|d| fuzzing::fhir_bundle(d, &limits));
+}
+
+#[test]
 fn file_formats() {
     drive("value_set", MUTATIONS, &fuzzing::value_set_toml);
     let sets = fuzzing::shipped_value_sets(&root().join("rules"));

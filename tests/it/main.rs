@@ -15,6 +15,7 @@ mod egress;
 mod errors;
 mod examples;
 mod fail_visibly;
+mod fhir;
 mod fuzz_smoke;
 mod guide;
 mod hooks;
