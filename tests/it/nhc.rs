@@ -130,7 +130,7 @@ async fn export_suite(env: &[(&str, &str)], dir: &Path) {
     let ws = doc["worksheets"].as_array().unwrap();
     let keyed: Vec<(&str, &str)> =
         ws.iter().map(|w| (w["encounter"].as_str().unwrap(), w["disease"].as_str().unwrap())).collect();
-    let mut want = vec![(pid("enc-n-stemi-1"), "STEMI"), (pid("enc-n-stemi-2"), "STEMI"), (pid("enc-n-stk-1"), "STK")];
+    let mut want = [(pid("enc-n-stemi-1"), "STEMI"), (pid("enc-n-stemi-2"), "STEMI"), (pid("enc-n-stk-1"), "STK")];
     want.sort_by(|a, b| (a.1 != "STEMI", &a.0).cmp(&(b.1 != "STEMI", &b.0)));
     assert_eq!(keyed, want.iter().map(|(p, d)| (p.as_str(), *d)).collect::<Vec<_>>());
     let by = |id: &str| ws.iter().find(|w| w["encounter"] == pid(id).as_str()).unwrap();
