@@ -33,8 +33,9 @@ async fn replay_shows_exactly_the_findings_a_rule_edit_changes() {
     let edited = copy_tree(&support::root().join("rules"));
     let rule = edited.path().join("stemi/door_to_device_90.rhai");
     let text = std::fs::read_to_string(&rule).unwrap();
-    assert!(text.contains("if d2d <= 90 {"));
-    std::fs::write(&rule, text.replace("if d2d <= 90 {", "if d2d <= 60 {")).unwrap();
+    let window = "first_between([pci], t0, 0, 90)";
+    assert!(text.contains(window), "the rule's 90-minute numerator window");
+    std::fs::write(&rule, text.replace(window, "first_between([pci], t0, 0, 60)")).unwrap();
     std::fs::remove_file(edited.path().join("stemi/tests/door_to_device_90.toml")).unwrap();
     let (code, out) = replay(dir.path(), edited.path());
     assert_eq!(code, 1, "--fail-on-change: {out}");
