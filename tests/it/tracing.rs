@@ -20,6 +20,8 @@ use crate::daemon::{request, Daemon};
 #[derive(Clone, Default)]
 struct Collector {
     spans: Arc<Mutex<Vec<Span>>>,
+    /// Export calls received: fewer than spans when the daemon batches.
+    exports: Arc<Mutex<usize>>,
 }
 
 #[tonic::async_trait]
@@ -28,6 +30,7 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        *self.exports.lock().unwrap() += 1;
         let mut spans = self.spans.lock().unwrap();
         for rs in request.into_inner().resource_spans {
             for ss in rs.scope_spans {
@@ -66,7 +69,6 @@ async fn request_spans_are_exported_as_children_of_the_callers_trace() {
     // Without a traceparent the request starts a trace of its own.
     client.evaluate(request("outpatient_visit.json", pb::Trigger::PatientView)).await.expect("valid request");
     drop(client);
-    assert!(collector.spans.lock().unwrap().is_empty(), "spans are batched (5 s), not sent one by one");
     // SIGTERM: the daemon flushes the buffered spans before it exits (the
     // collector keeps running on the other runtime thread meanwhile).
     let (status, logs) = tokio::task::spawn_blocking(move || daemon.stop_with_logs()).await.unwrap();
@@ -75,6 +77,10 @@ async fn request_spans_are_exported_as_children_of_the_callers_trace() {
 
     let spans = collector.spans.lock().unwrap().clone();
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    // Batched, not sent one by one: several spans per export call. (This used to assert that
+    // nothing had arrived before the 5 s batch delay, which a loaded machine can outrun.)
+    let exports = *collector.exports.lock().unwrap();
+    assert!(exports >= 1 && exports < spans.len(), "{exports} export calls for {} spans: {names:?}", spans.len());
     let rpcs: Vec<&Span> = spans.iter().filter(|s| s.name == "rpc").collect();
     assert_eq!(rpcs.len(), 2, "one rpc span per call: {names:?}\n{}", logs.join("\n"));
     let rpc = rpcs.iter().find(|s| hex::encode(&s.trace_id) == trace_id).expect("the caller's trace continues");
