@@ -66,6 +66,30 @@ pub fn has_chinese(s: &str) -> bool {
     s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c))
 }
 
+/// Columns `s` takes in a terminal: East Asian wide and fullwidth characters (CJK
+/// ideographs, kana, Hangul, fullwidth punctuation such as `，` `：` `（`) take two.
+pub fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF => 2,
+            0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+            0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `width` terminal columns (see [`display_width`]).
+pub fn pad(s: &str, width: usize) -> String {
+    let w = display_width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 /// Cut `s` to at most `max` characters (not bytes), at a word or phrase boundary when
 /// there is one in the last third, ending with "…". Chinese has no spaces: a cut after
 /// a CJK punctuation mark or between two ideographs is a boundary.
@@ -97,6 +121,16 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_characters_take_two_columns_and_padding_counts_columns() {
+        assert_eq!(display_width("met"), 3);
+        assert_eq!(display_width("达标"), 4);
+        assert_eq!(display_width("分子：4（LOINC）"), 2 + 2 + 2 + 1 + 2 + 5 + 2);
+        assert_eq!(pad("达标", 6), "达标  ");
+        assert_eq!(pad("met", 6), "met   ");
+        assert_eq!(pad("超过宽度", 4), "超过宽度");
+    }
 
     #[test]
     fn tags_parse_to_the_two_locales_and_others_are_refused() {

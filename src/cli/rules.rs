@@ -8,12 +8,13 @@ use clap::Subcommand;
 use crate::{
     config::{Settings, EXIT_INVALID_CONFIG},
     encounter::Limits,
+    locale::Locale,
     rules::{
         catalogue,
         publish::{publish, Coverage, PublishError},
         runner,
         service::compiler_from,
-        verify, RulesError,
+        test_report, verify, RulesError,
     },
 };
 
@@ -43,6 +44,10 @@ pub enum RulesCommand {
         /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
         #[arg(long, value_name = "DIR")]
         examples: Option<PathBuf>,
+        /// Language of the report and of the findings' texts: zh-CN or en (default:
+        /// server.default_locale, zh-CN in the embedded configuration).
+        #[arg(long, value_name = "TAG", value_parser = parse_locale)]
+        locale: Option<Locale>,
     },
     /// Check a draft rules directory completely (compile, lint, every test case) and, only
     /// if all of it passes, put it in force in LIVE_DIR atomically: a new versioned
@@ -160,27 +165,38 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         let strict = matches!(cmd, RulesCommand::Check { strict: true, .. });
         return Ok(if strict && !warnings.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
-    let filter = match &cmd {
-        RulesCommand::Test { filter, .. } => filter.as_deref(),
-        _ => None,
+    let (filter, locale) = match &cmd {
+        RulesCommand::Test { filter, locale, .. } => (filter.as_deref(), locale.unwrap_or(settings.default_locale())),
+        _ => (None, settings.default_locale()),
     };
     let limits = Limits::from_settings(&settings.encounter);
-    let results = runner::run_tests(&set, &limits, filter);
-    print!("{}", runner::render(&results, set.tz()));
+    let results = runner::run_tests(&set, &limits, filter, locale);
+    print!("{}", test_report::render(&results, set.tz(), locale));
     let cov = runner::coverage(&set, &results, filter);
-    print!("{}", runner::render_coverage(&cov));
+    print!("{}", test_report::render_coverage(&cov, locale));
     let gated = set.packs.iter().filter(|p| p.applies_to.is_some()).count();
     let contradictions = runner::check_applies_to(&set, &limits);
     for c in &contradictions {
         println!("FAIL {c}");
     }
-    println!(
-        "[applies_to] of {gated} pack(s) checked against every test case: {} contradiction(s)",
-        contradictions.len()
-    );
-    println!("rule set {} in {}", set.version, dir.display());
+    let n = contradictions.len();
+    match locale {
+        Locale::ZhCn => {
+            println!("已用全部测试用例检查 {gated} 个规则包的 [applies_to]：矛盾 {n} 处");
+            println!("规则集版本 {}，目录 {}", set.version, dir.display());
+        }
+        Locale::En => {
+            println!("[applies_to] of {gated} pack(s) checked against every test case: {n} contradiction(s)");
+            println!("rule set {} in {}", set.version, dir.display());
+        }
+    }
     let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty() && cov.iter().all(|c| c.complete());
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `--locale`: a supported BCP-47 tag, else clap's usage error (exit 2) with the reason.
+fn parse_locale(tag: &str) -> Result<Locale, String> {
+    Locale::parse(tag)
 }
 
 fn run_publish(

@@ -26,6 +26,7 @@ pub mod quality;
 pub mod runner;
 pub mod service;
 pub mod store;
+pub mod test_report;
 pub mod testcase;
 pub mod trail;
 pub mod unmapped;

@@ -173,7 +173,8 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadErr
             };
             // Outcome coverage as `rules test` counts it (see `runner::run_tests`).
             let reached = outcome_label(&gated).or(ungated);
-            match compare(case, &gated, set.tz()) {
+            // The gate's failure texts go to ListRulePacks and the log: operators' English.
+            match compare(case, &gated, set.tz(), crate::locale::Locale::En) {
                 None => pack.passed += 1,
                 Some(why) => pack.failures.push(fail(why, false)),
             }

@@ -1,7 +1,6 @@
 //! Runs the test cases of a rule set (`cdssd rules test`) and checks coverage and
 //! fixtures (`cdssd rules check`), rendering a table QC staff can read.
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -117,8 +116,9 @@ pub fn case_encounter(
     encounter::from_proto(&pb_enc, limits, case.now).map_err(|e| CaseError::Invalid(e.to_string()))
 }
 
-/// Run every case (of rules whose id contains `filter`, if given).
-pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<CaseResult> {
+/// Run every case (of rules whose id contains `filter`, if given); findings and failure
+/// explanations are written in `locale`.
+pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>, locale: Locale) -> Vec<CaseResult> {
     let mut cache = HashMap::new();
     let mut out = Vec::new();
     for file in &set.tests {
@@ -137,10 +137,12 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                 reached: None,
             };
             match case_encounter(set, case, limits, &mut cache) {
-                Err(e) => r.failure = Some(format!("cannot build the encounter: {e}")),
+                Err(e) => {
+                    r.failure = Some(format!("{}: {e}", locale.pick("无法构建病例", "cannot build the encounter")))
+                }
                 Ok(enc) => {
                     let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
-                    let f = set.evaluate_rule_gated(rule, &view, case.now, super::probe::PROBE_BUDGET, Locale::En);
+                    let f = set.evaluate_rule_gated(rule, &view, case.now, super::probe::PROBE_BUDGET, locale);
                     r.reached = match outcome_label(&f) {
                         Some(l) => Some(l),
                         None if f.fault.is_none() => outcome_label(&set.evaluate_rule_in(
@@ -148,11 +150,11 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>) -> Vec<Ca
                             &view,
                             case.now,
                             super::probe::PROBE_BUDGET,
-                            Locale::En,
+                            locale,
                         )),
                         None => None,
                     };
-                    r.failure = compare(case, &f, set.tz());
+                    r.failure = compare(case, &f, set.tz(), locale);
                     r.finding = Some(f);
                 }
             }
@@ -182,31 +184,42 @@ pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
     out
 }
 
-pub(crate) fn compare(case: &TestCase, f: &Finding, tz: Tz) -> Option<String> {
+pub(crate) fn compare(case: &TestCase, f: &Finding, tz: Tz, l: Locale) -> Option<String> {
     let mut problems = Vec::new();
     if f.status != case.expect {
-        problems.push(format!("expected {}, got {}", case.expect, f.status));
+        problems.push(match l {
+            Locale::ZhCn => format!("预期 {}，实际 {}", case.expect, f.status),
+            Locale::En => format!("expected {}, got {}", case.expect, f.status),
+        });
     }
-    if let Some(want) = case.expect_deadline {
-        match f.deadline {
-            Some(d) if d == want => {}
-            Some(d) => problems.push(format!("expected deadline {}, got {}", display(tz, want), display(tz, d))),
-            None => problems.push(format!("expected deadline {}, got none", display(tz, want))),
-        }
+    if let Some(want) = case.expect_deadline.filter(|w| f.deadline != Some(*w)) {
+        let (want, got) = (display(tz, want), f.deadline.map(|d| display(tz, d)));
+        problems.push(match (l, got) {
+            (Locale::ZhCn, Some(got)) => format!("预期截止时间 {want}，实际 {got}"),
+            (Locale::ZhCn, None) => format!("预期截止时间 {want}，实际没有截止时间"),
+            (Locale::En, Some(got)) => format!("expected deadline {want}, got {got}"),
+            (Locale::En, None) => format!("expected deadline {want}, got none"),
+        });
     }
     if let Some(want) = &case.expect_reason {
         if &f.reason_key != want {
-            problems.push(format!("expected reason '{want}', got '{}'", f.reason_key));
+            problems.push(match l {
+                Locale::ZhCn => format!("预期结果键 '{want}'，实际 '{}'", f.reason_key),
+                Locale::En => format!("expected reason '{want}', got '{}'", f.reason_key),
+            });
         }
     }
     if let Some(want) = &case.expect_missing {
         let w: BTreeSet<&String> = want.iter().collect();
         let g: BTreeSet<&String> = f.missing_data.iter().collect();
         if w != g {
-            problems.push(format!("expected missing {want:?}, got {:?}", f.missing_data));
+            problems.push(match l {
+                Locale::ZhCn => format!("预期缺失数据 {want:?}，实际 {:?}", f.missing_data),
+                Locale::En => format!("expected missing {want:?}, got {:?}", f.missing_data),
+            });
         }
     }
-    (!problems.is_empty()).then(|| problems.join("; "))
+    (!problems.is_empty()).then(|| problems.join(l.pick("；", "; ")))
 }
 
 /// Which declared outcomes of one rule its cases reach.
@@ -247,42 +260,6 @@ pub fn coverage(set: &RuleSet, results: &[CaseResult], filter: Option<&str>) -> 
             reached: results.iter().filter(|c| c.rule_id == r.meta.id).filter_map(|c| c.reached.clone()).collect(),
         })
         .collect()
-}
-
-/// The coverage table: one line per rule, unreached outcomes named.
-pub fn render_coverage(cov: &[Coverage]) -> String {
-    let mut out = String::from(
-        "
-Outcome coverage (declared outcomes reached by the rule's cases):
-",
-    );
-    let w = cov.iter().map(|c| c.rule_id.len()).max().unwrap_or(4);
-    for c in cov {
-        if c.declared.is_empty() {
-            let _ = writeln!(
-                out,
-                "--    {:<w$}  no declared outcomes (free-text messages; declare meta().outcomes)",
-                c.rule_id
-            );
-            continue;
-        }
-        let n = c.declared.len() - c.unreached().len();
-        let pct = 100 * n / c.declared.len();
-        let mark = if c.complete() { "ok" } else { "FAIL" };
-        let _ = write!(out, "{mark:<4}  {:<w$}  {n}/{} ({pct} %)", c.rule_id, c.declared.len());
-        if !c.complete() {
-            let _ = write!(out, "  unreached: {}", c.unreached().join(", "));
-        }
-        out.push('\n');
-    }
-    let full = cov.iter().filter(|c| !c.declared.is_empty() && c.complete()).count();
-    let keyed = cov.iter().filter(|c| !c.declared.is_empty()).count();
-    let _ = writeln!(
-        out,
-        "{full} of {keyed} rules with declared outcomes at 100 %; {} rule(s) without declared outcomes",
-        cov.len() - keyed
-    );
-    out
 }
 
 /// Statuses every rule must have a case for.
@@ -330,48 +307,4 @@ pub fn text_warnings(set: &RuleSet, locales: &[Locale]) -> Vec<String> {
 
 fn stem(path: &str) -> &str {
     Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
-}
-
-/// The pass/fail table, then the details of each failure.
-pub fn render(results: &[CaseResult], tz: Tz) -> String {
-    let w_rule = results.iter().map(|r| r.rule_id.len()).max().unwrap_or(4).max(4);
-    let w_case = results.iter().map(|r| r.case.chars().count()).max().unwrap_or(4).clamp(4, 60);
-    let mut out = String::new();
-    let _ = writeln!(out, "{:<4}  {:<w_rule$}  {:<w_case$}  {:<14}  GOT", "", "RULE", "CASE", "EXPECTED");
-    for r in results {
-        let got = r.finding.as_ref().map_or("-", |f| f.status.as_str());
-        let case: String = r.case.chars().take(w_case).collect();
-        let mark = if r.passed() { "ok" } else { "FAIL" };
-        let _ = writeln!(out, "{mark:<4}  {:<w_rule$}  {case:<w_case$}  {:<14}  {got}", r.rule_id, r.expected.as_str());
-    }
-    let failed: Vec<&CaseResult> = results.iter().filter(|r| !r.passed()).collect();
-    for r in &failed {
-        let _ = writeln!(out, "\nFAIL {} — {} ({})", r.rule_id, r.case, r.location);
-        let _ = writeln!(out, "  {}", r.failure.as_deref().unwrap_or_default());
-        if let Some(f) = &r.finding {
-            let _ = writeln!(out, "  finding: {} — {}", f.status, f.message);
-            if let Some(d) = f.deadline {
-                let _ = writeln!(out, "  deadline: {}", display(tz, d));
-            }
-            if !f.missing_data.is_empty() {
-                let _ = writeln!(out, "  missing data: {}", f.missing_data.join(", "));
-            }
-            if f.evidence.is_empty() {
-                let _ = writeln!(out, "  evidence: (none)");
-            }
-            for e in &f.evidence {
-                let mut line = format!("  evidence: {}/{} {}", e.item_type, e.item_id, e.label);
-                if !e.value.is_empty() {
-                    let _ = write!(line, " = {}", e.value);
-                }
-                if let Some(t) = e.time {
-                    let _ = write!(line, " at {}", display(tz, t));
-                }
-                let _ = writeln!(out, "{line}");
-            }
-        }
-    }
-    let passed = results.len() - failed.len();
-    let _ = writeln!(out, "\n{passed} passed, {} failed, {} cases", failed.len(), results.len());
-    out
 }

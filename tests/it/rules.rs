@@ -6,10 +6,10 @@ use std::{path::Path, process::Command, sync::Arc};
 
 use cdssd::{
     encounter::Limits,
-    locale::Locale,
+    locale::{has_chinese, Locale},
     rules::{
         api::encounter::EncounterView, probe::synthetic_encounter, runner, service::compiler_from, store::RuleStore,
-        RuleSet, RulesError, Status,
+        test_report, RuleSet, RulesError, Status,
     },
 };
 
@@ -60,18 +60,18 @@ fn encounter_limits() -> Limits {
 fn fixture_pack_cases_all_pass() {
     let set = compile(&fixture_dir()).expect("fixture pack compiles");
     assert_eq!(set.rule_count(), 3);
-    let results = runner::run_tests(&set, &encounter_limits(), None);
+    let results = runner::run_tests(&set, &encounter_limits(), None, Locale::En);
     assert_eq!(results.len(), 16);
     let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
-    assert!(failed.is_empty(), "{}", runner::render(&results, set.tz()));
+    assert!(failed.is_empty(), "{}", test_report::render(&results, set.tz(), Locale::En));
     assert!(runner::check_tests(&set).is_empty());
 }
 
 #[test]
 fn shipped_rules_compile_and_pass_their_cases() {
     let set = compile(&root().join("rules")).unwrap_or_else(|e| panic!("rules/ must compile: {e}"));
-    let results = runner::run_tests(&set, &encounter_limits(), None);
-    assert!(results.iter().all(|r| r.passed()), "{}", runner::render(&results, set.tz()));
+    let results = runner::run_tests(&set, &encounter_limits(), None, Locale::En);
+    assert!(results.iter().all(|r| r.passed()), "{}", test_report::render(&results, set.tz(), Locale::En));
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn cdssd(args: &[&str]) -> (i32, String) {
 #[test]
 fn cli_rules_test_prints_a_table_and_the_failing_evidence() {
     let dir = fixture_dir();
-    let (code, out) = cdssd(&["rules", "test", dir.to_str().unwrap()]);
+    let (code, out) = cdssd(&["rules", "test", dir.to_str().unwrap(), "--locale", "en"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("16 passed, 0 failed, 16 cases"), "{out}");
     assert!(out.contains("ok    stemi.door_to_device"), "{out}");
@@ -111,12 +111,64 @@ fn cli_rules_test_prints_a_table_and_the_failing_evidence() {
     let p = copy.join("stemi/tests/door_to_device.toml");
     let text = std::fs::read_to_string(&p).unwrap().replacen("expect = \"met\"", "expect = \"not_met\"", 1);
     std::fs::write(&p, text).unwrap();
-    let (code, out) = cdssd(&["rules", "test", copy.to_str().unwrap(), "--filter", "door_to"]);
+    let (code, out) = cdssd(&["rules", "test", copy.to_str().unwrap(), "--filter", "door_to", "--locale", "en"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL  stemi.door_to_device"), "{out}");
     assert!(out.contains("expected not_met, got met"), "{out}");
     assert!(out.contains("evidence: procedures/proc-pci-1"), "the failing finding's evidence is shown: {out}");
     assert!(out.contains("5 passed, 1 failed, 6 cases"), "{out}");
+    assert!(!has_chinese(&out.replace(&copy.display().to_string(), "")), "en report: {out}");
+}
+
+/// `rules test` writes its report and the findings' texts in `--locale`, else in
+/// `server.default_locale` (zh-CN embedded); the verdicts are the same in both.
+#[test]
+fn cli_rules_test_speaks_the_requested_locale_with_the_same_verdicts() {
+    // A shipped rule with texts in both locales; its first case (met) deliberately miswritten.
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("rules");
+    for part in ["stemi", "valuesets", "mappings"] {
+        copy_tree(&root().join("rules").join(part), &copy.join(part));
+    }
+    copy_tree(&root().join("examples/encounters"), &tmp.path().join("examples/encounters"));
+    let p = copy.join("stemi/tests/ecg_10min_nhc.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replacen("expect = \"met\"", "expect = \"not_met\"", 1);
+    std::fs::write(&p, text).unwrap();
+    let dir = copy.to_str().unwrap();
+    let only = "stemi.ecg_10min_nhc";
+    let (code_default, default) = cdssd(&["rules", "test", dir, "--filter", only]);
+    let (code_zh, zh) = cdssd(&["rules", "test", dir, "--filter", only, "--locale", "zh-CN"]);
+    let (code_en, en) = cdssd(&["rules", "test", dir, "--filter", only, "--locale", "en"]);
+    assert_eq!((code_default, code_zh, code_en), (1, 1, 1), "{zh}\n{en}");
+    assert_eq!(default, zh, "the embedded default locale is zh-CN");
+    assert!(zh.contains("预期 not_met，实际 met"), "{zh}");
+    assert!(en.contains("expected not_met, got met"), "{en}");
+    assert!(zh.contains("证据: procedures/proc-ecg-1"), "{zh}");
+    assert!(zh.contains("通过 11，失败 1，共 12 个用例"), "{zh}");
+    assert!(en.contains("11 passed, 1 failed, 12 cases"), "{en}");
+    assert!(zh.contains("结果覆盖率"), "{zh}");
+    // The finding's own text is the rule's zh-CN text, not the en one.
+    let message = |out: &str, label: &str| {
+        out.lines().find_map(|l| l.trim().strip_prefix(label).map(str::to_string)).unwrap_or_else(|| panic!("{out}"))
+    };
+    let (m_zh, m_en) = (message(&zh, "结果: "), message(&en, "finding: "));
+    assert!(has_chinese(&m_zh) && !has_chinese(&m_en) && m_zh != m_en, "{m_zh} / {m_en}");
+    // Same table rows (marks, rules, statuses) in both.
+    let rows = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("ok ") || l.starts_with("FAIL "))
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {} {}", w[0], w[1], w[w.len() - 1])
+            })
+            .collect()
+    };
+    assert_eq!(rows(&zh), rows(&en));
+    assert!(rows(&zh).len() >= 7, "{zh}");
+
+    let (code, out) = cdssd(&["rules", "test", dir, "--locale", "fr"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not supported (supported: zh-CN, en)"), "{out}");
 }
 
 #[test]
@@ -298,7 +350,7 @@ fn a_rule_failing_at_run_time_yields_error_for_that_rule_only() {
 #[test]
 fn missing_data_is_named_not_a_silent_not_met() {
     let set = compile(&fixture_dir()).unwrap();
-    let results = runner::run_tests(&set, &encounter_limits(), Some("door_to_device"));
+    let results = runner::run_tests(&set, &encounter_limits(), Some("door_to_device"), Locale::En);
     let r = results.iter().find(|r| r.case.starts_with("missing onset")).expect("case exists");
     let f = r.finding.as_ref().unwrap();
     assert_eq!(f.status, Status::Error);

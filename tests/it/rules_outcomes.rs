@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cdssd::{
     locale::{has_chinese, Locale},
-    rules::{api::encounter::EncounterView, runner, service::compiler_from, RuleSet, RulesError},
+    rules::{api::encounter::EncounterView, runner, service::compiler_from, test_report, RuleSet, RulesError},
 };
 
 use crate::rules::{fixture_copy, SLOW_OK};
@@ -203,12 +203,12 @@ fn rules_test_fails_when_a_declared_outcome_is_unreached_by_the_cases() {
     std::fs::write(dir.join("stemi/tests/keyed.toml"), case).unwrap();
     let set = compile_with(&dir, &[]).unwrap();
     let limits = cdssd::encounter::Limits::from_settings(&settings_with(&[]).encounter);
-    let results = runner::run_tests(&set, &limits, Some("keyed"));
-    assert!(results.iter().all(|r| r.passed()), "{}", runner::render(&results, set.tz()));
+    let results = runner::run_tests(&set, &limits, Some("keyed"), Locale::En);
+    assert!(results.iter().all(|r| r.passed()), "{}", test_report::render(&results, set.tz(), Locale::En));
     let cov = runner::coverage(&set, &results, Some("keyed"));
     assert_eq!(cov[0].unreached(), vec!["not_applicable:no_stemi"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdssd"))
-        .args(["rules", "test", dir.to_str().unwrap(), "--filter", "keyed"])
+        .args(["rules", "test", dir.to_str().unwrap(), "--filter", "keyed", "--locale", "en"])
         .env("CDSSD__METRICS__LISTEN", "")
         .env(SLOW_OK.0, SLOW_OK.1)
         .output()
@@ -222,7 +222,7 @@ fn rules_test_fails_when_a_declared_outcome_is_unreached_by_the_cases() {
     let more = "\n[[case]]\nname = \"no stemi\"\nbase = \"examples/encounters/heart_failure.json\"\nnow = \"2026-03-13T04:00:00Z\"\nexpect = \"not_applicable\"\n";
     std::fs::write(dir.join("stemi/tests/keyed.toml"), format!("{case}{more}")).unwrap();
     let set = compile_with(&dir, &[]).unwrap();
-    let results = runner::run_tests(&set, &limits, Some("keyed"));
+    let results = runner::run_tests(&set, &limits, Some("keyed"), Locale::En);
     assert!(runner::coverage(&set, &results, Some("keyed"))[0].complete());
 }
 
@@ -230,7 +230,7 @@ fn rules_test_fails_when_a_declared_outcome_is_unreached_by_the_cases() {
 fn shipped_keyed_rules_reach_every_declared_outcome_and_read_in_both_languages() {
     let set = compile_with(&root().join("rules"), &[]).unwrap();
     let limits = cdssd::encounter::Limits::from_settings(&settings_with(&[]).encounter);
-    let results = runner::run_tests(&set, &limits, None);
+    let results = runner::run_tests(&set, &limits, None, Locale::En);
     for c in runner::coverage(&set, &results, None) {
         assert!(c.complete(), "{}: unreached {:?}", c.rule_id, c.unreached());
     }
