@@ -9,7 +9,8 @@
 //!   elision line (`…`, `// …`, `# …` or `...`, alone on the line); the block may drop an
 //!   indent common to all its lines.
 //! - `new=PATH`: walk-through, a file the reader creates (it must not be shipped).
-//! - `run`: walk-through, commands the reader types, one `cdssd …` per line; each must exit
+//! - `run`: walk-through, commands the reader types, one `cdssd …` per line (or `cp FROM TO`,
+//!   copying a shipped file under `examples/` into the reader's `rules/`); each must exit
 //!   0, or 1 when the info string also says `fails` (exactly the runs after a mistake).
 //! - `output`: what the preceding `run` block printed (the same excerpt rules, no indent;
 //!   `…` inside a line stands for text that changes from run to run).
@@ -311,6 +312,26 @@ fn the_chinese_guide_walk_through_passes_as_written() {
             let fails = b.flag("fails");
             assert_eq!(fails, !undo.is_empty(), "{at}: a command fails exactly when it follows a deliberate mistake");
             for line in b.lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                if let Some(args) = line.strip_prefix("cp ") {
+                    // Copying a shipped example into the reader's rules/ (e.g. a local variant).
+                    let (from, to) = args.split_once(' ').unwrap_or_else(|| panic!("{at}: `cp FROM TO`: {line}"));
+                    assert!(from.starts_with("examples/") && to.starts_with("rules/"), "{at}: cp examples/… rules/…");
+                    assert!(root().join(from).is_file(), "{at}: {from} is shipped");
+                    let dest = if to.ends_with('/') {
+                        repo.join(to).join(Path::new(from).file_name().unwrap())
+                    } else {
+                        repo.join(to)
+                    };
+                    std::fs::copy(root().join(from), &dest).unwrap_or_else(|e| panic!("{at}: {line}: {e}"));
+                    let dest_rel = dest.strip_prefix(&repo).unwrap().to_str().unwrap().to_string();
+                    if let Some(id) = rule_id(&dest_rel) {
+                        new_rules.push(id);
+                    } else if dest_rel.contains("/tests/") && dest_rel.ends_with(".toml") {
+                        let cases = read(from).lines().filter(|l| l.trim() == "[[case]]").count();
+                        new_tests.push((dest_rel, cases));
+                    }
+                    continue;
+                }
                 let (code, out) = cdssd_in(&repo, line);
                 assert_eq!(code, if fails { 1 } else { 0 }, "{at}: `{line}` exited {code}:\n{out}");
                 if !fails && line.contains("rules check") {
@@ -336,7 +357,8 @@ fn the_chinese_guide_walk_through_passes_as_written() {
             outputs += 1;
             // The new rule's own cases ran, all of them, and reached every outcome.
             if cmd.contains(" test") && !failed {
-                for id in &new_rules {
+                let filter = cmd.split_whitespace().skip_while(|w| *w != "--filter").nth(1);
+                for id in new_rules.iter().filter(|id| filter.is_none_or(|f| id.contains(f))) {
                     let (pack, stem) = id.split_once('.').unwrap();
                     let cases = new_tests.iter().find(|(p, _)| *p == format!("rules/{pack}/tests/{stem}.toml"));
                     let (_, n) = cases.unwrap_or_else(|| panic!("{at}: no walk-through test file for {id}"));
@@ -347,7 +369,8 @@ fn the_chinese_guide_walk_through_passes_as_written() {
                     // One table row per case, plus the outcome-coverage row.
                     assert_eq!(ran, n + 1, "{at}: {id}: {n} cases and the coverage row are ok:\n{out}");
                     // The walk-through runs in the embedded default locale, zh-CN.
-                    assert!(out.contains(&test_report::totals(*n, 0, Locale::ZhCn)), "{at}: {out}");
+                    let rows = hay.iter().take_while(|l| !l.is_empty()).filter(|l| l.starts_with("ok ")).count();
+                    assert!(out.contains(&test_report::totals(rows, 0, Locale::ZhCn)), "{at}: {out}");
                     assert!(
                         hay.iter().any(|l| l.starts_with("ok") && l.contains(id) && l.ends_with("(100 %)")),
                         "{out}"

@@ -49,6 +49,7 @@ mod rules_outcomes;
 mod rules_publish;
 mod rules_readiness;
 mod rules_reload;
+mod rules_variant;
 mod security;
 mod support;
 mod tracing;
