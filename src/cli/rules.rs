@@ -32,6 +32,10 @@ pub enum RulesCommand {
         /// Directory holding the test cases' base encounters (overrides rules.examples_dir).
         #[arg(long, value_name = "DIR")]
         examples: Option<PathBuf>,
+        /// Language of the summary and of the explanation printed under each error: zh-CN
+        /// or en (default: server.default_locale, zh-CN in the embedded configuration).
+        #[arg(long, value_name = "TAG", value_parser = parse_locale)]
+        locale: Option<Locale>,
     },
     /// Run every rule's test cases and print a pass/fail table; a failing case shows the
     /// finding's message and evidence. Exits 1 if a case fails.
@@ -97,10 +101,10 @@ pub enum RulesCommand {
 }
 
 pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let (path, check, examples) = match &cmd {
-        RulesCommand::Check { path, examples, .. } => (path.clone(), true, examples.clone()),
-        RulesCommand::Test { path, examples, .. } => (path.clone(), false, examples.clone()),
-        RulesCommand::Catalogue { path, .. } => (path.clone(), false, None),
+    let (path, check, examples, locale) = match &cmd {
+        RulesCommand::Check { path, examples, locale, .. } => (path.clone(), true, examples.clone(), *locale),
+        RulesCommand::Test { path, examples, locale, .. } => (path.clone(), false, examples.clone(), *locale),
+        RulesCommand::Catalogue { path, .. } => (path.clone(), false, None, None),
         RulesCommand::Publish { draft_dir, live_dir, examples, allow_incomplete_coverage } => {
             let coverage = if *allow_incomplete_coverage { Coverage::Allow } else { Coverage::Require };
             return run_publish(settings, draft_dir, live_dir, examples.clone(), coverage);
@@ -111,14 +115,19 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         Some(dir) => compiler_from(settings).with_examples_dir(Some(dir)),
         None => compiler_from(settings),
     };
+    let locale = locale.unwrap_or(settings.default_locale());
     let dir = path.unwrap_or_else(|| settings.rules.dir.clone());
     let set = match compiler.compile_dir(&dir) {
         Ok(set) => set,
         Err(RulesError::Load(errs)) => {
             for e in &errs.0 {
-                println!("{e}");
+                print_problem(&e.to_string(), locale);
             }
-            println!("\n{}: {} error(s); the rule set would be rejected.", dir.display(), errs.0.len());
+            let n = errs.0.len();
+            match locale {
+                Locale::ZhCn => println!("\n{}：{n} 处错误，整个规则集将被拒绝。", dir.display()),
+                Locale::En => println!("\n{}: {n} error(s); the rule set would be rejected.", dir.display()),
+            }
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e.into()),
@@ -136,38 +145,41 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         // The cases, as the daemon's test gate sees them.
         let v = &set.verification;
         for e in v.load_errors() {
-            println!("{e}");
+            print_problem(&e.to_string(), locale);
         }
         if !set.overrides.is_empty() {
             print!("\nLocal variants:\n{}", crate::rules::overrides::render(&set.overrides));
         }
         println!("\nTest cases per pack:\n{}", verify::render(v));
         if !v.all_passed() && compiler.require_passing_tests() {
-            println!(
-                "{}: {} of {} test case(s) do not pass; the rule set would be rejected (rules.require_passing_tests).",
-                dir.display(),
-                v.total() - v.passed(),
-                v.total()
-            );
+            let (d, failed, total) = (dir.display(), v.total() - v.passed(), v.total());
+            match locale {
+                Locale::ZhCn => println!(
+                    "{d}：{total} 个测试用例中 {failed} 个未通过，整个规则集将被拒绝（rules.require_passing_tests）。"
+                ),
+                Locale::En => println!(
+                    "{d}: {failed} of {total} test case(s) do not pass; the rule set would be rejected (rules.require_passing_tests)."
+                ),
+            }
             return Ok(ExitCode::FAILURE);
         }
         let tests: usize = set.tests.iter().map(|t| t.cases.len()).sum();
-        println!(
-            "{}: OK — version {}, {} packs, {} rules, {} value sets, {} test cases, {} warning(s).",
-            dir.display(),
-            set.version,
-            set.packs.len(),
-            set.rule_count(),
-            set.value_sets.len(),
-            tests,
-            warnings.len()
-        );
+        let (d, version, packs, rules, sets, w) =
+            (dir.display(), &set.version, set.packs.len(), set.rule_count(), set.value_sets.len(), warnings.len());
+        match locale {
+            Locale::ZhCn => println!(
+                "{d}: OK — 版本 {version}，{packs} 个规则包，{rules} 条规则，{sets} 个值集，{tests} 个测试用例，{w} 条提示。"
+            ),
+            Locale::En => println!(
+                "{d}: OK — version {version}, {packs} packs, {rules} rules, {sets} value sets, {tests} test cases, {w} warning(s)."
+            ),
+        }
         let strict = matches!(cmd, RulesCommand::Check { strict: true, .. });
         return Ok(if strict && !warnings.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let (filter, locale) = match &cmd {
-        RulesCommand::Test { filter, locale, .. } => (filter.as_deref(), locale.unwrap_or(settings.default_locale())),
-        _ => (None, settings.default_locale()),
+        RulesCommand::Test { filter, .. } => (filter.as_deref(), locale),
+        _ => (None, locale),
     };
     let limits = Limits::from_settings(&settings.encounter);
     let results = runner::run_tests(&set, &limits, filter, locale);
@@ -192,6 +204,14 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     let ok = results.iter().all(|r| r.passed()) && contradictions.is_empty() && cov.iter().all(|c| c.complete());
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One `path:line:col: message` problem, then what its class means in `l` when known.
+fn print_problem(problem: &str, l: Locale) {
+    println!("{problem}");
+    if let Some(h) = crate::rules::hints::hint(problem, l) {
+        println!("  {}{h}", l.pick("说明：", "means: "));
+    }
 }
 
 /// `--locale`: a supported BCP-47 tag, else clap's usage error (exit 2) with the reason.

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod finding;
+pub mod hints;
 pub mod lint;
 pub mod load;
 pub mod mapping;

@@ -393,3 +393,13 @@ fn the_chinese_guide_walk_through_passes_as_written() {
     assert!(diffs >= 1 && failing_checks >= 1, "a deliberate mistake whose `rules check` fails as shown");
     assert!(undo.is_empty(), "the walk-through ends with its files as they should be");
 }
+
+/// §8's table of common errors is the list `rules check` explains them from
+/// (`src/rules/hints.rs`), row for row.
+#[test]
+fn the_chinese_guides_error_table_is_the_list_rules_check_explains_from() {
+    let md = read(ZH);
+    let table = cdssd::rules::hints::guide_table();
+    assert!(md.contains(&table), "rules/README.zh-CN.md §8 must hold exactly this table:\n{table}");
+    assert_eq!(table.lines().count(), cdssd::rules::hints::HINTS.len() + 2);
+}

@@ -173,22 +173,28 @@ fn cli_rules_test_speaks_the_requested_locale_with_the_same_verdicts() {
 
 #[test]
 fn cli_rules_check_reports_path_line_col() {
-    let (code, out) = cdssd(&["rules", "check", fixture_dir().to_str().unwrap()]);
+    let (code, out) = cdssd(&["rules", "check", fixture_dir().to_str().unwrap(), "--locale", "en"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK — version"), "{out}");
+    let (code, out) = cdssd(&["rules", "check", fixture_dir().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK — 版本"), "zh-CN by default: {out}");
     let (_tmp, copy) = fixture_copy();
     let p = copy.join("stemi/statin_discharge.rhai");
     let text = std::fs::read_to_string(&p)
         .unwrap()
         .replace("enc.discharge_meds(\"statin\")", "enc.discharge_meds(\"statins\")");
     std::fs::write(&p, text).unwrap();
+    let error = "stemi/statin_discharge.rhai:19:33: unknown value set 'statins' — did you mean 'statin'?";
+    let (code, out) = cdssd(&["rules", "check", copy.to_str().unwrap(), "--locale", "en"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("{error}\n  means: no value set of that name")), "{out}");
+    assert!(out.contains("1 error(s); the rule set would be rejected"), "{out}");
+    // In Chinese: the same error (it quotes the script), explained in Chinese under it.
     let (code, out) = cdssd(&["rules", "check", copy.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("stemi/statin_discharge.rhai:19:33: unknown value set 'statins' — did you mean 'statin'?"),
-        "{out}"
-    );
-    assert!(out.contains("1 error(s); the rule set would be rejected"), "{out}");
+    assert!(out.contains(&format!("{error}\n  说明：valuesets/ 中没有这个值集")), "{out}");
+    assert!(out.contains("1 处错误，整个规则集将被拒绝"), "{out}");
 }
 
 /// A rule file that fails in a particular way, and what the load error must say.
