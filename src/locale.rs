@@ -69,19 +69,17 @@ pub fn has_chinese(s: &str) -> bool {
 /// Columns `s` takes in a terminal: East Asian wide and fullwidth characters (CJK
 /// ideographs, kana, Hangul, fullwidth punctuation such as `，` `：` `（`) take two.
 pub fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0x303E
-            | 0x3041..=0x33FF
-            | 0x3400..=0x4DBF
-            | 0x4E00..=0x9FFF
-            | 0xA000..=0xA4CF => 2,
-            0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
-            0x20000..=0x3FFFD => 2,
-            _ => 1,
-        })
-        .sum()
+    s.chars().map(char_width).sum()
+}
+
+/// Columns one character takes in a terminal (see [`display_width`]).
+pub fn char_width(c: char) -> usize {
+    match c as u32 {
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF => 2,
+        0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+        0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
 }
 
 /// `s` padded with spaces to `width` terminal columns (see [`display_width`]).

@@ -34,7 +34,7 @@ pub enum RulesCommand {
         examples: Option<PathBuf>,
         /// Language of the summary and of the explanation printed under each error: zh-CN
         /// or en (default: server.default_locale, zh-CN in the embedded configuration).
-        #[arg(long, value_name = "TAG", value_parser = parse_locale)]
+        #[arg(long, value_name = "TAG", value_parser = Locale::parse)]
         locale: Option<Locale>,
     },
     /// Run every rule's test cases and print a pass/fail table; a failing case shows the
@@ -50,7 +50,7 @@ pub enum RulesCommand {
         examples: Option<PathBuf>,
         /// Language of the report and of the findings' texts: zh-CN or en (default:
         /// server.default_locale, zh-CN in the embedded configuration).
-        #[arg(long, value_name = "TAG", value_parser = parse_locale)]
+        #[arg(long, value_name = "TAG", value_parser = Locale::parse)]
         locale: Option<Locale>,
     },
     /// Check a draft rules directory completely (compile, lint, every test case) and, only
@@ -177,9 +177,9 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         let strict = matches!(cmd, RulesCommand::Check { strict: true, .. });
         return Ok(if strict && !warnings.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
-    let (filter, locale) = match &cmd {
-        RulesCommand::Test { filter, .. } => (filter.as_deref(), locale),
-        _ => (None, locale),
+    let filter = match &cmd {
+        RulesCommand::Test { filter, .. } => filter.as_deref(),
+        _ => None,
     };
     let limits = Limits::from_settings(&settings.encounter);
     let results = runner::run_tests(&set, &limits, filter, locale);
@@ -212,11 +212,6 @@ fn print_problem(problem: &str, l: Locale) {
     if let Some(h) = crate::rules::hints::hint(problem, l) {
         println!("  {}{h}", l.pick("说明：", "means: "));
     }
-}
-
-/// `--locale`: a supported BCP-47 tag, else clap's usage error (exit 2) with the reason.
-fn parse_locale(tag: &str) -> Result<Locale, String> {
-    Locale::parse(tag)
 }
 
 fn run_publish(

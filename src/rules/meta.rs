@@ -78,7 +78,17 @@ pub struct DeclaredOutcome {
     pub column: u32,
 }
 
+/// The constructor name (`met`, `missing_data`…) of a status, from [`OUTCOME_KINDS`].
+pub fn kind_of(status: Status) -> Option<&'static str> {
+    OUTCOME_KINDS.iter().find(|(_, s)| *s == status).map(|(k, _)| *k)
+}
+
 impl DeclaredOutcome {
+    /// The status its constructor returns.
+    pub fn status(&self) -> Option<Status> {
+        OUTCOME_KINDS.iter().find(|(k, _)| *k == self.kind).map(|(_, s)| *s)
+    }
+
     /// `status:key` as listed by `ListRulePacks` and `rules test`.
     pub fn label(&self) -> String {
         format!("{}:{}", self.kind, self.key)

@@ -245,7 +245,7 @@ pub fn outcome_label(f: &Finding) -> Option<String> {
     if f.reason_key.is_empty() {
         return None;
     }
-    let kind = super::meta::OUTCOME_KINDS.iter().find(|(_, s)| *s == f.status).map(|(k, _)| *k)?;
+    let kind = super::meta::kind_of(f.status)?;
     Some(format!("{kind}:{}", f.reason_key))
 }
 
@@ -279,12 +279,7 @@ pub fn check_tests(set: &RuleSet) -> Vec<String> {
         // A rule that declares its outcomes needs cases for the statuses it declares (a
         // measure without exclusions has no `excluded` case to write; outcome coverage
         // checks the rest); a free-text rule, for every status of REQUIRED.
-        let declared: BTreeSet<Status> = rule
-            .meta
-            .outcomes
-            .iter()
-            .filter_map(|o| super::meta::OUTCOME_KINDS.iter().find(|(k, _)| *k == o.kind).map(|(_, s)| *s))
-            .collect();
+        let declared: BTreeSet<Status> = rule.meta.outcomes.iter().filter_map(|o| o.status()).collect();
         let needed = |s: &&Status| !rule.meta.keyed() || declared.contains(s);
         let missing: Vec<&str> =
             REQUIRED.iter().filter(needed).filter(|s| !have.contains(s)).map(|s| s.as_str()).collect();

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 
 use super::api::time::display;
 use super::runner::{CaseResult, Coverage};
-use crate::locale::{display_width, pad, Locale};
+use crate::locale::{char_width, display_width, pad, Locale};
 
 /// The totals line: "9 passed, 0 failed, 9 cases" / "通过 9，失败 0，共 9 个用例".
 pub fn totals(passed: usize, failed: usize, l: Locale) -> String {
@@ -34,20 +34,21 @@ pub fn render(results: &[CaseResult], tz: Tz, l: Locale) -> String {
         let mut w = 0;
         s.chars()
             .take_while(|c| {
-                w += display_width(c.encode_utf8(&mut [0; 4]));
+                w += char_width(*c);
                 w <= 60
             })
             .collect()
     };
+    let cases: Vec<String> = results.iter().map(|r| cut(&r.case)).collect();
     let w_rule = results.iter().map(|r| r.rule_id.len()).max().unwrap_or(4).max(display_width(h_rule));
-    let w_case = results.iter().map(|r| display_width(&cut(&r.case))).max().unwrap_or(4).max(display_width(h_case));
+    let w_case = cases.iter().map(|c| display_width(c)).max().unwrap_or(4).max(display_width(h_case));
     let mut out = String::new();
     let _ =
         writeln!(out, "{:<4}  {}  {}  {}  {h_got}", "", pad(h_rule, w_rule), pad(h_case, w_case), pad(h_expected, 14));
-    for r in results {
+    for (r, case) in results.iter().zip(&cases) {
         let got = r.finding.as_ref().map_or("-", |f| f.status.as_str());
         let mark = if r.passed() { "ok" } else { "FAIL" };
-        let (rule, case) = (pad(&r.rule_id, w_rule), pad(&cut(&r.case), w_case));
+        let (rule, case) = (pad(&r.rule_id, w_rule), pad(case, w_case));
         let _ = writeln!(out, "{mark:<4}  {rule}  {case}  {:<14}  {got}", r.expected.as_str());
     }
     let failed: Vec<&CaseResult> = results.iter().filter(|r| !r.passed()).collect();

@@ -29,7 +29,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(status: Status, message: ImmutableString, evidence: Array) -> Self {
-        let kind = crate::rules::meta::OUTCOME_KINDS.iter().find(|(_, s)| *s == status).map_or("met", |(k, _)| *k);
+        let kind = crate::rules::meta::kind_of(status).unwrap_or("met");
         Self {
             status,
             kind,
