@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::audit::StoredDecision;
+use crate::audit::{AuditError, AuditStore, Scan, StoredDecision};
 
 /// Counts of one measure (overall or one month).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -190,6 +190,26 @@ impl Counter {
         }
         Tally { measures, evaluated, seen: self.seen, counted }
     }
+}
+
+/// Count the decisions of encounters discharged in `[from_us, to_us)` (optionally of one
+/// department) by the rule above: the one scan the report and the worksheet export share.
+pub fn tally_period(
+    store: &dyn AuditStore,
+    from_us: i64,
+    to_us: i64,
+    department: Option<&str>,
+    filter: Filter,
+) -> Result<Tally, AuditError> {
+    let mut counter = Counter::new(filter);
+    let scan = Scan {
+        discharged_from_us: Some(from_us),
+        discharged_to_us: Some(to_us),
+        department: department.map(str::to_string),
+        not_discharged: false,
+    };
+    store.scan(&scan, &mut |d| counter.offer(d))?;
+    Ok(counter.finish())
 }
 
 #[cfg(test)]

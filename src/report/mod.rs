@@ -16,7 +16,7 @@ pub mod worklist;
 
 use std::collections::BTreeMap;
 
-use crate::audit::{keys::KeyRing, AccessRecord, AuditError, AuditStore, Scan};
+use crate::audit::{keys::KeyRing, AccessRecord, AuditError, AuditStore};
 
 pub use count::{Counts, Filter, MeasureRow};
 
@@ -90,15 +90,7 @@ pub fn build(
     inputs: Option<&figures::Inputs<'_>>,
     actor: &str,
 ) -> Result<Report, AuditError> {
-    let mut counter = count::Counter::new(q.filter.clone());
-    let scan = Scan {
-        discharged_from_us: Some(q.from_us),
-        discharged_to_us: Some(q.to_us),
-        department: q.department.clone(),
-        not_discharged: false,
-    };
-    store.scan(&scan, &mut |d| counter.offer(d))?;
-    let mut tally = counter.finish();
+    let mut tally = count::tally_period(store, q.from_us, q.to_us, q.department.as_deref(), q.filter.clone())?;
     let figures = match inputs {
         Some(inputs) => {
             let f = figures::figures(&tally.counted, &q.filter, inputs);

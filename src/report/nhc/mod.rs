@@ -20,7 +20,7 @@ pub mod stemi;
 use std::collections::BTreeMap;
 
 use crate::{
-    audit::{keys::KeyRing, AccessRecord, AuditError, AuditStore, Scan},
+    audit::{keys::KeyRing, AccessRecord, AuditError, AuditStore},
     encounter::{DiagnosisRank, Encounter, Limits},
     rules::valueset::{normalize_code, ValueSets},
 };
@@ -177,15 +177,9 @@ pub fn export(
     q: &Query,
     actor: &str,
 ) -> Result<Document, AuditError> {
-    let mut counter = super::count::Counter::new(super::Filter::default());
-    let scan = Scan {
-        discharged_from_us: Some(q.from_us),
-        discharged_to_us: Some(q.to_us),
-        department: q.department.clone(),
-        not_discharged: false,
-    };
-    store.scan(&scan, &mut |d| counter.offer(d))?;
-    let counted = counter.finish().counted;
+    let counted =
+        super::count::tally_period(store, q.from_us, q.to_us, q.department.as_deref(), super::Filter::default())?
+            .counted;
     store.record_access(&AccessRecord::now(
         actor,
         "export_nhc",
