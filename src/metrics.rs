@@ -140,6 +140,12 @@ impl RuleSetMetrics {
         }
     }
 
+    /// A rule of the set was quarantined (see [`crate::rules::quarantine`]): rare, so no kept series.
+    pub fn rule_quarantined(&self, rule_id: &str) {
+        let id = self.rules.get_key_value(rule_id).map_or_else(|| rule_id.to_string(), |(k, _)| k.clone());
+        counter!("cdssd_rule_quarantines_total", "rule_id" => id).increment(1);
+    }
+
     /// [`rule_pack_duration`] through the set's kept histograms.
     pub fn pack_duration(&self, pack: &str, elapsed: Duration) {
         match self.packs.get_key_value(pack) {

@@ -183,8 +183,10 @@ def build():
         timeseries("Rule duration by pack (p99)",
                    [target(quantile(0.99, "cdssd_rule_duration_seconds", "pack"), "{{pack}}")], unit="s", x=0),
         timeseries("Rule errors/s by rule",
-                   [target(q("rate", "cdssd_rule_errors_total", "rule_id"), "{{rule_id}}")], unit="ops", x=12,
-                   desc="Runtime errors and budget overruns (alert CdssdRuleErrors)."),
+                   [target(q("rate", "cdssd_rule_errors_total", "rule_id"), "{{rule_id}}"),
+                    target(q("increase", "cdssd_rule_quarantines_total", "rule_id", "$__rate_interval"),
+                           "quarantined: {{rule_id}}", ref="B")], unit="ops", x=12,
+                   desc="Runtime errors and budget overruns (alert CdssdRuleErrors); quarantines (alert CdssdRuleQuarantined)."),
     ]
     advance(8)
     panels += [

@@ -114,6 +114,11 @@ pub struct RulesSettings {
     /// Where test cases' `base` encounters are looked up first ("" = inside the rules
     /// directory, then its ancestors).
     pub examples_dir: PathBuf,
+    /// Budget overruns (operation or time) within `quarantine_window_s` that quarantine a
+    /// rule for `quarantine_cool_down_s`; 0 = never (see `rules::quarantine`).
+    pub quarantine_after: u32,
+    pub quarantine_window_s: u64,
+    pub quarantine_cool_down_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

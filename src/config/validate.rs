@@ -59,6 +59,9 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("rules.debounce_ms", s.rules.debounce_ms, 0, 60_000);
     p.range("rules.max_operations", s.rules.max_operations, 1_000, 100_000_000);
     p.range("rules.max_rule_ms", s.rules.max_rule_ms, 1, 60_000);
+    p.range("rules.quarantine_after", u64::from(s.rules.quarantine_after), 0, 1_000);
+    p.range("rules.quarantine_window_s", s.rules.quarantine_window_s, 1, 86_400);
+    p.range("rules.quarantine_cool_down_s", s.rules.quarantine_cool_down_s, 1, 86_400);
     if let Err(e) = crate::locale::Locale::parse(&s.server.default_locale) {
         p.add("server.default_locale", e);
     }

@@ -64,6 +64,10 @@ pub fn describe() {
     );
     describe_counter!("cdssd_rule_errors_total", "Rules that errored or exceeded their budget, by rule id.");
     describe_counter!(
+        "cdssd_rule_quarantines_total",
+        "Rules quarantined (skipped for rules.quarantine_cool_down_s) after repeated budget overruns, by rule id."
+    );
+    describe_counter!(
         "cdssd_reloads_total",
         "Loads and reloads (start-up, file change, SIGHUP, admin RPC) by component (rules, models, llm_assets, security) and outcome (success, failure)."
     );

@@ -135,7 +135,7 @@ impl RuleSet {
                 }
                 findings.push(match outside {
                     Some(a) => not_applicable(rule, a.reason(opts.locale), opts.locale),
-                    None => self.evaluate_rule_in(rule, enc, opts.now, self.limits.time_budget(), opts.locale),
+                    None => self.evaluate_rule_guarded(rule, enc, opts.now, opts.locale),
                 });
             }
             pack_durations.push((pack.id.clone(), pack_started.elapsed()));
@@ -172,6 +172,34 @@ impl RuleSet {
         self.evaluate_rule_in(rule, enc, now, budget, Locale::default())
     }
 
+    /// A rule on the request path: skipped while quarantined (an `error` finding saying so),
+    /// and its budget hits recorded (see [`super::quarantine`]).
+    fn evaluate_rule_guarded(&self, rule: &Rule, enc: &Dynamic, now: DateTime<Utc>, locale: Locale) -> Finding {
+        if let Some(left) = rule.quarantine.blocked(Instant::now()) {
+            return super::quarantine::finding(
+                blank_finding(rule, Status::Error, locale),
+                rule,
+                &self.quarantine,
+                left,
+            );
+        }
+        let (f, kind) = self.run_rule(rule, enc, now, self.limits.time_budget(), locale);
+        let budget_hit = matches!(kind, Some("too_many_operations" | "time_budget"));
+        if let super::quarantine::Recorded::Quarantined { hits } =
+            rule.quarantine.record(&self.quarantine, budget_hit, Instant::now())
+        {
+            tracing::error!(
+                rule_id = %rule.meta.id,
+                path = %rule.path,
+                hits,
+                cool_down_s = self.quarantine.cool_down.as_secs(),
+                "rule quarantined: it keeps stopping at its operation or time budget"
+            );
+            self.metrics.rule_quarantined(&rule.meta.id);
+        }
+        f
+    }
+
     /// [`RuleSet::evaluate_rule_within`] with its texts in `locale`.
     pub fn evaluate_rule_in(
         &self,
@@ -181,6 +209,18 @@ impl RuleSet {
         budget: Duration,
         locale: Locale,
     ) -> Finding {
+        self.run_rule(rule, enc, now, budget, locale).0
+    }
+
+    /// One call of the rule's script; with the finding, the fixed kind of its error, if any.
+    fn run_rule(
+        &self,
+        rule: &Rule,
+        enc: &Dynamic,
+        now: DateTime<Utc>,
+        budget: Duration,
+        locale: Locale,
+    ) -> (Finding, Option<&'static str>) {
         let started = Instant::now();
         let implausible = enc.read_lock::<EncounterView>().is_some_and(|v| !v.encounter().implausible.is_empty());
         if implausible {
@@ -221,6 +261,7 @@ impl RuleSet {
             }
         };
         let mut f = blank_finding(rule, Status::Error, locale);
+        let mut error_kind = None;
         match outcome {
             Ok(r) => {
                 f.status = r.status;
@@ -242,10 +283,11 @@ impl RuleSet {
                 tracing::warn!(rule_id = %rule.meta.id, path = %rule.path, line = fault.line, kind, "rule failed");
                 f.message = format!("{}{fault}", locale.pick("规则错误：", "Rule error: "));
                 f.fault = Some(fault);
+                error_kind = Some(kind);
             }
         }
         f.duration = started.elapsed();
-        f
+        (f, error_kind)
     }
 }
 
@@ -294,7 +336,7 @@ fn not_applicable(rule: &Rule, reason: &str, locale: Locale) -> Finding {
 }
 
 /// A finding naming `rule`, with `status` and nothing else filled in.
-fn blank_finding(rule: &Rule, status: Status, locale: Locale) -> Finding {
+pub(super) fn blank_finding(rule: &Rule, status: Status, locale: Locale) -> Finding {
     let m = &rule.meta;
     Finding {
         rule_id: m.id.clone(),

@@ -43,6 +43,8 @@ pub struct Rule {
     /// Value sets `evaluate` queries in its `// --- Exclusions` section (directly or through
     /// the helpers it calls there): their queries become trail exclusion checks.
     pub exclusion_sets: Arc<[rhai::ImmutableString]>,
+    /// Budget hits and quarantine of this rule on the request path (see [`super::quarantine`]).
+    pub(crate) quarantine: super::quarantine::State,
 }
 
 /// One pack (condition) and its rules, sorted by id.
@@ -85,6 +87,7 @@ pub struct RuleSet {
     pub(crate) measure_sets: Option<Arc<BTreeSet<String>>>,
     /// Local variants: replaced rule id → the variant's id (see [`super::overrides`]).
     pub overrides: BTreeMap<String, String>,
+    pub(crate) quarantine: super::quarantine::Policy,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -156,6 +159,8 @@ pub struct Compiler {
     examples_dir: Option<PathBuf>,
     /// `rules.require_passing_tests`: the store rejects a set whose cases fail.
     require_passing_tests: bool,
+    /// `rules.quarantine_*`.
+    quarantine: super::quarantine::Policy,
 }
 
 impl Compiler {
@@ -174,7 +179,14 @@ impl Compiler {
             measure_sets: None,
             examples_dir: None,
             require_passing_tests: true,
+            quarantine: Default::default(),
         }
+    }
+
+    /// When a rule that keeps hitting its budget is quarantined (default: [`super::quarantine::Policy::default`]).
+    pub fn with_quarantine(mut self, policy: super::quarantine::Policy) -> Self {
+        self.quarantine = policy;
+        self
     }
 
     /// Look test cases' base encounters up in `dir` first (empty path: not at all).
@@ -378,6 +390,7 @@ impl Compiler {
             tz: self.tz,
             measure_sets: self.measure_sets.clone(),
             overrides,
+            quarantine: self.quarantine,
         };
         if let Some(wanted) = &self.measure_sets {
             let named = set.measure_sets_named();
@@ -492,6 +505,7 @@ impl Compiler {
             evaluate_pos: super::lint::find_position(src, "fn evaluate"),
             exclusion_sets: super::trail::sections::exclusion_sets(src, &ast),
             ast,
+            quarantine: Default::default(),
         })
     }
 

@@ -6,7 +6,8 @@
 //! evaluated per request by [`eval`] through the script API in [`api`].
 //! [`service::RuleService`] is what the pipeline and server use; [`testcase`] and
 //! [`runner`] back `cdssd rules check` / `cdssd rules test`; [`verify`] holds the verdict of a
-//! set's test cases, which gates every load; [`publish`] is `cdssd rules publish`.
+//! set's test cases, which gates every load; [`publish`] is `cdssd rules publish`;
+//! [`quarantine`] skips, for a cool-down, a rule that keeps hitting its budget.
 pub mod api;
 pub mod applies;
 pub mod catalogue;
@@ -24,6 +25,7 @@ pub mod overrides;
 pub mod probe;
 pub mod publish;
 pub mod quality;
+pub mod quarantine;
 pub mod runner;
 pub mod service;
 pub mod store;

@@ -39,6 +39,11 @@ pub fn compiler_from(settings: &Settings) -> Compiler {
         .with_measure_sets(&settings.rules.measure_sets)
         .with_examples_dir(Some(settings.rules.examples_dir.clone()))
         .with_require_passing_tests(settings.rules.require_passing_tests)
+        .with_quarantine(super::quarantine::Policy {
+            after_hits: settings.rules.quarantine_after,
+            window: std::time::Duration::from_secs(settings.rules.quarantine_window_s),
+            cool_down: std::time::Duration::from_secs(settings.rules.quarantine_cool_down_s),
+        })
 }
 
 impl RuleService {

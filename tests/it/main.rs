@@ -47,6 +47,7 @@ mod rules_applies;
 mod rules_gate;
 mod rules_outcomes;
 mod rules_publish;
+mod rules_quarantine;
 mod rules_readiness;
 mod rules_reload;
 mod rules_variant;
