@@ -1,4 +1,4 @@
-//! `cdssd rules check|test|catalogue [PATH]`, `cdssd rules publish DRAFT LIVE` and
+//! `cdssd rules check|test|catalogue|measures [PATH]`, `cdssd rules publish DRAFT LIVE` and
 //! `cdssd rules status --server ADDR` for QC staff.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -10,7 +10,7 @@ use crate::{
     encounter::Limits,
     locale::Locale,
     rules::{
-        catalogue,
+        catalogue, measures,
         publish::{publish, Coverage, PublishError},
         runner,
         service::compiler_from,
@@ -98,6 +98,24 @@ pub enum RulesCommand {
         #[arg(long, value_name = "FILE", conflicts_with = "out")]
         check: Option<PathBuf>,
     },
+    /// Generate the measure catalogue (rules/MEASURES.md): every rule by measure set and item,
+    /// then one table per pack (titles in en and zh-CN, set / item / version, rule version,
+    /// test cases, source quality, time zero, window), from the rules' meta(), their header
+    /// comments and measure_sets.toml. Prints it, writes it with --out, or with --check exits 1
+    /// naming the first line where FILE differs.
+    Measures {
+        /// Rules directory (default: rules.dir from the configuration).
+        path: Option<PathBuf>,
+        /// Rules directory, as --rules DIR (the same as PATH).
+        #[arg(long = "rules", value_name = "DIR", conflicts_with = "path")]
+        rules: Option<PathBuf>,
+        /// Write the catalogue to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Compare with this file (e.g. rules/MEASURES.md) instead of writing; exit 1 when it differs.
+        #[arg(long, value_name = "FILE", conflicts_with = "out")]
+        check: Option<PathBuf>,
+    },
 }
 
 pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -105,6 +123,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         RulesCommand::Check { path, examples, locale, .. } => (path.clone(), true, examples.clone(), *locale),
         RulesCommand::Test { path, examples, locale, .. } => (path.clone(), false, examples.clone(), *locale),
         RulesCommand::Catalogue { path, .. } => (path.clone(), false, None, None),
+        RulesCommand::Measures { path, rules, .. } => (path.clone().or_else(|| rules.clone()), false, None, None),
         RulesCommand::Publish { draft_dir, live_dir, examples, allow_incomplete_coverage } => {
             let coverage = if *allow_incomplete_coverage { Coverage::Allow } else { Coverage::Require };
             return run_publish(settings, draft_dir, live_dir, examples.clone(), coverage);
@@ -135,10 +154,17 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let RulesCommand::Catalogue { out, check, .. } = &cmd {
         return catalogue(&set, out.as_deref(), check.as_deref());
     }
+    if let RulesCommand::Measures { out, check, .. } = &cmd {
+        return match measures::generate(&set) {
+            Ok(text) => write_or_check(&text, "measures", &set, out.as_deref(), check.as_deref()),
+            Err(errors) => generator_errors(&errors, "measure catalogue"),
+        };
+    }
     if check {
         let mut warnings = runner::check_tests(&set);
         warnings.extend(runner::text_warnings(&set, &settings.rule_locales()));
         warnings.extend(set.warnings.iter().cloned());
+        warnings.extend(measures::header_warnings(&set, locale));
         for w in &warnings {
             println!("warning: {w}");
         }
@@ -263,28 +289,51 @@ fn catalogue(
     check: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let contract = catalogue::Contract::embedded();
-    let text = match catalogue::generate(&contract, set) {
-        Ok(t) => t,
-        Err(errors) => {
-            for e in &errors {
-                println!("{e}");
-            }
-            println!("\n{} error(s); no catalogue written.", errors.len());
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    match catalogue::generate(&contract, set) {
+        Ok(text) => write_or_check(&text, "catalogue", set, out, check),
+        Err(errors) => generator_errors(&errors, "catalogue"),
+    }
+}
+
+fn generator_errors(errors: &[String], what: &str) -> anyhow::Result<ExitCode> {
+    for e in errors {
+        println!("{e}");
+    }
+    println!("\n{} error(s); no {what} written.", errors.len());
+    Ok(ExitCode::FAILURE)
+}
+
+/// Print `text`, write it to `out`, or compare it with `check` (exit 1 naming the first
+/// differing line and the command that regenerates the file: `cdssd rules <command> …`).
+fn write_or_check(
+    text: &str,
+    command: &str,
+    set: &crate::rules::RuleSet,
+    out: Option<&std::path::Path>,
+    check: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     if let Some(file) = check {
-        let committed = std::fs::read_to_string(file).unwrap_or_default();
-        if committed == text {
+        let regenerate =
+            format!("regenerate it with `cdssd rules {command} {} --out {}`", set.root.display(), file.display());
+        let committed = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{}: cannot be read ({e}); {regenerate}", file.display());
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let Some((line, old, new)) = measures::first_difference(&committed, text) else {
             println!("{}: up to date", file.display());
             return Ok(ExitCode::SUCCESS);
-        }
-        println!(
-            "{}: out of date; regenerate it with `cdssd rules catalogue {} --out {}`",
-            file.display(),
-            set.root.display(),
-            file.display()
-        );
+        };
+        let shown = |l: Option<&str>| match l {
+            None => "(end of file)".to_string(),
+            Some(l) if l.chars().count() > 160 => format!("{:?}…", l.chars().take(160).collect::<String>()),
+            Some(l) => format!("{l:?}"),
+        };
+        println!("{}: out of date from line {line}; {regenerate}", file.display());
+        println!("  the file has:    {}", shown(old));
+        println!("  the rules give:  {}", shown(new));
         return Ok(ExitCode::FAILURE);
     }
     match out {
@@ -292,7 +341,7 @@ fn catalogue(
             if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::write(file, &text)?;
+            std::fs::write(file, text)?;
             println!("{}: written ({} lines)", file.display(), text.lines().count());
         }
         None => print!("{text}"),

@@ -45,6 +45,8 @@ pub struct Rule {
     pub exclusion_sets: Arc<[rhai::ImmutableString]>,
     /// Budget hits and quarantine of this rule on the request path (see [`super::quarantine`]).
     pub(crate) quarantine: super::quarantine::State,
+    /// Time zero, window and source quality as its header comment states them.
+    pub header: super::header::Header,
 }
 
 /// One pack (condition) and its rules, sorted by id.
@@ -504,6 +506,7 @@ impl Compiler {
             path: path.to_string(),
             evaluate_pos: super::lint::find_position(src, "fn evaluate"),
             exclusion_sets: super::trail::sections::exclusion_sets(src, &ast),
+            header: super::header::parse(src),
             ast,
             quarantine: Default::default(),
         })

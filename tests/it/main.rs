@@ -31,6 +31,7 @@ mod locale;
 mod locale_phrase;
 mod malformed;
 mod mappings;
+mod measures;
 mod metrics;
 mod metrics_llm;
 mod model_validity;
