@@ -20,6 +20,7 @@ echo "== cargo test"
 cargo test --locked
 echo "== llm eval: the opt-in demo model on two examples (prints SKIPPED unless it is installed)"
 scripts/llm-eval-demo.sh
-echo "== cdssd rules check / rules test (the shipped rule packs)"
+echo "== cdssd rules check / rules measures --check / rules test (the shipped rule packs)"
 cargo run --locked --quiet -- rules check rules
+cargo run --locked --quiet -- rules measures rules --check rules/MEASURES.md
 cargo run --locked --quiet -- rules test rules
