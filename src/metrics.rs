@@ -45,6 +45,11 @@ pub fn evaluation(trigger: Trigger) {
     counter!("cdssd_evaluations_total", "trigger" => trigger.label()).increment(1);
 }
 
+/// An evaluation was shed (`server.max_in_flight_evaluations` reached).
+pub fn evaluation_shed() {
+    counter!("cdssd_evaluations_shed_total").increment(1);
+}
+
 /// An encounter failed validation.
 /// The kind label of `cdssd_data_quality_notices_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -133,8 +133,10 @@ def build():
               x=0, w=12, h=6,
               desc="Rule-set version and build per instance: all instances should agree (alert CdssdRuleSetVersionSkew)."),
         timeseries("Evaluations/s by trigger",
-                   [target(q("rate", "cdssd_evaluations_total", "trigger"), "{{trigger}}")],
-                   unit="reqps", x=12, w=12, h=6, stack=True),
+                   [target(q("rate", "cdssd_evaluations_total", "trigger"), "{{trigger}}"),
+                    target(f'sum(rate(cdssd_evaluations_shed_total{{{SEL}}}[$__rate_interval]))', "shed (overload)", "B")],
+                   unit="reqps", x=12, w=12, h=6, stack=True,
+                   desc="Shed: refused at once because server.max_in_flight_evaluations were in flight (alert CdssdShedding)."),
     ]
     advance(6)
     # ---- gRPC --------------------------------------------------------------

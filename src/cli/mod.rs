@@ -244,7 +244,12 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                         .context("audit start-up task failed")?
                         .context("cannot open the audit store")?
                 };
-                let pipeline = Arc::new(Pipeline::new(settings.clone()).map_err(anyhow::Error::msg)?.with_audit(audit));
+                let pipeline = Arc::new(
+                    Pipeline::new(settings.clone())
+                        .map_err(anyhow::Error::msg)?
+                        .with_audit(audit)
+                        .with_admission_limit(settings.server.max_in_flight_evaluations),
+                );
                 // The one reload path: one watcher and SIGHUP over every component.
                 let _reloader = reloader(&settings, &pipeline, &security).start()?;
                 let _ = loaded.set(pipeline.clone());

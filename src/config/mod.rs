@@ -60,6 +60,9 @@ pub struct ServerSettings {
     pub idle_timeout_s: u64,
     /// Open connections per listener at most; beyond it new ones are closed at once (counted).
     pub max_connections: usize,
+    /// Evaluations (rules and risk) running or waiting for a core at once, every transport
+    /// together; beyond it a call is shed at once with RESOURCE_EXHAUSTED (`cdssd serve`).
+    pub max_in_flight_evaluations: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -56,6 +56,10 @@ pub fn describe() {
     describe_counter!("cdssd_grpc_requests_total", "gRPC calls by method and status code.");
     describe_histogram!("cdssd_grpc_request_duration_seconds", Unit::Seconds, "gRPC call duration by method.");
     describe_counter!("cdssd_evaluations_total", "Evaluations by EMR trigger.");
+    describe_counter!(
+        "cdssd_evaluations_shed_total",
+        "Evaluations refused at once with RESOURCE_EXHAUSTED because server.max_in_flight_evaluations were in flight."
+    );
     describe_counter!("cdssd_rule_evaluations_total", "Rule findings by rule id and status.");
     describe_histogram!(
         "cdssd_rule_duration_seconds",

@@ -51,12 +51,36 @@ fn fast_part((findings, rule_set_version, rules_us): RulesPart, (risks, models, 
     FastPart { findings, risks, rule_set_version, models, rules_us, risk_us, data_quality: Vec::new() }
 }
 
+/// Load shedding: a count of evaluations in flight with a hard limit, never a queue.
+#[derive(Debug, Clone)]
+pub(super) struct Admission {
+    slots: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Admission {
+    pub(super) fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        Self { slots: Arc::new(Semaphore::new(limit)), limit }
+    }
+
+    /// A slot for one evaluation, or `Overloaded` at once (counted).
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, EvaluateError> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            metrics::evaluation_shed();
+            EvaluateError::Overloaded { limit: self.limit }
+        })
+    }
+}
+
 impl Pipeline {
     /// Rules and risk of a prepared request (see the module doc for where they run), or
     /// `DEADLINE_EXCEEDED` when they did not finish within the request's budget (a late
     /// result is never returned as if it were in time). Counts the evaluation: the one
-    /// place it is counted, whichever the flow.
+    /// place it is counted, whichever the flow. With an admission limit, an evaluation
+    /// beyond it is refused at once (`Overloaded`), before any work.
     pub async fn fast(&self, p: &Prepared) -> Result<FastPart, EvaluateError> {
+        let _admitted = self.admission.as_ref().map(Admission::admit).transpose()?;
         metrics::evaluation(p.evaluation.trigger);
         let mut fast = self.fast_unchecked(p).await?;
         if p.evaluation.past_deadline() {

@@ -48,6 +48,9 @@ pub enum EvaluateError {
     /// nothing is answered.
     #[error("the decision could not be recorded: {0}")]
     AuditUnavailable(String),
+    /// Load shedding: `limit` evaluations are already running or waiting for a core.
+    #[error("{limit} evaluations in flight")]
+    Overloaded { limit: usize },
 }
 
 /// How long the caller is prepared to wait, the one budget policy of every flow:
@@ -129,6 +132,9 @@ pub struct Pipeline {
     llm: Arc<LlmService>,
     /// The audit sink (`cdssd serve`); `None` records nothing (`cdssd evaluate`, audit off).
     audit: Option<Arc<crate::audit::Auditor>>,
+    /// Load shedding (`cdssd serve`: `server.max_in_flight_evaluations`); `None`: no limit
+    /// (the CLI flows bound their own parallelism).
+    admission: Option<fast::Admission>,
 }
 
 impl Pipeline {
@@ -150,7 +156,15 @@ impl Pipeline {
         risk: Arc<RiskService>,
         llm: Arc<LlmService>,
     ) -> Self {
-        Self { limits: Limits::from_settings(&settings.encounter), settings, rules, risk, llm, audit: None }
+        Self {
+            limits: Limits::from_settings(&settings.encounter),
+            settings,
+            rules,
+            risk,
+            llm,
+            audit: None,
+            admission: None,
+        }
     }
 
     /// The audit sink, if decisions are recorded.
@@ -161,6 +175,12 @@ impl Pipeline {
     /// The same pipeline, recording every decision in `audit` before it is answered.
     pub fn with_audit(mut self, audit: Option<crate::audit::Auditor>) -> Self {
         self.audit = audit.map(Arc::new);
+        self
+    }
+
+    /// The same pipeline, shedding an evaluation that would be the `limit + 1`-th in flight.
+    pub fn with_admission_limit(mut self, limit: usize) -> Self {
+        self.admission = Some(fast::Admission::new(limit));
         self
     }
 

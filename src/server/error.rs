@@ -36,6 +36,13 @@ impl From<EvaluateError> for Status {
                     "the decision could not be recorded (audit store unavailable); nothing was answered",
                 )
             }
+            EvaluateError::Overloaded { limit } => Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "server busy: {limit} evaluations are in flight (server.max_in_flight_evaluations); nothing was evaluated, retry shortly"
+                ),
+                ErrorDetails::with_retry_info(Some(RETRY_AFTER_SHED)),
+            ),
             EvaluateError::Internal(msg) => {
                 tracing::error!(error = %msg, "Evaluation failed internally.");
                 Status::internal("internal error; see the server log for this request id")
@@ -43,6 +50,9 @@ impl From<EvaluateError> for Status {
         }
     }
 }
+
+/// When a shed call may retry (`google.rpc.RetryInfo`; HTTP `Retry-After`, rounded up to 1 s).
+pub(crate) const RETRY_AFTER_SHED: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Error details stay small enough for any client's header limits (grpc-status-details-bin
 /// is a trailer; stock clients refuse trailers over 8-16 KiB): each text at most

@@ -143,6 +143,14 @@ fn json_response(status: StatusCode, body: String, id: &str) -> Response {
 
 /// An error answer of this listener.
 pub fn error_response(s: &tonic::Status, id: &str) -> Response {
+    // A shed call (RESOURCE_EXHAUSTED with RetryInfo) is the server's overload, not the
+    // caller's oversize body: 503 with Retry-After (whole seconds, at least 1).
+    if let Some(retry) = s.get_details_retry_info().and_then(|r| r.retry_delay) {
+        let mut r = json_response(StatusCode::SERVICE_UNAVAILABLE, status_json(s).to_string(), id);
+        let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+        return r;
+    }
     json_response(http_status(s.code()), status_json(s).to_string(), id)
 }
 

@@ -27,6 +27,7 @@ mod llm_degenerate;
 mod llm_eval;
 mod llm_faults;
 mod llm_support;
+mod load_shed;
 mod locale;
 mod locale_phrase;
 mod malformed;
