@@ -4,6 +4,7 @@
 mod architecture;
 mod audit_reliability;
 mod audit_rpc;
+mod audit_sqlite_fault;
 mod audit_store;
 mod batch;
 mod catalogue;
