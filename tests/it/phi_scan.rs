@@ -141,6 +141,40 @@ async fn post(addr: std::net::SocketAddr, path: &str, content_type: &str, body: 
     http1(addr, &head, body).await
 }
 
+/// The whole answer to one HTTP/1.1 POST, bytes as received (header case kept).
+async fn raw_post(addr: std::net::SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\naccept-language: en\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    out
+}
+
+/// Every `grpc-status-details-bin` value in `raw` (headers or a grpc-web trailer frame), decoded.
+fn status_details_bin(raw: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(raw);
+    let lower = text.to_ascii_lowercase();
+    let key = "grpc-status-details-bin:";
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(key) {
+        let start = from + at + key.len();
+        let value: String = text[start..].chars().take_while(|c| *c != '\r' && *c != '\n').collect();
+        let value = value.trim().trim_end_matches('=');
+        out.push(base64::engine::general_purpose::STANDARD_NO_PAD.decode(value).expect("details are base64"));
+        from = start;
+    }
+    out
+}
+
 /// The CLI path: `cdssd evaluate FILE --format json` on a seeded file and a seeded broken one.
 fn cli(hay: &mut Haystack) {
     let dir = tempfile::tempdir().unwrap();
@@ -239,6 +273,16 @@ async fn no_seeded_patient_data_in_logs_metrics_errors_or_llm_requests() {
     let (head, body) = post(daemon.grpc_addr(), web, ct, &grpc_web_frame(&bad)).await;
     assert!(format!("{head}{body}").replace(' ', "").contains("grpc-status:3"), "grpc-web refusal: {head}\n{body}");
     hay.add("grpc-web error", format!("{head}\n{body}"), &seeds);
+    hay.sent("grpc-web");
+    // The field violations travel base64-encoded in `grpc-status-details-bin` (a header of
+    // a trailers-only answer, or the trailer frame of the body): scan them decoded.
+    let raw = raw_post(daemon.grpc_addr(), web, ct, &grpc_web_frame(&bad)).await;
+    let details = status_details_bin(&raw);
+    assert!(!details.is_empty(), "the grpc-web refusal carries its details:\n{}", String::from_utf8_lossy(&raw));
+    for d in details {
+        assert!(String::from_utf8_lossy(&d).contains("BadRequest"), "decoded details are a BadRequest");
+        hay.add("grpc-web error details (decoded)", String::from_utf8_lossy(&d).to_string(), &seeds);
+    }
     hay.sent("grpc-web");
 
     // JSON `POST /v1/evaluate`.
