@@ -237,6 +237,37 @@ pub fn model_imputed(model_id: &str, feature: &str) {
 
 /// A request the transport could not read (`reason`: "undecodable", "too_large";
 /// anything else counts as "undecodable"), rewritten by `server::malformed`.
+/// A route of the HTTP listener, as the `route` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRoute {
+    /// `POST /v1/evaluate`.
+    Evaluate,
+    /// `POST /cds-services/...`.
+    CdsHooks,
+}
+
+/// Why the HTTP listener refused a body before decoding it, as the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRefusal {
+    /// Larger than `server.max_request_bytes`.
+    TooLarge,
+    /// The body could not be read (the client broke off, bad chunking).
+    Unreadable,
+}
+
+/// The HTTP listener refused a request body (`cdssd_http_refused_requests_total`).
+pub fn http_request_refused(route: HttpRoute, reason: HttpRefusal) {
+    let route = match route {
+        HttpRoute::Evaluate => "evaluate",
+        HttpRoute::CdsHooks => "cds_hooks",
+    };
+    let reason = match reason {
+        HttpRefusal::TooLarge => "too_large",
+        HttpRefusal::Unreadable => "unreadable",
+    };
+    counter!("cdssd_http_refused_requests_total", "route" => route, "reason" => reason).increment(1);
+}
+
 pub fn grpc_malformed_request(reason: &'static str) {
     let reason = if reason == "too_large" { "too_large" } else { "undecodable" };
     counter!("cdssd_grpc_malformed_requests_total", "reason" => reason).increment(1);

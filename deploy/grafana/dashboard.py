@@ -155,7 +155,8 @@ def build():
     panels += [
         timeseries("Validation errors/s",
                    [target(f'sum(rate(cdssd_validation_errors_total{{{SEL}}}[$__rate_interval]))', "invalid encounters"),
-                    target(q("rate", "cdssd_grpc_malformed_requests_total", "reason"), "unreadable: {{reason}}")],
+                    target(q("rate", "cdssd_grpc_malformed_requests_total", "reason"), "unreadable: {{reason}}", "B"),
+                    target(q("rate", "cdssd_http_refused_requests_total", "route, reason"), "http {{route}}: {{reason}}", "C")],
                    unit="reqps", x=0,
                    desc="Requests rejected with INVALID_ARGUMENT (invalid encounters; undecodable protobuf) or RESOURCE_EXHAUSTED (too large): a rise after an EMR upgrade means the integration sends something new."),
         timeseries("In-flight LLM calls",

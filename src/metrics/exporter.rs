@@ -57,6 +57,10 @@ pub fn describe() {
     describe_histogram!("cdssd_grpc_request_duration_seconds", Unit::Seconds, "gRPC call duration by method.");
     describe_counter!("cdssd_evaluations_total", "Evaluations by EMR trigger.");
     describe_counter!(
+        "cdssd_http_refused_requests_total",
+        "HTTP listener bodies refused before decoding, by route (evaluate, cds_hooks) and reason (too_large, unreadable)."
+    );
+    describe_counter!(
         "cdssd_evaluations_shed_total",
         "Evaluations refused at once with RESOURCE_EXHAUSTED because server.max_in_flight_evaluations were in flight."
     );

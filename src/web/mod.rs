@@ -114,6 +114,30 @@ fn http_status(code: tonic::Code) -> StatusCode {
     }
 }
 
+/// The answer to a body the listener could not take (`route` for the log and the count):
+/// over `server.max_request_bytes` → RESOURCE_EXHAUSTED (HTTP 413) with a QuotaFailure naming
+/// the setting; unreadable → INVALID_ARGUMENT. Logged (route and reason only) and counted.
+pub(crate) fn body_refused(
+    max: usize,
+    e: &axum::extract::rejection::BytesRejection,
+    route: crate::metrics::HttpRoute,
+) -> tonic::Status {
+    use crate::metrics::HttpRefusal;
+    let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    let reason = if too_large { HttpRefusal::TooLarge } else { HttpRefusal::Unreadable };
+    tracing::warn!(?route, ?reason, "Request refused by the HTTP listener.");
+    crate::metrics::http_request_refused(route, reason);
+    if too_large {
+        let text = format!(
+            "the request body is over the server's limit of {max} bytes (server.max_request_bytes); send fewer or shorter items"
+        );
+        let details = tonic_types::ErrorDetails::with_quota_failure_violation("server.max_request_bytes", text.clone());
+        tonic::Status::with_error_details(tonic::Code::ResourceExhausted, text, details)
+    } else {
+        tonic::Status::invalid_argument(format!("the request body could not be read: {}", e.body_text()))
+    }
+}
+
 /// A status as `google.rpc.Status` JSON: `{code, message, details: [{"@type": ...BadRequest, fieldViolations}]}`.
 pub fn status_json(s: &tonic::Status) -> serde_json::Value {
     let mut details = Vec::new();
@@ -124,6 +148,14 @@ pub fn status_json(s: &tonic::Status) -> serde_json::Value {
             .map(|v| serde_json::json!({"field": v.field, "description": v.description}))
             .collect();
         details.push(serde_json::json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": fv}));
+    }
+    if let Some(q) = s.get_details_quota_failure() {
+        let v: Vec<serde_json::Value> = q
+            .violations
+            .iter()
+            .map(|v| serde_json::json!({"subject": v.subject, "description": v.description}))
+            .collect();
+        details.push(serde_json::json!({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": v}));
     }
     serde_json::json!({
         "code": crate::metrics::code_name(s.code()),
@@ -181,12 +213,8 @@ async fn evaluate(
     let body = match body {
         Ok(b) => b,
         Err(e) => {
-            let s = tonic::Status::resource_exhausted(format!(
-                "the request body could not be read within server.max_request_bytes ({} bytes): {}",
-                pipeline.settings().server.max_request_bytes,
-                e.body_text()
-            ));
-            return error_response(&s, &id);
+            let max = pipeline.settings().server.max_request_bytes;
+            return error_response(&body_refused(max, &e, crate::metrics::HttpRoute::Evaluate), &id);
         }
     };
     let req = match evaluate_request(&body) {

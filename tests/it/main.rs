@@ -38,6 +38,7 @@ mod metrics;
 mod metrics_llm;
 mod model_validity;
 mod nhc;
+mod oversize;
 mod pg;
 mod phi_scan;
 mod recoded;

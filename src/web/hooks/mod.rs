@@ -90,10 +90,10 @@ fn json_body(
         return Err(HooksError::NotJson);
     }
     body.map_err(|e| {
-        HooksError::TooLarge(format!(
-            "the request body could not be read within server.max_request_bytes ({} bytes): {}",
+        HooksError::Body(super::body_refused(
             pipeline.settings().server.max_request_bytes,
-            e.body_text()
+            &e,
+            crate::metrics::HttpRoute::CdsHooks,
         ))
     })
 }
