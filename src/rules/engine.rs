@@ -48,7 +48,9 @@ pub struct RuleLimits {
 impl Default for RuleLimits {
     fn default() -> Self {
         Self {
-            max_operations: 100_000,
+            // Must equal `rules.max_operations` / `rules.max_rule_ms` of defaults.toml (test:
+            // rules::service::tests): a compiler built without settings limits like the daemon.
+            max_operations: 200_000,
             max_call_levels: 16,
             max_expr_depth: 64,
             max_fn_expr_depth: 64,

@@ -283,3 +283,21 @@ fn trail_to_proto(t: &TrailStep) -> pb::TrailStep {
         text: t.text.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One source for defaults: the `Default` impls of the rule limits and the quarantine
+    /// policy say what the embedded configuration says.
+    #[test]
+    fn rule_defaults_agree_with_the_embedded_configuration() {
+        let s = Settings::embedded().expect("embedded settings");
+        assert_eq!(limits_from(&s), RuleLimits::default());
+        let q = super::super::quarantine::Policy::default();
+        assert_eq!(
+            (q.after_hits, q.window.as_secs(), q.cool_down.as_secs()),
+            (s.rules.quarantine_after, s.rules.quarantine_window_s, s.rules.quarantine_cool_down_s)
+        );
+    }
+}
