@@ -187,3 +187,22 @@ fn the_test_gate_is_on_by_default_and_the_examples_dir_must_exist() {
     assert_eq!(err.problems.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), vec!["rules.examples_dir"]);
     assert!(err.problems[0].message.contains("/nonexistent/examples"), "{:?}", err.problems);
 }
+
+#[test]
+fn load_shedding_and_inline_limits_are_validated() {
+    let err = Settings::load(&env(&[
+        ("CDSSD__SERVER__MAX_IN_FLIGHT_EVALUATIONS", "0"),
+        ("CDSSD__SERVER__INLINE_MAX_EVENTS", "20000000"),
+        ("CDSSD__RULES__QUARANTINE_WINDOW_S", "0"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["server.max_in_flight_evaluations", "server.inline_max_events", "rules.quarantine_window_s"],
+        "{err}"
+    );
+    let ok =
+        Settings::load(&env(&[("CDSSD__SERVER__INLINE_MAX_EVENTS", "0"), ("CDSSD__RULES__QUARANTINE_AFTER", "0")]));
+    assert!(ok.is_ok(), "0 = always the blocking pool / never quarantine: {ok:?}");
+}

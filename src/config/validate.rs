@@ -57,6 +57,8 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
         );
     }
     p.range("server.max_in_flight_evaluations", s.server.max_in_flight_evaluations as u64, 1, 1_000_000);
+    // 0 = always the blocking pool; beyond the encounter's own size limits it means "always inline".
+    p.range("server.inline_max_events", s.server.inline_max_events as u64, 0, 10_000_000);
     p.range("rules.debounce_ms", s.rules.debounce_ms, 0, 60_000);
     p.range("rules.max_operations", s.rules.max_operations, 1_000, 100_000_000);
     p.range("rules.max_rule_ms", s.rules.max_rule_ms, 1, 60_000);
