@@ -294,7 +294,9 @@ def build():
         timeseries("Connections refused/s by listener and reason",
                    [target(q("rate", "cdssd_connections_refused_total", "listener, reason"), "{{listener}} {{reason}}")],
                    x=8, w=8, desc="limit: server.max_connections open; handshake: failed TLS (no or bad client "
-                                  "certificate); accept_error: out of file descriptors."),
+                                  "certificate); accept_error: out of file descriptors; request_read_timeout: a "
+                                  "request head or body slower than server.request_read_timeout_ms; header_too_large: "
+                                  "a request head over server.max_header_bytes."),
         timeseries("Open connections by listener",
                    [target(f'sum by (listener) (cdssd_connections_open{{{SEL}}})', "{{listener}}")], x=16, w=8),
     ]

@@ -60,6 +60,19 @@ pub struct ServerSettings {
     pub idle_timeout_s: u64,
     /// Open connections per listener at most; beyond it new ones are closed at once (counted).
     pub max_connections: usize,
+    /// A request's head (HTTP/1.1 headers) and body must arrive within this long from its
+    /// first byte (body: from its head), milliseconds; every listener. Streaming request
+    /// bodies (server reflection) are exempt; they are bounded by `idle_timeout_s`.
+    pub request_read_timeout_ms: u64,
+    /// Largest request header block, bytes: HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` on the
+    /// gRPC port, the HTTP/1.1 request head on the HTTP and metrics listeners.
+    pub max_header_bytes: u32,
+    /// HTTP/2 streams one connection may have open at once (gRPC port).
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 keepalive PING every this many seconds (gRPC port); 0 = off.
+    pub http2_keepalive_interval_s: u64,
+    /// A peer that does not answer a keepalive PING within this long is dropped, seconds.
+    pub http2_keepalive_timeout_s: u64,
     /// Evaluations (rules and risk) running or waiting for a core at once, every transport
     /// together; beyond it a call is shed at once with RESOURCE_EXHAUSTED (`cdssd serve`).
     pub max_in_flight_evaluations: usize,

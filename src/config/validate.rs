@@ -135,6 +135,11 @@ pub(super) fn validate(s: &Settings) -> Vec<ConfigProblem> {
     p.range("server.handshake_timeout_ms", s.server.handshake_timeout_ms, 100, 600_000);
     p.range("server.idle_timeout_s", s.server.idle_timeout_s, 1, 86_400);
     p.range("server.max_connections", s.server.max_connections as u64, 1, 1_000_000);
+    p.range("server.request_read_timeout_ms", s.server.request_read_timeout_ms, 100, 600_000);
+    p.range("server.max_header_bytes", u64::from(s.server.max_header_bytes), 1024, 1_048_576);
+    p.range("server.http2_max_concurrent_streams", u64::from(s.server.http2_max_concurrent_streams), 1, 100_000);
+    p.range("server.http2_keepalive_interval_s", s.server.http2_keepalive_interval_s, 0, 86_400);
+    p.range("server.http2_keepalive_timeout_s", s.server.http2_keepalive_timeout_s, 1, 3_600);
     p.0
 }
 

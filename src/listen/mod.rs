@@ -7,11 +7,18 @@
 //! - A connection that sends nothing for `server.idle_timeout_s` is closed.
 //! - At most `server.max_connections` are open; more are closed on accept.
 //! - Accept errors (the fd limit) are logged and backed off, never spun on.
+//! - Slow clients: a request's head and body must arrive within
+//!   `server.request_read_timeout_ms` (`serve.rs` for the HTTP/1.1 listeners, `read.rs`
+//!   for bodies on every listener), request heads are at most `server.max_header_bytes`,
+//!   and the gRPC port's HTTP/2 streams, keepalive and header list are bounded
+//!   (`server.http2_*`, applied in `server/`).
 //!
 //! Every refusal is counted in `cdssd_connections_refused_total{listener,reason}`;
 //! nothing about a connection but its listener and the reason is logged.
 
+mod read;
 mod security;
+mod serve;
 pub mod tls;
 
 use std::{
@@ -34,7 +41,9 @@ use tokio::{
     time::Sleep,
 };
 
+pub use read::{ReadDeadline, ReadDeadlineBody};
 pub use security::{Security, SecurityError};
+pub use serve::serve_http1;
 pub use tls::{Alpn, ServerTls, TlsError};
 
 /// The connection limits of every listener (`[server]`).
@@ -43,6 +52,15 @@ pub struct Limits {
     pub handshake: Duration,
     pub idle: Duration,
     pub max_connections: usize,
+    /// A request's head, and then its body, must arrive within this long.
+    pub request_read: Duration,
+    /// Largest request header block, bytes.
+    pub max_header_bytes: u32,
+    /// HTTP/2 streams open at once per connection.
+    pub http2_max_streams: u32,
+    /// HTTP/2 keepalive PING interval (`None`: off) and how long an answer may take.
+    pub http2_keepalive: Option<Duration>,
+    pub http2_keepalive_timeout: Duration,
 }
 
 impl Limits {
@@ -52,6 +70,12 @@ impl Limits {
             handshake: Duration::from_millis(s.handshake_timeout_ms),
             idle: Duration::from_secs(s.idle_timeout_s),
             max_connections: s.max_connections,
+            request_read: Duration::from_millis(s.request_read_timeout_ms),
+            max_header_bytes: s.max_header_bytes,
+            http2_max_streams: s.http2_max_concurrent_streams,
+            http2_keepalive: (s.http2_keepalive_interval_s > 0)
+                .then(|| Duration::from_secs(s.http2_keepalive_interval_s)),
+            http2_keepalive_timeout: Duration::from_secs(s.http2_keepalive_timeout_s),
         }
     }
 }
@@ -327,11 +351,21 @@ pub enum ConnRefusal {
     Handshake,
     /// The TLS handshake took longer than `server.handshake_timeout_ms`.
     HandshakeTimeout,
+    /// A request's head or body did not arrive within `server.request_read_timeout_ms`.
+    RequestReadTimeout,
+    /// An HTTP/1.1 request head was larger than `server.max_header_bytes`.
+    HeaderTooLarge,
 }
 
 impl ConnRefusal {
-    pub const ALL: [ConnRefusal; 4] =
-        [ConnRefusal::Limit, ConnRefusal::AcceptError, ConnRefusal::Handshake, ConnRefusal::HandshakeTimeout];
+    pub const ALL: [ConnRefusal; 6] = [
+        ConnRefusal::Limit,
+        ConnRefusal::AcceptError,
+        ConnRefusal::Handshake,
+        ConnRefusal::HandshakeTimeout,
+        ConnRefusal::RequestReadTimeout,
+        ConnRefusal::HeaderTooLarge,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -339,11 +373,13 @@ impl ConnRefusal {
             ConnRefusal::AcceptError => "accept_error",
             ConnRefusal::Handshake => "handshake",
             ConnRefusal::HandshakeTimeout => "handshake_timeout",
+            ConnRefusal::RequestReadTimeout => "request_read_timeout",
+            ConnRefusal::HeaderTooLarge => "header_too_large",
         }
     }
 }
 
-/// A connection closed before it was served.
+/// A connection closed before it was served (or a request cut off while it was read).
 fn connection_refused(listener: ListenerName, reason: ConnRefusal) {
     metrics::counter!("cdssd_connections_refused_total", "listener" => listener.label(), "reason" => reason.label())
         .increment(1);

@@ -135,7 +135,7 @@ pub fn describe() {
     );
     describe_counter!(
         "cdssd_connections_refused_total",
-        "Connections closed before serving, by listener and reason (limit, accept_error, handshake, handshake_timeout)."
+        "Connections closed before serving, by listener and reason (limit, accept_error, handshake, handshake_timeout, request_read_timeout, header_too_large)."
     );
     describe_gauge!("cdssd_connections_open", "Connections open, by listener.");
     describe_counter!(

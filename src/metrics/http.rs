@@ -139,6 +139,7 @@ impl MetricsListener {
             crate::listen::ListenerName::Metrics,
         )
         .map_err(|source| MetricsError::Bind { addr: addr.to_string(), source })?;
+        let limits = security.limits();
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(handle.clone(), readiness);
         let task = tokio::spawn(async move {
@@ -151,8 +152,8 @@ impl MetricsListener {
                     handle.run_upkeep();
                 }
             });
-            let res = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
+            let res =
+                crate::listen::serve_http1(listener, app, limits, crate::listen::ListenerName::Metrics, async move {
                     let _ = stopped.await;
                 })
                 .await;

@@ -29,6 +29,13 @@ use crate::{
     },
 };
 
+/// The methods whose request body is a stream (no read bound; `server.idle_timeout_s`
+/// applies): server reflection. Every `cdss.v1` request is one message.
+const STREAMING_REQUESTS: &[&str] = &[
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
 /// The server could not start or failed while serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -116,11 +123,27 @@ pub async fn run_secured(
         crate::listen::ListenerName::Grpc,
     )?;
     // gRPC over HTTP/2, gRPC-Web over HTTP/1.1 and h2c, behind one edge (request ids, content types).
+    let limits = security.limits();
+    let deadline =
+        crate::listen::ReadDeadline { limit: limits.request_read, listener: crate::listen::ListenerName::Grpc };
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
         .concurrency_limit_per_connection(settings.server.concurrency_per_connection)
+        .max_concurrent_streams(limits.http2_max_streams)
+        .http2_max_header_list_size(limits.max_header_bytes)
+        .http2_keepalive_interval(limits.http2_keepalive)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
         .layer(
             tower::ServiceBuilder::new()
+                // Slow clients: a request body must arrive within
+                // server.request_read_timeout_ms of its head; a streaming one is open-ended.
+                .map_request(move |r: http::Request<tonic::body::Body>| {
+                    if STREAMING_REQUESTS.contains(&r.uri().path()) {
+                        r
+                    } else {
+                        deadline.wrap(r).map(tonic::body::Body::new)
+                    }
+                })
                 .layer(edge::EdgeLayer)
                 .layer(tonic_web::GrpcWebLayer::new())
                 .layer(auth::AuthLayer { security: security.clone() }),

@@ -57,11 +57,12 @@ pub async fn run(
         security.limits(),
         crate::listen::ListenerName::Http,
     )?;
+    let limits = security.limits();
     let cors = cors::layer(&pipeline.settings().http.cors_allowed_origins);
     // CORS outside authentication: a browser's preflight (OPTIONS, no token) is answered by
     // the CORS layer and reaches no route; every real call still needs its token.
     let app = router(pipeline).layer(axum::middleware::from_fn_with_state(security, authenticate)).layer(cors);
-    axum::serve(accepted, app).with_graceful_shutdown(shutdown).await
+    crate::listen::serve_http1(accepted, app, limits, crate::listen::ListenerName::Http, shutdown).await
 }
 
 /// Every route needs a bearer token when `[auth]` asks for one (the same check, scopes
@@ -212,6 +213,12 @@ async fn evaluate(
     }
     let body = match body {
         Ok(b) => b,
+        Err(e) if e.body_text().contains("server.request_read_timeout_ms") => {
+            // A slow client: the body did not arrive in time (counted where it was cut off).
+            let mut r = error_response(&tonic::Status::deadline_exceeded(e.body_text()), &id);
+            *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            return r;
+        }
         Err(e) => {
             let max = pipeline.settings().server.max_request_bytes;
             return error_response(&body_refused(max, &e, crate::metrics::HttpRoute::Evaluate), &id);

@@ -21,6 +21,7 @@ mod fuzz_smoke;
 mod guide;
 mod hooks;
 mod kb_retrieval;
+mod limits;
 mod llm;
 mod llm_cite;
 mod llm_default;
