@@ -1,6 +1,6 @@
 //! `Time` and the time helpers scripts use: clock windows, calendar hospital days in
 //! the hospital time zone, `now()` (the evaluation time) and message labels.
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, FLOAT, INT};
 
@@ -85,7 +85,10 @@ pub fn display(tz: Tz, t: DateTime<Utc>) -> String {
 
 /// Short local form for texts a person reads: "03-02 22:40" (hospital zone, no offset).
 pub fn display_short(tz: Tz, t: DateTime<Utc>) -> String {
-    t.with_timezone(&tz).format("%m-%d %H:%M").to_string()
+    // The same text as `format("%m-%d %H:%M")`, without parsing a format string per call
+    // (every trail step and evidence time goes through here).
+    let l = t.with_timezone(&tz);
+    format!("{:02}-{:02} {:02}:{:02}", l.month(), l.day(), l.hour(), l.minute())
 }
 
 fn call_now(ctx: &NativeCallContext) -> Result<Time, Box<EvalAltResult>> {

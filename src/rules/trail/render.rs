@@ -10,6 +10,17 @@ use crate::rules::api::items::evidence_of;
 use crate::rules::api::time::{display_short, hospital_day};
 use crate::rules::finding::{Finding, Status};
 
+/// The text in `loc`'s language, formatted only for that language (a trail is rendered for
+/// every finding of every request).
+macro_rules! text {
+    ($loc:expr, ($($zh:tt)*), ($($en:tt)*)) => {
+        match $loc {
+            Locale::ZhCn => format!($($zh)*),
+            Locale::En => format!($($en)*),
+        }
+    };
+}
+
 /// The reasons a time zero can have: `time_zero(t, key)` takes one of these keys (checked
 /// when the rule set loads), and the engine uses the first five for a time zero it
 /// recognises as an encounter field. `(key, en, zh-CN)`.
@@ -74,7 +85,7 @@ fn step(s: &Step, loc: Locale, tz: Tz, enc: &Encounter) -> TrailStep {
     let day = match (s.anchor, s.time) {
         (Some(a), Some(x)) => {
             let d = hospital_day(tz, a, x);
-            loc.pick(&format!("（第 {d} 日）"), &format!(" (day {d})")).to_string()
+            text!(loc, ("（第 {d} 日）"), (" (day {d})"))
         }
         _ => String::new(),
     };
@@ -82,23 +93,21 @@ fn step(s: &Step, loc: Locale, tz: Tz, enc: &Encounter) -> TrailStep {
         Kind::TimeZero => {
             let why =
                 TIME_ZERO_KEYS.iter().find(|(k, _, _)| *k == s.code).map_or(s.code, |(_, en, zh)| loc.pick(zh, en));
-            loc.pick(&format!("时间零点：{why}，{}", t(tz, s.time)), &format!("Time zero: {why}, {}", t(tz, s.time)))
-                .to_string()
+            text!(loc, ("时间零点：{why}，{}", t(tz, s.time)), ("Time zero: {why}, {}", t(tz, s.time)))
         }
-        Kind::Window if s.code == "hospital_days" => loc
-            .pick(
-                &format!("时间窗：住院第 1 日至第 {} 日结束（{} 前，不含）", s.n, t(tz, s.end)),
-                &format!("Window: hospital day 1 to the end of day {} (before {}, end excluded)", s.n, t(tz, s.end)),
-            )
-            .to_string(),
+        Kind::Window if s.code == "hospital_days" => text!(
+            loc,
+            ("时间窗：住院第 1 日至第 {} 日结束（{} 前，不含）", s.n, t(tz, s.end)),
+            ("Window: hospital day 1 to the end of day {} (before {}, end excluded)", s.n, t(tz, s.end))
+        ),
         Kind::Window => {
             let (zh, en) =
                 if s.code == "closed" { ("含终点", "end included") } else { ("不含终点", "end excluded") };
-            loc.pick(
-                &format!("时间窗 {} – {}（{zh}）", t(tz, s.time), t(tz, s.end)),
-                &format!("Window {} – {} ({en})", t(tz, s.time), t(tz, s.end)),
+            text!(
+                loc,
+                ("时间窗 {} – {}（{zh}）", t(tz, s.time), t(tz, s.end)),
+                ("Window {} – {} ({en})", t(tz, s.time), t(tz, s.end))
             )
-            .to_string()
         }
         Kind::Item => {
             let (zh, en) = match s.code {
@@ -108,7 +117,7 @@ fn step(s: &Step, loc: Locale, tz: Tz, enc: &Encounter) -> TrailStep {
                 _ => ("超出时间窗：不采用", "outside window: rejected"),
             };
             let when = t(tz, s.time);
-            loc.pick(&format!("{label} {when}{day} — {zh}"), &format!("{label} {when}{day} — {en}")).to_string()
+            text!(loc, ("{label} {when}{day} — {zh}"), ("{label} {when}{day} — {en}"))
         }
         Kind::ExclusionCheck => exclusion_text(s, label, loc, tz),
         Kind::Note => String::new(),
@@ -135,24 +144,23 @@ fn exclusion_text(s: &Step, label: &str, loc: Locale, tz: Tz) -> String {
     let transfer = s.arg == "enc.transferred_in";
     match (field, s.code) {
         (Some((zh, en)), "not_documented") if transfer => {
-            loc.pick(&format!("{zh}：否"), &format!("{en}: no")).to_string()
+            text!(loc, ("{zh}：否"), ("{en}: no"))
         }
-        (Some((zh, en)), "documented") if transfer => loc.pick(&format!("{zh}：是"), &format!("{en}: yes")).to_string(),
+        (Some((zh, en)), "documented") if transfer => text!(loc, ("{zh}：是"), ("{en}: yes")),
         (Some((zh, en)), "not_documented") => {
-            loc.pick(&format!("{zh}：未记录"), &format!("{en}: not documented")).to_string()
+            text!(loc, ("{zh}：未记录"), ("{en}: not documented"))
         }
         (Some((zh, en)), _) => {
-            loc.pick(&format!("{zh}：已记录 {when}"), &format!("{en}: documented {when}")).to_string()
+            text!(loc, ("{zh}：已记录 {when}"), ("{en}: documented {when}"))
         }
-        (None, "none_found") => loc
-            .pick(&format!("排除条件检查 {}：未发现", s.arg), &format!("Exclusion check {}: none found", s.arg))
-            .to_string(),
-        (None, _) => loc
-            .pick(
-                &format!("排除条件检查 {}：发现 {} 条（{label} {when}）", s.arg, s.n),
-                &format!("Exclusion check {}: {} found ({label} {when})", s.arg, s.n),
-            )
-            .to_string(),
+        (None, "none_found") => {
+            text!(loc, ("排除条件检查 {}：未发现", s.arg), ("Exclusion check {}: none found", s.arg))
+        }
+        (None, _) => text!(
+            loc,
+            ("排除条件检查 {}：发现 {} 条（{label} {when}）", s.arg, s.n),
+            ("Exclusion check {}: {} found ({label} {when})", s.arg, s.n)
+        ),
     }
 }
 
@@ -172,12 +180,10 @@ fn outcome(f: &Finding, loc: Locale, tz: Tz) -> TrailStep {
     let key = if f.reason_key.is_empty() {
         String::new()
     } else {
-        loc.pick(&format!("（{}）", f.reason_key), &format!(" ({})", f.reason_key)).to_string()
+        text!(loc, ("（{}）", f.reason_key), (" ({})", f.reason_key))
     };
     let due = match f.deadline {
-        Some(d) => loc
-            .pick(&format!("，截止 {}", display_short(tz, d)), &format!(", due {}", display_short(tz, d)))
-            .to_string(),
+        Some(d) => text!(loc, ("，截止 {}", display_short(tz, d)), (", due {}", display_short(tz, d))),
         None => String::new(),
     };
     TrailStep {
@@ -187,6 +193,6 @@ fn outcome(f: &Finding, loc: Locale, tz: Tz) -> TrailStep {
         item: None,
         time: f.deadline,
         end_time: None,
-        text: bounded(loc.pick(&format!("结果：{word}{key}{due}"), &format!("Outcome: {word}{key}{due}")).to_string()),
+        text: bounded(text!(loc, ("结果：{word}{key}{due}"), ("Outcome: {word}{key}{due}"))),
     }
 }
