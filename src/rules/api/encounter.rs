@@ -412,12 +412,14 @@ pub fn register(engine: &mut Engine, _tz: Tz) {
         // What the computation asks about implausible items is kept with its value, so
         // that every rule reading the memo is charged with it (see `take_implausible_asked`).
         let outer = view.take_implausible_asked();
-        let mark = trail::mark();
+        let recording = trail::MemoRecording::start();
         let v: Dynamic = f.call_within_context(&ctx, ())?;
+        let steps = recording.finish();
+        trail::replay(&steps);
         let inner = view.take_implausible_asked();
         view.add_implausible_asked(&outer);
         view.add_implausible_asked(&inner);
-        view.memo_put(pack, key, v.clone(), inner, trail::since(mark));
+        view.memo_put(pack, key, v.clone(), inner, steps);
         Ok(v)
     });
     engine.register_fn("field_evidence", |field: ImmutableString| -> Res<FieldEvidence> {

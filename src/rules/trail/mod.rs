@@ -104,6 +104,9 @@ struct Recorder {
     truncated: bool,
     /// Value sets queried in the rule's exclusion section (see [`sections`]).
     exclusion_sets: Arc<[ImmutableString]>,
+    /// Inside a `memo` computation: every exclusion query is recorded (the rules reading
+    /// the memo later keep those their own exclusion section checks, see [`replay`]).
+    all_sets: bool,
 }
 
 thread_local! {
@@ -127,7 +130,7 @@ pub struct Recording {
 
 impl Recording {
     pub fn start(exclusion_sets: Arc<[ImmutableString]>) -> Self {
-        let rec = Recorder { steps: Vec::new(), truncated: false, exclusion_sets };
+        let rec = Recorder { steps: Vec::new(), truncated: false, exclusion_sets, all_sets: false };
         let previous = RECORDER.with(|r| r.borrow_mut().replace(rec));
         Self { previous, done: false }
     }
@@ -145,6 +148,13 @@ impl Drop for Recording {
             let previous = self.previous.take();
             RECORDER.with(|r| *r.borrow_mut() = previous);
         }
+    }
+}
+
+impl Recorder {
+    /// Whether an exclusion query of value set `vs` is a step of this trail.
+    fn wants(&self, vs: &ImmutableString) -> bool {
+        self.all_sets || self.exclusion_sets.iter().any(|s| s.ptr_eq(vs) || s == vs)
     }
 }
 
@@ -177,7 +187,7 @@ pub fn record(make: impl FnOnce() -> Step) {
 /// An exclusion query: recorded when value set `vs` is one the rule queries in its
 /// exclusion section. `first` gives the first item found.
 pub fn exclusion_query(vs: &ImmutableString, found: usize, first: impl FnOnce() -> Option<Dynamic>) {
-    let wanted = with(|r| r.exclusion_sets.iter().any(|s| s.ptr_eq(vs) || s == vs)).unwrap_or(false);
+    let wanted = with(|r| r.wants(vs)).unwrap_or(false);
     if !wanted {
         return;
     }
@@ -272,20 +282,67 @@ pub fn hospital_days(t0: DateTime<Utc>, end: DateTime<Utc>, n: i64) {
     });
 }
 
-/// Index of the next step (to take the steps a `memo` computation recorded).
-pub fn mark() -> usize {
-    with(|r| r.steps.len()).unwrap_or(0)
+/// The recording of one `memo` computation, apart from the rule's steps while alive (so no
+/// step of it is lost to one the rule already has, and every exclusion query is kept):
+/// [`MemoRecording::finish`] hands its steps over and puts the rule's back; they then go into
+/// the trail of each rule reading the memo with [`replay`], the first one included.
+#[must_use = "the memo's steps are recorded apart only while the guard is alive"]
+pub struct MemoRecording {
+    /// The rule's steps, truncation and `all_sets` while the memo records (`None` outside a rule).
+    outer: Option<(Vec<Step>, bool, bool)>,
 }
 
-/// The steps recorded since `mark`.
-pub fn since(mark: usize) -> Vec<Step> {
-    with(|r| r.steps.get(mark..).map(<[Step]>::to_vec).unwrap_or_default()).unwrap_or_default()
+impl MemoRecording {
+    pub fn start() -> Self {
+        let outer = with(|r| {
+            let all = std::mem::replace(&mut r.all_sets, true);
+            (std::mem::take(&mut r.steps), std::mem::take(&mut r.truncated), all)
+        });
+        Self { outer }
+    }
+
+    /// The steps the computation recorded.
+    pub fn finish(mut self) -> Vec<Step> {
+        self.restore().map(|(steps, _)| steps).unwrap_or_default()
+    }
+
+    /// Put the rule's steps back; the memo's steps and whether some were dropped.
+    fn restore(&mut self) -> Option<(Vec<Step>, bool)> {
+        let (steps, truncated, all) = self.outer.take()?;
+        with(|r| {
+            r.all_sets = all;
+            let mine = std::mem::replace(&mut r.steps, steps);
+            let dropped = std::mem::replace(&mut r.truncated, truncated);
+            r.truncated |= dropped;
+            (mine, dropped)
+        })
+    }
 }
 
-/// Record again steps a `memo` computation recorded for an earlier rule of the pack.
+impl Drop for MemoRecording {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// Record the steps of a `memo` computation (see [`MemoRecording`]) in the trail of the rule
+/// reading its value: its exclusion queries only where this rule's exclusion section checks
+/// that value set, a time zero it states as [`time_zero`] does.
 pub fn replay(steps: &[Step]) {
     for s in steps {
-        record(|| s.clone());
+        match (s.kind, s.code) {
+            (Kind::ExclusionCheck, "found" | "none_found") => {
+                if with(|r| r.wants(&s.arg)).unwrap_or(false) {
+                    record(|| s.clone());
+                }
+            }
+            (Kind::TimeZero, code) => {
+                if let Some(t) = s.time {
+                    time_zero(t, code, true);
+                }
+            }
+            _ => record(|| s.clone()),
+        }
     }
 }
 

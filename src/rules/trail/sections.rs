@@ -1,12 +1,12 @@
 //! Which value sets a rule queries to check its exclusions, found once at load: the value-set
 //! queries in the `// --- Exclusions` section of its `evaluate` (up to the next `// ---`
 //! section), and every query of the script functions called there (pack-library helpers
-//! such as `sep1_exclusion`, transitively). At run time those queries become
+//! such as `sep1_exclusion`, transitively, closures handed to `memo` included). At run time those queries become
 //! `exclusion_check` steps.
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rhai::{ASTNode, Expr, ImmutableString, Stmt, AST};
+use rhai::{ASTNode, Expr, FnPtr, ImmutableString, Stmt, AST};
 
 use crate::rules::api::encounter::{TWO_VALUE_SET_METHODS, VALUE_SET_METHODS};
 
@@ -33,6 +33,12 @@ fn call_of(node: &ASTNode) -> Option<(ImmutableString, Vec<ImmutableString>, usi
         ASTNode::Expr(Expr::FnCall(c, p)) if c.namespace.is_empty() => (c.name.clone(), &c.args, *p, false),
         ASTNode::Stmt(Stmt::FnCall(c, p)) if c.namespace.is_empty() => (c.name.clone(), &c.args, *p, false),
         ASTNode::Expr(Expr::MethodCall(c, p)) => (c.name.clone(), &c.args, *p, true),
+        // A closure (`memo(key, || helper(enc, t0))`): its body is the anonymous function
+        // the pointer names, followed like a call.
+        ASTNode::Expr(Expr::DynamicConstant(d, p)) => {
+            let name = d.read_lock::<FnPtr>().map(|f| ImmutableString::from(f.fn_name()))?;
+            return Some((name, Vec::new(), p.line().unwrap_or(0)));
+        }
         _ => return None,
     };
     let mut sets = Vec::new();

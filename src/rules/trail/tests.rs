@@ -243,3 +243,43 @@ fn evaluate(enc) {
     assert!(sections::exclusion_sets("fn evaluate(enc) { 1 }", &engine.compile("fn evaluate(enc) { 1 }").unwrap())
         .is_empty());
 }
+
+#[test]
+fn exclusion_sets_follow_a_helper_memoised_through_a_closure() {
+    let src = r#"
+fn cached(enc) { memo("x", || uncached(enc)) }
+fn uncached(enc) { enc.assessments("comfort_measures") }
+fn evaluate(enc) {
+    // --- Exclusions
+    let c = cached(enc);
+    // --- Numerator
+    1
+}
+"#;
+    let engine = build_engine(&RuleLimits::default(), SHANGHAI);
+    let ast = engine.compile(src).unwrap();
+    let sets: Vec<String> = sections::exclusion_sets(src, &ast).iter().map(|s| s.to_string()).collect();
+    assert_eq!(sets, ["comfort_measures"]);
+}
+
+#[test]
+fn a_memo_records_every_exclusion_query_and_each_reader_keeps_those_it_checks() {
+    let vs = |s: &str| rhai::ImmutableString::from(s);
+    let query = |set: &str| exclusion_query(&vs(set), 0, || None);
+    let args = |r: &Recorded| r.steps.iter().map(|s| s.arg.to_string()).collect::<Vec<_>>();
+    // The first reader checks only "a": the memo keeps "a" and "b" apart from its own steps.
+    let rule = Recording::start(Arc::from(vec![vs("a")]));
+    query("a");
+    let memo = MemoRecording::start();
+    query("a");
+    query("b");
+    let steps = memo.finish();
+    replay(&steps);
+    let first = rule.finish();
+    assert_eq!(steps.iter().map(|s| s.arg.to_string()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(args(&first), ["a"]);
+    // A later reader checking "b" gets "b" from the memo's steps.
+    let rule = Recording::start(Arc::from(vec![vs("b")]));
+    replay(&steps);
+    assert_eq!(args(&rule.finish()), ["b"]);
+}
