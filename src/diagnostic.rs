@@ -1,6 +1,8 @@
-//! A problem at a position in a file: `path:line:col: message`, the shape every loader
-//! reports (rules, value sets, manifests, templates, the knowledge base) and the one the
-//! reload outcome carries ([`crate::reload::Outcome`]) and `cdss.v1.LoadError` shows.
+//! A problem at a position in a file: `path:line:col: message`, the one type every loader
+//! reports (rules, value sets, mappings, test decks, model manifests, prompt templates,
+//! the knowledge base, TLS material), the one the reload outcome carries
+//! ([`crate::reload::Outcome`]) and the one `cdss.v1.LoadError` shows. Positions come
+//! from [`line_col`] only.
 
 use std::fmt;
 
@@ -13,7 +15,7 @@ pub struct Diagnostic {
     pub path: String,
     /// 1-based line, 0 when unknown.
     pub line: u32,
-    /// 1-based column, 0 when unknown.
+    /// 1-based column (in characters), 0 when unknown.
     pub column: u32,
     /// What is wrong.
     pub message: String,
@@ -30,6 +32,24 @@ impl Diagnostic {
         Self::new(path, 0, 0, message)
     }
 
+    /// A problem at byte `offset` of `src`, the text of `path`.
+    pub fn at_offset(path: impl Into<String>, src: &str, offset: usize, message: impl Into<String>) -> Self {
+        let (line, column) = line_col(src, offset);
+        Self::new(path, line, column, message)
+    }
+
+    /// A TOML parse or deserialisation error of `src`, the text of `path`, at its span.
+    pub fn toml(path: impl Into<String>, src: &str, err: &toml::de::Error) -> Self {
+        let (line, column) = err.span().map_or((0, 0), |s| line_col(src, s.start));
+        Self::new(path, line, column, err.message().trim().to_string())
+    }
+
+    /// The same problem with its path prefixed by the directory `dir` (`dir/path`).
+    pub fn in_dir(mut self, dir: &str) -> Self {
+        self.path = if self.path.is_empty() { dir.to_string() } else { format!("{dir}/{}", self.path) };
+        self
+    }
+
     /// As `cdss.v1.LoadError`.
     pub fn to_proto(&self) -> pb::LoadError {
         pb::LoadError { path: self.path.clone(), line: self.line, column: self.column, message: self.message.clone() }
@@ -37,12 +57,69 @@ impl Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// Always `path:line:col: message` when there is a path, so that editors and CI can jump
+    /// to it; an unknown position is printed as `1:1` (the file). No path: the message alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.path.is_empty(), self.line, self.column) {
-            (true, _, _) => f.write_str(&self.message),
-            (false, 0, _) => write!(f, "{}: {}", self.path, self.message),
-            (false, l, 0) => write!(f, "{}:{l}: {}", self.path, self.message),
-            (false, l, c) => write!(f, "{}:{l}:{c}: {}", self.path, self.message),
+        if self.path.is_empty() {
+            return f.write_str(&self.message);
         }
+        write!(f, "{}:{}:{}: {}", self.path, self.line.max(1), self.column.max(1), self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// 1-based `(line, column)` of byte `offset` in `src`; the column counts characters. An
+/// offset past the end or inside a character is taken at the character's start.
+pub fn line_col(src: &str, offset: usize) -> (u32, u32) {
+    let mut offset = offset.min(src.len());
+    while offset > 0 && !src.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u32, column as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_in_characters() {
+        let src = "ab\n诊断 x\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 2), (1, 3));
+        assert_eq!(line_col(src, 3), (2, 1));
+        // "诊" is 3 bytes: byte 6 is the start of "断", the 2nd character of line 2.
+        assert_eq!(line_col(src, 6), (2, 2));
+        // Inside a character: its start.
+        assert_eq!(line_col(src, 7), (2, 2));
+        assert_eq!(line_col(src, 10_000), (3, 1));
+    }
+
+    #[test]
+    fn display_always_has_a_position_when_there_is_a_path() {
+        assert_eq!(Diagnostic::new("a/b.toml", 3, 7, "bad").to_string(), "a/b.toml:3:7: bad");
+        assert_eq!(Diagnostic::file("a/b.toml", "bad").to_string(), "a/b.toml:1:1: bad");
+        assert_eq!(Diagnostic::new("a/b.toml", 4, 0, "bad").to_string(), "a/b.toml:4:1: bad");
+        assert_eq!(Diagnostic::file("", "bad").to_string(), "bad");
+    }
+
+    #[test]
+    fn toml_errors_point_at_their_span_and_in_dir_prefixes() {
+        let src = "a = 1\nb = [\n";
+        let err = toml::from_str::<toml::Value>(src).unwrap_err();
+        let d = Diagnostic::toml("m.toml", src, &err).in_dir("sofa");
+        assert_eq!(d.path, "sofa/m.toml");
+        assert_eq!(d.line, 2, "{d}");
+        assert_eq!(Diagnostic::file("", "x").in_dir("sofa").path, "sofa");
+    }
+
+    #[test]
+    fn proto_keeps_unknown_positions_as_zero() {
+        let p = Diagnostic::file("x.rhai", "m").to_proto();
+        assert_eq!((p.line, p.column, p.path.as_str(), p.message.as_str()), (0, 0, "x.rhai", "m"));
     }
 }

@@ -92,9 +92,7 @@ impl AuditSettings {
     /// Every problem of the section.
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
-        let mut bad = |key: &str, message: &str| {
-            p.push(ConfigProblem { key: format!("audit.{key}"), message: message.to_string() })
-        };
+        let mut bad = |key: &str, message: &str| p.push(ConfigProblem::new(format!("audit.{key}"), message));
         if self.backend == Backend::Sqlite && self.dir.as_os_str().is_empty() {
             bad("dir", "must name a directory for the SQLite file");
         }

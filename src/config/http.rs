@@ -39,7 +39,7 @@ impl HttpSettings {
     /// Every problem of the section.
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
-        let mut bad = |key: String, message: String| p.push(ConfigProblem { key: format!("http.{key}"), message });
+        let mut bad = |key: String, message: String| p.push(ConfigProblem::new(format!("http.{key}"), message));
         if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
             bad(
                 "listen".into(),

@@ -11,9 +11,11 @@ use std::{net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 
 pub use http::HttpSettings;
+pub use origin::Origin;
 
 pub mod audit;
 pub mod http;
+mod origin;
 pub mod security;
 #[cfg(test)]
 mod tests;
@@ -183,16 +185,38 @@ pub struct LlmSettings {
     pub max_prompt_items_per_list: usize,
 }
 
-/// One invalid setting: its dotted key and what is wrong.
+/// One invalid setting: its dotted key, what is wrong, and where the value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// Dotted key (`server.listen`); empty for a problem of the file as a whole.
     pub key: String,
     pub message: String,
+    /// The layer the offending value came from (filled in by [`Settings::load`]).
+    pub origin: Origin,
+}
+
+impl ConfigProblem {
+    /// A problem of `key`, its origin still unknown.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into(), origin: Origin::Embedded }
+    }
 }
 
 impl std::fmt::Display for ConfigProblem {
+    /// `path:line:col: key: message` for a value from the file, `CDSSD__X__Y (key): message`
+    /// for one from the environment, `key: message` otherwise.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
+        match &self.origin {
+            Origin::File { path, line, column } => {
+                write!(f, "{path}:{}:{}: ", line.max(&1), column.max(&1))?;
+                if !self.key.is_empty() {
+                    write!(f, "{}: ", self.key)?;
+                }
+                f.write_str(&self.message)
+            }
+            Origin::Env(var) => write!(f, "{var} ({}): {}", self.key, self.message),
+            Origin::Embedded => write!(f, "{}: {}", self.key, self.message),
+        }
     }
 }
 
@@ -205,7 +229,15 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn one(key: &str, message: impl Into<String>) -> Self {
-        Self { problems: vec![ConfigProblem { key: key.into(), message: message.into() }] }
+        Self { problems: vec![ConfigProblem::new(key, message)] }
+    }
+}
+
+/// The key a `config` error names, where it names one.
+fn error_key(e: &config::ConfigError) -> Option<&str> {
+    match e {
+        config::ConfigError::Type { key: Some(k), .. } | config::ConfigError::At { key: Some(k), .. } => Some(k),
+        _ => None,
     }
 }
 
@@ -231,36 +263,48 @@ impl Settings {
         Self::load(&Sources::default())
     }
 
-    /// Load the layers and validate the result, reporting every problem.
+    /// Load the layers and validate the result, reporting every problem, each with the
+    /// place its value came from (`path:line:col` in the file, the variable, the defaults).
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
-        if let Some(path) = &sources.file {
-            if !path.is_file() {
-                return Err(ConfigError::one("--config", format!("file {} does not exist", path.display())));
-            }
-            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        let Some(path) = &sources.file else { return Self::finish(None, sources) };
+        if !path.is_file() {
+            return Err(ConfigError::one("--config", format!("file {} does not exist", path.display())));
         }
-        Self::finish(builder, sources)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one("--config", format!("cannot read {}: {e}", path.display())))?;
+        Self::finish(Some((&path.display().to_string(), &text)), sources)
     }
 
     /// The embedded defaults overlaid with `text` as the configuration file (no
     /// environment layer), validated as [`Settings::load`] validates a file: the entry
     /// point of the config fuzz target (`crate::fuzzing`).
     pub fn load_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let builder = config::Config::builder()
-            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
-            .add_source(config::File::from_str(text, config::FileFormat::Toml));
-        Self::finish(builder, &Sources::default())
+        Self::finish(Some(("<config>", text)), &Sources::default())
     }
 
-    /// The environment layer over `builder`, then deserialisation and validation.
-    fn finish(
-        mut builder: config::ConfigBuilder<config::builder::DefaultState>,
-        sources: &Sources,
-    ) -> Result<Self, ConfigError> {
+    /// Defaults, then the file `(shown path, text)`, then the environment; deserialisation,
+    /// validation, and the origin of each problem.
+    fn finish(file: Option<(&str, &str)>, sources: &Sources) -> Result<Self, ConfigError> {
         let env: std::collections::HashMap<String, String> =
             sources.env.iter().filter(|(k, _)| k.starts_with("CDSSD__")).cloned().collect();
+        let layers = origin::Layers { file, env: &env };
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml));
+        if let Some((path, text)) = file {
+            // Syntax first, with the position the TOML parser knows.
+            if let Err(e) = toml::de::DeTable::parse(text) {
+                let (line, column) = e.span().map_or((0, 0), |s| crate::diagnostic::line_col(text, s.start));
+                let origin = Origin::File { path: path.to_string(), line, column };
+                return Err(ConfigError {
+                    problems: vec![ConfigProblem {
+                        key: String::new(),
+                        message: e.message().trim().to_string(),
+                        origin,
+                    }],
+                });
+            }
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+        }
         builder = builder.add_source(
             config::Environment::with_prefix("CDSSD")
                 .prefix_separator("__")
@@ -271,16 +315,29 @@ impl Settings {
                 .with_list_parse_key("rules.measure_sets")
                 .with_list_parse_key("rules.locales")
                 .with_list_parse_key("http.cors_allowed_origins")
-                .source(Some(env)),
+                .source(Some(env.clone())),
         );
-        let raw = builder.build().map_err(|e| ConfigError::one("config", e.to_string()))?;
-        let settings: Settings = raw.try_deserialize().map_err(|e| ConfigError::one("config", e.to_string()))?;
-        let problems = validate::validate(&settings);
+        let located = |key: &str, message: String| {
+            // An unknown field is looked up itself, not the table that holds it.
+            let unknown = message.split_once("unknown field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f);
+            let origin = match unknown {
+                Some(field) if key != "config" => layers.locate(&format!("{key}.{field}")),
+                Some(field) => layers.locate(field),
+                None => layers.locate(key),
+            };
+            ConfigError { problems: vec![ConfigProblem { key: key.to_string(), message, origin }] }
+        };
+        let raw = builder.build().map_err(|e| located(error_key(&e).unwrap_or("config"), e.to_string()))?;
+        let settings: Settings =
+            raw.try_deserialize().map_err(|e| located(error_key(&e).unwrap_or("config"), e.to_string()))?;
+        let mut problems = validate::validate(&settings);
         if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigError { problems })
+            return Ok(settings);
         }
+        for p in &mut problems {
+            p.origin = layers.locate(&p.key);
+        }
+        Err(ConfigError { problems })
     }
 
     /// The gRPC listen address (validated at load).

@@ -98,7 +98,7 @@ fn is_loopback(addr: &str) -> bool {
 /// (key, address) of the enabled listeners.
 pub(super) fn validate(tls: &TlsSettings, auth: &AuthSettings, listeners: &[(&str, &str)]) -> Vec<ConfigProblem> {
     let mut p = Vec::new();
-    let mut bad = |key: &str, message: String| p.push(ConfigProblem { key: key.to_string(), message });
+    let mut bad = |key: &str, message: String| p.push(ConfigProblem::new(key, message));
     if tls.enabled() && tls.key_file.is_empty() {
         bad("tls.key_file", "is required with tls.cert_file".into());
     }

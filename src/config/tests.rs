@@ -206,3 +206,36 @@ fn load_shedding_and_inline_limits_are_validated() {
         Settings::load(&env(&[("CDSSD__SERVER__INLINE_MAX_EVENTS", "0"), ("CDSSD__RULES__QUARANTINE_AFTER", "0")]));
     assert!(ok.is_ok(), "0 = always the blocking pool / never quarantine: {ok:?}");
 }
+
+/// Each problem points at where its value came from: `path:line:col` in the file, the
+/// variable that overrode it, or (for a value never set) the key alone.
+#[test]
+fn problems_name_the_file_position_or_the_variable_of_their_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdssd.toml");
+    let load = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(&path, text).unwrap();
+        let mut sources = env(vars);
+        sources.file = Some(path.clone());
+        Settings::load(&sources).unwrap_err().problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+    };
+    let shown = path.display().to_string();
+    let text = "[server]\nlisten = \"nowhere\"\n\n[encounter]\n  hospital_timezone = \"Mars/Base\"\n";
+    let got = load(text, &[]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].starts_with(&format!("{shown}:2:1: server.listen: `nowhere`")), "{got:?}");
+    assert!(got[1].starts_with(&format!("{shown}:5:3: encounter.hospital_timezone: `Mars/Base`")), "{got:?}");
+
+    // The environment overrides the file: the variable is named, not the file's line.
+    let got = load(text, &[("CDSSD__SERVER__LISTEN", "elsewhere")]);
+    assert!(got[0].starts_with("CDSSD__SERVER__LISTEN (server.listen): `elsewhere`"), "{got:?}");
+    assert!(got[1].starts_with(&format!("{shown}:5:3:")), "{got:?}");
+
+    // A syntax error, a wrong type and an unknown key, each at its position.
+    let got = load("[server]\nlisten = \"unterminated\n", &[]);
+    assert!(got[0].starts_with(&format!("{shown}:2:")), "{got:?}");
+    let got = load("[server]\n\ndefault_budget_ms = \"soon\"\n", &[]);
+    assert!(got[0].starts_with(&format!("{shown}:3:1: server.default_budget_ms:")), "{got:?}");
+    let got = load("[rules]\ndir = \"rules\"\nmax_operatoins = 5\n", &[]);
+    assert!(got[0].starts_with(&format!("{shown}:3:1: rules: unknown field `max_operatoins`")), "{got:?}");
+}

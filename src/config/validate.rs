@@ -148,7 +148,7 @@ struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
     fn add(&mut self, key: &str, message: String) {
-        self.0.push(ConfigProblem { key: key.into(), message });
+        self.0.push(ConfigProblem::new(key, message));
     }
     fn range(&mut self, key: &str, v: u64, lo: u64, hi: u64) {
         if v < lo || v > hi {

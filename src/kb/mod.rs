@@ -22,8 +22,10 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
+use crate::diagnostic::Diagnostic;
+
 pub use bm25::is_cjk;
-pub use passage::{KbError, Passage};
+pub use passage::Passage;
 pub use retrieve::{RetrievalQuery, Retrieved};
 
 pub use crate::locale::Locale;
@@ -39,17 +41,12 @@ pub struct Index {
 
 impl Index {
     /// Build from parsed passages; duplicate ids are an error at the second one.
-    pub fn build(passages: Vec<Passage>, version: String) -> Result<Self, Vec<KbError>> {
+    pub fn build(passages: Vec<Passage>, version: String) -> Result<Self, Vec<Diagnostic>> {
         let mut seen = HashSet::new();
-        let dups: Vec<KbError> = passages
+        let dups: Vec<Diagnostic> = passages
             .iter()
             .filter(|p| !seen.insert(p.id.clone()))
-            .map(|p| KbError {
-                path: p.file.clone(),
-                line: 0,
-                column: 0,
-                message: format!("duplicate passage id `{}`", p.id),
-            })
+            .map(|p| Diagnostic::file(p.file.clone(), format!("duplicate passage id `{}`", p.id)))
             .collect();
         if !dups.is_empty() {
             return Err(dups);
@@ -67,10 +64,8 @@ impl Index {
 pub type Snapshot = Arc<Index>;
 
 /// Load every `*.toml` of `dir` (sorted by name) into one index; all problems of all files are reported.
-pub fn load_dir(dir: &Path, known_valuesets: Option<&HashSet<String>>) -> Result<Index, Vec<KbError>> {
-    let io = |e: std::io::Error| {
-        vec![KbError { path: dir.display().to_string(), line: 0, column: 0, message: format!("cannot read: {e}") }]
-    };
+pub fn load_dir(dir: &Path, known_valuesets: Option<&HashSet<String>>) -> Result<Index, Vec<Diagnostic>> {
+    let io = |e: std::io::Error| vec![Diagnostic::file(dir.display().to_string(), format!("cannot read: {e}"))];
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -92,7 +87,7 @@ pub fn load_dir(dir: &Path, known_valuesets: Option<&HashSet<String>>) -> Result
                     Err(mut e) => errors.append(&mut e),
                 }
             }
-            Err(e) => errors.push(KbError { path: shown, line: 0, column: 0, message: format!("cannot read: {e}") }),
+            Err(e) => errors.push(Diagnostic::file(shown, format!("cannot read: {e}"))),
         }
     }
     if !errors.is_empty() {

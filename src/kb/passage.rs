@@ -7,22 +7,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Locale;
-use crate::rules::error::line_col;
+use crate::diagnostic::Diagnostic;
 
 /// Review status shown wherever an unreviewed passage is cited.
 pub const UNREVIEWED_EN: &str = "project-written summary, not clinically reviewed";
 /// The same in Simplified Chinese.
 pub const UNREVIEWED_ZH: &str = "项目编写的摘要，未经临床审核";
-
-/// A problem in a knowledge-base file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}:{line}:{column}: {message}")]
-pub struct KbError {
-    pub path: String,
-    pub line: u32,
-    pub column: u32,
-    pub message: String,
-}
 
 /// A text in both languages of the product.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -106,11 +96,8 @@ pub fn parse_file(
     path: &str,
     src: &str,
     known_valuesets: Option<&HashSet<String>>,
-) -> Result<Vec<Passage>, Vec<KbError>> {
-    let err = |offset: usize, message: String| {
-        let (line, column) = line_col(src, offset);
-        KbError { path: path.to_string(), line, column, message }
-    };
+) -> Result<Vec<Passage>, Vec<Diagnostic>> {
+    let err = |offset: usize, message: String| Diagnostic::at_offset(path, src, offset, message);
     let file: FileToml = toml::from_str(src)
         .map_err(|e| vec![err(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_string())])?;
     let mut errors = Vec::new();

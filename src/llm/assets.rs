@@ -68,19 +68,13 @@ impl Assets {
         let mut problems = Vec::new();
         let mut template = |path: &Option<PathBuf>, locale: Locale| match path {
             None => Some(PromptTemplate::embedded(locale)),
-            Some(p) => PromptTemplate::read(p)
-                .map_err(|e| problems.push(Diagnostic::new(e.path, e.line as u32, e.column as u32, e.message)))
-                .ok(),
+            Some(p) => PromptTemplate::read(p).map_err(|e| problems.push(e)).ok(),
         };
         let en = template(&sources.template_en, Locale::En);
         let zh = template(&sources.template_zh, Locale::ZhCn);
         let index = match &sources.knowledge_base {
             None => Some(kb::Index::default()),
-            Some(dir) => kb::load_dir(dir, None)
-                .map_err(|e| {
-                    problems.extend(e.into_iter().map(|e| Diagnostic::new(e.path, e.line, e.column, e.message)))
-                })
-                .ok(),
+            Some(dir) => kb::load_dir(dir, None).map_err(|e| problems.extend(e)).ok(),
         };
         match (en, zh, index) {
             (Some(en), Some(zh), Some(index)) if problems.is_empty() => {

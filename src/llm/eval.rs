@@ -60,7 +60,7 @@ pub fn load_cases(path: &Path) -> Result<Vec<Case>, String> {
     let shown = path.display().to_string();
     let src = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let at = |offset: usize, m: &str| {
-        let (l, c) = crate::rules::error::line_col(&src, offset);
+        let (l, c) = crate::diagnostic::line_col(&src, offset);
         format!("{shown}:{l}:{c}: {m}")
     };
     let file: CasesFile =

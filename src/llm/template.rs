@@ -12,6 +12,8 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::diagnostic::Diagnostic;
+
 /// The English template compiled into the binary (used when `llm.prompt_template` is "").
 pub const EMBEDDED_TEMPLATE: &str = include_str!("../../prompts/draft.toml");
 /// The Simplified Chinese template compiled into the binary (`llm.prompt_template_zh` = "").
@@ -20,16 +22,6 @@ pub const EMBEDDED_TEMPLATE_ZH: &str = include_str!("../../prompts/draft.zh-CN.t
 /// Placeholders a template may use.
 pub const PLACEHOLDERS: &[&str] =
     &["schema", "schema_outline", "patient", "items", "findings", "risks", "notes", "passages"];
-
-/// A template that could not be loaded, with `path:line:col` where known.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{path}:{line}:{column}: {message}")]
-pub struct TemplateError {
-    pub path: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,11 +45,8 @@ pub type Vars<'a> = [(&'a str, &'a str)];
 
 impl PromptTemplate {
     /// Parse and check a template; `path` is used in error messages only.
-    pub fn parse(path: &str, src: &str) -> Result<Self, TemplateError> {
-        let err = |offset: usize, message: String| {
-            let (line, column) = line_col(src, offset);
-            TemplateError { path: path.to_string(), line, column, message }
-        };
+    pub fn parse(path: &str, src: &str) -> Result<Self, Diagnostic> {
+        let err = |offset: usize, message: String| Diagnostic::at_offset(path, src, offset, message);
         let file: TemplateFile = toml::from_str(src).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             err(offset, e.message().to_string())
@@ -101,14 +90,10 @@ impl PromptTemplate {
     }
 
     /// Read and parse a template file.
-    pub fn read(p: &Path) -> Result<Self, TemplateError> {
+    pub fn read(p: &Path) -> Result<Self, Diagnostic> {
         let shown = p.display().to_string();
-        let src = std::fs::read_to_string(p).map_err(|e| TemplateError {
-            path: shown.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        })?;
+        let src =
+            std::fs::read_to_string(p).map_err(|e| Diagnostic::file(shown.clone(), format!("cannot read: {e}")))?;
         Self::parse(&shown, &src)
     }
 
@@ -134,11 +119,4 @@ impl PromptTemplate {
         out.push_str(rest);
         out
     }
-}
-
-fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let before = &src[..offset.min(src.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, column)
 }

@@ -47,5 +47,5 @@ fn a_start_up_with_problems_is_a_failed_outcome_that_still_serves() {
     let slot = Slot::new(Component::Models, 7u8, "x".into(), vec![Diagnostic::file("m/model.onnx", "garbage")]);
     assert_eq!(*slot.current(), 7);
     assert!(!slot.last().loaded);
-    assert_eq!(slot.last().errors[0].to_string(), "m/model.onnx: garbage");
+    assert_eq!(slot.last().errors[0].to_string(), "m/model.onnx:1:1: garbage");
 }

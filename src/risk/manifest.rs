@@ -6,8 +6,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::LoadProblem;
 use super::source::{icd_key, FeatureSource};
+use crate::diagnostic::Diagnostic;
 
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
@@ -150,7 +150,7 @@ impl Texts {
 
 /// The texts of `key` (a value spanning `span` of `text`), or the problems that make them
 /// unusable (pushed to `problems`, `path:line:col` of the value).
-fn texts(text: &str, key: &str, value: &Spanned<toml::Value>, problems: &mut Vec<LoadProblem>) -> Texts {
+fn texts(text: &str, key: &str, value: &Spanned<toml::Value>, problems: &mut Vec<Diagnostic>) -> Texts {
     let mut bad = |m: String| problems.push(at(text, value.span(), m));
     let shape = format!("{key} = {{ zh-CN = \"…\", en = \"…\" }}");
     let Some(table) = value.get_ref().as_table() else {
@@ -234,29 +234,16 @@ pub struct Manifest {
     pub features: Vec<Feature>,
 }
 
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line as u32, col as u32)
-}
-
-fn at(text: &str, span: Range<usize>, message: String) -> LoadProblem {
-    let (line, column) = line_col(text, span.start);
-    LoadProblem::at(MANIFEST_FILE, line, column, message)
+fn at(text: &str, span: Range<usize>, message: String) -> Diagnostic {
+    Diagnostic::at_offset(MANIFEST_FILE, text, span.start, message)
 }
 
 /// Parses and checks a manifest. `dir_name` is the model directory's name (the id must equal it).
 /// Every problem found is returned, not only the first.
-pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<LoadProblem>> {
-    let raw: RawManifest = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
-        vec![LoadProblem::at(MANIFEST_FILE, line, column, e.message().trim().to_string())]
-    })?;
+pub fn parse(text: &str, dir_name: &str) -> Result<Manifest, Vec<Diagnostic>> {
+    let raw: RawManifest = toml::from_str(text).map_err(|e| vec![Diagnostic::toml(MANIFEST_FILE, text, &e)])?;
     let mut problems = Vec::new();
-    let whole = |m: String| LoadProblem::at(MANIFEST_FILE, 0, 0, m);
+    let whole = |m: String| Diagnostic::file(MANIFEST_FILE, m);
 
     if raw.id != dir_name {
         problems.push(whole(format!("id \"{}\" differs from the directory name \"{dir_name}\"", raw.id)));

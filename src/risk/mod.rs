@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use error::{LoadProblem, RuntimeError};
+pub use error::RuntimeError;
 pub use registry::Registry;
 pub use runtime::{Device, Runtime};
 
@@ -62,16 +62,6 @@ impl std::fmt::Debug for RiskService {
                 .field("registry", &i.registry.current().version)
                 .finish(),
         }
-    }
-}
-
-fn load_problem(p: &LoadProblem) -> pb::LoadError {
-    Diagnostic::from(p.clone()).to_proto()
-}
-
-impl From<LoadProblem> for Diagnostic {
-    fn from(p: LoadProblem) -> Self {
-        Diagnostic { path: p.path, line: p.line, column: p.column, message: p.message }
     }
 }
 
@@ -127,7 +117,7 @@ impl RiskService {
             tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.as_str(), "model loaded");
         }
         metrics::models_loaded(reg.models.len(), reg.configured());
-        let (version, problems) = (reg.version.clone(), reg.problems().into_iter().map(Diagnostic::from).collect());
+        let (version, problems) = (reg.version.clone(), reg.problems());
         let registry = Slot::new(Component::Models, reg, version, problems);
         Ok(Self { inner: Some(Arc::new(Inner { settings: settings.clone(), runtime, registry })) })
     }
@@ -176,7 +166,7 @@ impl RiskService {
         models.extend(reg.failed.iter().map(|f| pb::ModelInfo {
             id: f.id.clone(),
             status: pb::LoadStatus::Failed as i32,
-            errors: f.problems.iter().map(load_problem).collect(),
+            errors: f.problems.iter().map(Diagnostic::to_proto).collect(),
             ..f.manifest.as_ref().map(describe).unwrap_or_default()
         }));
         models.sort_by(|a, b| a.id.cmp(&b.id));
@@ -222,8 +212,8 @@ impl Reload for RiskService {
 impl Inner {
     fn reload(&self, cause: Cause) -> Outcome {
         let compile = || match Registry::load(&self.settings.dir, &self.runtime, load_options(&self.settings)) {
-            Err(p) => Err(vec![Diagnostic::from(p)]),
-            Ok(reg) if !reg.failed.is_empty() => Err(reg.problems().into_iter().map(Diagnostic::from).collect()),
+            Err(p) => Err(vec![p]),
+            Ok(reg) if !reg.failed.is_empty() => Err(reg.problems()),
             Ok(reg) => Ok(reg),
         };
         self.registry.reload(

@@ -10,9 +10,10 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use sha2::{Digest, Sha256};
 
-use super::error::{LoadProblem, ScoreError};
+use super::error::ScoreError;
 use super::manifest::{self, ElementType, Manifest, MANIFEST_FILE};
 use super::runtime::{Device, Runtime};
+use crate::diagnostic::Diagnostic;
 
 /// A model ready to score.
 pub struct LoadedModel {
@@ -143,32 +144,27 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
 impl LoadedModel {
     /// Loads `dir` (named `models/<id>/`): manifest, card, ONNX file, sessions, checks and warm-up.
     /// Problems carry paths relative to the models directory.
-    pub fn load(
-        dir: &Path,
-        runtime: &Runtime,
-        sessions: usize,
-        require_device: bool,
-    ) -> Result<Self, Vec<LoadProblem>> {
+    pub fn load(dir: &Path, runtime: &Runtime, sessions: usize, require_device: bool) -> Result<Self, Vec<Diagnostic>> {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let in_dir = |p: LoadProblem| p.in_dir(&name);
+        let in_dir = |p: Diagnostic| p.in_dir(&name);
         let text = std::fs::read_to_string(dir.join(MANIFEST_FILE))
-            .map_err(|e| vec![in_dir(LoadProblem::file(MANIFEST_FILE, format!("cannot read: {e}")))])?;
+            .map_err(|e| vec![in_dir(Diagnostic::file(MANIFEST_FILE, format!("cannot read: {e}")))])?;
         let m = manifest::parse(&text, &name).map_err(|ps| ps.into_iter().map(in_dir).collect::<Vec<_>>())?;
         let mut problems = Vec::new();
         if !dir.join(&m.card).is_file() {
-            problems.push(in_dir(LoadProblem::file(&m.card, "model card not found")));
+            problems.push(in_dir(Diagnostic::file(&m.card, "model card not found")));
         }
         let bytes = match std::fs::read(dir.join(&m.model_file)) {
             Ok(b) => b,
             Err(e) => {
-                problems.push(in_dir(LoadProblem::file(&m.model_file, format!("cannot read the model file: {e}"))));
+                problems.push(in_dir(Diagnostic::file(&m.model_file, format!("cannot read the model file: {e}"))));
                 return Err(problems);
             }
         };
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(want) = &m.model_sha256 {
             if *want != sha256 {
-                problems.push(in_dir(LoadProblem::file(
+                problems.push(in_dir(Diagnostic::file(
                     &m.model_file,
                     format!("sha256 is {sha256}, the manifest says {want}"),
                 )));
@@ -184,14 +180,13 @@ impl LoadedModel {
                     pool.push(Mutex::new(s));
                 }
                 Err(e) => {
-                    problems
-                        .push(in_dir(LoadProblem::file(&m.model_file, format!("ONNX Runtime cannot load it: {e}"))));
+                    problems.push(in_dir(Diagnostic::file(&m.model_file, format!("ONNX Runtime cannot load it: {e}"))));
                     return Err(problems);
                 }
             }
         }
         let io = pool[0].lock().map(|s| check_io(&m, &s)).unwrap_or_else(|_| vec!["session lock poisoned".into()]);
-        problems.extend(io.into_iter().map(|e| in_dir(LoadProblem::file(&m.model_file, e))));
+        problems.extend(io.into_iter().map(|e| in_dir(Diagnostic::file(&m.model_file, e))));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -204,7 +199,7 @@ impl LoadedModel {
                 other => Err(ScoreError::BadOutput(format!("warm-up probability {other:?}"))),
             });
             if let Err(e) = p {
-                return Err(vec![in_dir(LoadProblem::file(
+                return Err(vec![in_dir(Diagnostic::file(
                     &model.manifest.model_file,
                     format!("warm-up run failed: {e}"),
                 ))]);

@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::error::LoadProblem;
 use super::manifest::Manifest;
 use super::model::{self, LoadedModel};
 use super::runtime::Runtime;
+use crate::diagnostic::Diagnostic;
 
 /// A model directory that did not load.
 #[derive(Debug, Clone)]
 pub struct FailedModel {
     /// Directory name (the intended model id).
     pub id: String,
-    pub problems: Vec<LoadProblem>,
+    pub problems: Vec<Diagnostic>,
     /// Its manifest when that much parsed (the ONNX file, digest or card was the problem):
     /// then requests the model would have applied to get an ERROR score naming it.
     pub manifest: Option<Manifest>,
@@ -32,9 +32,9 @@ pub struct Registry {
 }
 
 /// Subdirectories of `dir` that hold a model (sorted by name); hidden ones are skipped.
-pub fn model_dirs(dir: &Path) -> Result<Vec<PathBuf>, LoadProblem> {
+pub fn model_dirs(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| LoadProblem::file("", format!("cannot read the models directory {}: {e}", dir.display())))?;
+        .map_err(|e| Diagnostic::file("", format!("cannot read the models directory {}: {e}", dir.display())))?;
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -53,7 +53,7 @@ pub struct LoadOptions {
 
 impl Registry {
     /// Loads every model directory. Broken ones are listed in `failed`; the others load.
-    pub fn load(dir: &Path, runtime: &Runtime, opts: LoadOptions) -> Result<Registry, LoadProblem> {
+    pub fn load(dir: &Path, runtime: &Runtime, opts: LoadOptions) -> Result<Registry, Diagnostic> {
         let mut reg = Registry::default();
         for d in model_dirs(dir)? {
             let id = d.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -68,7 +68,7 @@ impl Registry {
     }
 
     /// Every problem of every failed directory.
-    pub fn problems(&self) -> Vec<LoadProblem> {
+    pub fn problems(&self) -> Vec<Diagnostic> {
         self.failed.iter().flat_map(|f| f.problems.iter().cloned()).collect()
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the risk module that need no ONNX Runtime (manifests, sources,
 //! policies, bands, applicability). Real-session tests live in tests/it/risk.rs.
 
-use super::manifest::{self, line_col, MissingPolicy, RangePolicy};
+use super::manifest::{self, MissingPolicy, RangePolicy};
 use super::score::{apply_policies, band, not_applicable, prepare};
 use super::source::{icd_key, icd_matches, Extracted, FeatureSource, ObsList, UnitRule, Which};
 use crate::config::Settings;
@@ -119,12 +119,6 @@ fn icd_prefixes_ignore_dots_and_case() {
     assert!(!icd_matches("I20.0", &keys(&["I21"])));
     assert!(!icd_matches("I2", &keys(&["I21"])));
     assert!(!icd_matches("Z95.5", &keys(&["Z95.1", "I21"])));
-}
-
-#[test]
-fn line_col_counts_from_one() {
-    assert_eq!(line_col("ab\ncd", 0), (1, 1));
-    assert_eq!(line_col("ab\ncd", 4), (2, 2));
 }
 
 fn pce() -> manifest::Manifest {
@@ -305,7 +299,7 @@ fn validity_is_required_in_both_locales() {
     let without = format!("{}{}", &PCE[..start], &PCE[end..]);
     let e = manifest::parse(&without, "ascvd-pce-10y").unwrap_err();
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].to_string().starts_with("manifest.toml: no [validity] table"), "{}", e[0]);
+    assert!(e[0].to_string().starts_with("manifest.toml:1:1: no [validity] table"), "{}", e[0]);
     assert!(e[0].message.contains("`zh-CN` and `en`"), "{}", e[0]);
 
     let line = PCE.lines().position(|l| l.starts_with("en = ")).unwrap() + 1;

@@ -16,10 +16,10 @@ use rhai::{Dynamic, ImmutableString};
 use serde::Deserialize;
 
 use super::api::encounter::EncounterView;
-use super::error::LoadError;
 use super::finding::{Finding, Status};
 use super::load::{Pack, Rule, RuleSet};
 use super::valueset::ValueSets;
+use crate::diagnostic::Diagnostic;
 
 /// Encounter classes a pack may name (as `enc.class` spells them).
 pub const ENCOUNTER_CLASSES: [&str; 4] = ["inpatient", "emergency", "outpatient", "observation"];
@@ -73,9 +73,9 @@ impl AppliesToFile {
         path: &str,
         (line, column): (u32, u32),
         value_sets: &ValueSets,
-    ) -> Result<AppliesTo, Vec<LoadError>> {
+    ) -> Result<AppliesTo, Vec<Diagnostic>> {
         let mut errors = Vec::new();
-        let mut err = |msg: String| errors.push(LoadError::new(path, line, column, msg));
+        let mut err = |msg: String| errors.push(Diagnostic::new(path, line, column, msg));
         let reason = match &self.reason {
             ReasonFile::One(s) => crate::rules::meta::LocalText::untranslated(s.trim()),
             ReasonFile::Texts(m) => {
@@ -169,13 +169,13 @@ pub(crate) fn contradiction(
     enc: &Dynamic,
     finding: &Finding,
     context: &str,
-) -> Option<LoadError> {
+) -> Option<Diagnostic> {
     if finding.status == Status::NotApplicable || finding.fault.is_some() {
         return None;
     }
     let pack = set.pack(&rule.pack)?;
     let a = pack.excludes(enc)?;
-    Some(LoadError::new(
+    Some(Diagnostic::new(
         &pack.pack_toml,
         a.line,
         a.column,
@@ -188,7 +188,7 @@ pub(crate) fn contradiction(
 
 /// `cdssd rules test`: every rule of every pack whose `[applies_to]` excludes `enc`, run
 /// without the gate; the contradictions (see [`contradiction`]).
-pub(crate) fn check_all(set: &RuleSet, enc: &Dynamic, now: DateTime<Utc>, context: &str) -> Vec<LoadError> {
+pub(crate) fn check_all(set: &RuleSet, enc: &Dynamic, now: DateTime<Utc>, context: &str) -> Vec<Diagnostic> {
     set.packs
         .iter()
         .filter(|p| p.excludes(enc).is_some())

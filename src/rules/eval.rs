@@ -9,9 +9,10 @@ use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
 use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
-use super::error::{pos_parts, LoadError};
+use super::error::pos_parts;
 use super::finding::{Finding, Status};
 use super::load::{Rule, RuleSet};
+use crate::diagnostic::Diagnostic;
 use crate::evaluation::Trigger;
 use crate::locale::Locale;
 
@@ -246,8 +247,8 @@ impl RuleSet {
         let outcome = match result {
             Ok(v) => match enc.read_lock::<EncounterView>() {
                 Some(view) => script_result(v, self.tz, view.encounter(), &rule.meta, locale)
-                    .map_err(|msg| (LoadError::new(&rule.path, el, ec, msg), "bad_result")),
-                None => Err((LoadError::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
+                    .map_err(|msg| (Diagnostic::new(&rule.path, el, ec, msg), "bad_result")),
+                None => Err((Diagnostic::new(&rule.path, el, ec, "the encounter object is missing"), "bad_input")),
             },
             Err(e) => {
                 let (pos, msg, kind, in_fn) = describe_error_kind(&e);
@@ -257,7 +258,7 @@ impl RuleSet {
                     (Some(lib), Some(f)) if rule.lib_fns.contains(&f) && !pos.is_none() => lib.as_str(),
                     _ => rule.path.as_str(),
                 };
-                Err((LoadError::at(path, pos, msg), kind))
+                Err((super::error::at_pos(path, pos, msg), kind))
             }
         };
         let mut f = blank_finding(rule, Status::Error, locale);

@@ -131,7 +131,7 @@ pub struct Finding {
     pub duration: Duration,
     /// Set when the rule itself failed (script error, limit, bad result): where and why.
     /// A deliberate `missing_data(...)` finding has status `error` but no fault.
-    pub fault: Option<super::error::LoadError>,
+    pub fault: Option<crate::diagnostic::Diagnostic>,
     /// Id of the rule this one replaces as a local variant (`meta().overrides`), else "".
     pub local_variant_of: String,
 }

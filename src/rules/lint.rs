@@ -7,8 +7,8 @@ use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
 use super::api::encounter::{ENCOUNTER_PROPERTIES, TWO_VALUE_SET_METHODS, VALUE_SET_METHODS};
 use super::api::items::EVIDENCE_FIELDS;
-use super::error::LoadError;
 use super::valueset::ValueSets;
+use crate::diagnostic::Diagnostic;
 
 /// Names (with their possible arities) of every native function the engine knows.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +83,7 @@ pub fn lint(
     value_sets: &ValueSets,
     mode: LintMode,
     lib_fns: &ScriptFns,
-) -> Vec<LoadError> {
+) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
 
     let own = script_fns(ast);
@@ -94,7 +94,7 @@ pub fn lint(
     if mode == LintMode::Library {
         for name in ["meta", "evaluate"] {
             if own.contains_key(name) {
-                errors.push(LoadError::new(
+                errors.push(Diagnostic::new(
                     path,
                     1,
                     1,
@@ -106,14 +106,14 @@ pub fn lint(
     let required: &[(&str, usize)] = if mode == LintMode::Rule { &[("meta", 0), ("evaluate", 1)] } else { &[] };
     for &(name, arity) in required {
         match own.get(name) {
-            None => errors.push(LoadError::new(
+            None => errors.push(Diagnostic::new(
                 path,
                 1,
                 1,
                 format!("missing required function '{name}({})'", if arity == 1 { "enc" } else { "" }),
             )),
             Some(a) if !a.contains(&arity) => {
-                errors.push(LoadError::new(path, 1, 1, format!("function '{name}' must take {arity} parameter(s)")))
+                errors.push(Diagnostic::new(path, 1, 1, format!("function '{name}' must take {arity} parameter(s)")))
             }
             _ => {}
         }
@@ -121,7 +121,7 @@ pub fn lint(
 
     for stmt in ast.statements() {
         if !matches!(stmt, Stmt::Noop(..)) {
-            errors.push(LoadError::at(
+            errors.push(super::error::at_pos(
                 path,
                 stmt.position(),
                 "only `fn` definitions are allowed at the top level of a rule (move this into evaluate or a helper function)",
@@ -143,12 +143,12 @@ pub fn lint(
         match expr {
             Expr::FnCall(call, pos) if !call.is_operator_call() && call.namespace.is_empty() => {
                 if let Some(msg) = known.check(&call.name, call.args.len(), &script_fns) {
-                    errors.push(LoadError::at(path, *pos, msg));
+                    errors.push(super::error::at_pos(path, *pos, msg));
                 }
                 if call.name == "field_evidence" && call.args.len() == 1 {
                     if let Expr::StringConstant(f, pos) = &call.args[0] {
                         if !EVIDENCE_FIELDS.contains(&f.as_str()) {
-                            errors.push(LoadError::at(
+                            errors.push(super::error::at_pos(
                                 path,
                                 *pos,
                                 format!("unknown encounter field '{f}' (one of: {})", EVIDENCE_FIELDS.join(", ")),
@@ -159,7 +159,7 @@ pub fn lint(
                 if call.name == "time_zero" && call.args.len() == 2 {
                     if let Expr::StringConstant(k, pos) = &call.args[1] {
                         if super::trail::render::time_zero_key(k).is_none() {
-                            errors.push(LoadError::at(
+                            errors.push(super::error::at_pos(
                                 path,
                                 *pos,
                                 format!(
@@ -176,11 +176,15 @@ pub fn lint(
                 }
             }
             Expr::FnCall(call, pos) if !call.namespace.is_empty() => {
-                errors.push(LoadError::at(path, *pos, format!("module functions are not available ('{}')", call.name)));
+                errors.push(super::error::at_pos(
+                    path,
+                    *pos,
+                    format!("module functions are not available ('{}')", call.name),
+                ));
             }
             Expr::MethodCall(call, pos) => {
                 if let Some(msg) = known.check(&call.name, call.args.len() + 1, &script_fns) {
-                    errors.push(LoadError::at(path, *pos, msg));
+                    errors.push(super::error::at_pos(path, *pos, msg));
                 }
                 if VALUE_SET_METHODS.contains(&call.name.as_str()) && call.args.len() == 1 {
                     check_value_set(path, &call.args[0], value_sets, &mut errors);
@@ -195,7 +199,7 @@ pub fn lint(
                 if let (Expr::Variable(var, ..), Expr::Property(prop, pos)) = (&bin.lhs, &bin.rhs) {
                     if var.1 == "enc" && !ENCOUNTER_PROPERTIES.contains(&prop.2.as_str()) {
                         let hint = crate::names::did_you_mean(prop.2.as_str(), ENCOUNTER_PROPERTIES);
-                        errors.push(LoadError::at(
+                        errors.push(super::error::at_pos(
                             path,
                             *pos,
                             format!("unknown encounter property 'enc.{}'{hint}", prop.2),
@@ -213,12 +217,12 @@ pub fn lint(
     errors
 }
 
-fn check_value_set(path: &str, arg: &Expr, value_sets: &ValueSets, errors: &mut Vec<LoadError>) {
+fn check_value_set(path: &str, arg: &Expr, value_sets: &ValueSets, errors: &mut Vec<Diagnostic>) {
     if let Expr::StringConstant(name, pos) = arg {
         if !value_sets.contains(name) {
             let known: Vec<&str> = value_sets.iter().map(|v| v.name.as_str()).collect();
             let hint = crate::names::did_you_mean(name, &known);
-            errors.push(LoadError::at(path, *pos, format!("unknown value set '{name}'{hint}")));
+            errors.push(super::error::at_pos(path, *pos, format!("unknown value set '{name}'{hint}")));
         }
     }
 }
@@ -226,7 +230,7 @@ fn check_value_set(path: &str, arg: &Expr, value_sets: &ValueSets, errors: &mut 
 /// Position of the first occurrence of `needle` in `src` (for metadata errors).
 pub fn find_position(src: &str, needle: &str) -> Position {
     src.find(needle).map_or(Position::NONE, |byte| {
-        let (l, c) = super::error::line_col(src, byte);
+        let (l, c) = crate::diagnostic::line_col(src, byte);
         Position::new(l as u16, c as u16)
     })
 }

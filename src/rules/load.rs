@@ -14,11 +14,12 @@ use sha2::{Digest, Sha256};
 
 use super::applies::{AppliesTo, AppliesToFile};
 use super::engine::{build_engine, Budget, RuleLimits};
-use super::error::{toml_error, LoadError, LoadErrors, RulesError};
+use super::error::{LoadErrors, RulesError};
 use super::lint::{lint, script_fns, KnownFunctions, LintMode, ScriptFns};
 use super::meta::{parse_meta, RuleMeta};
 use super::testcase::{parse_test_file, TestFile};
 use super::valueset::{parse_value_set, ValueSets};
+use crate::diagnostic::Diagnostic;
 use crate::encounter::Limits as EncounterLimits;
 use crate::locale::Locale;
 
@@ -242,7 +243,7 @@ impl Compiler {
     /// Compile a set of files (relative path → content).
     pub fn compile_files(&self, root: &Path, files: BTreeMap<String, String>) -> Result<RuleSet, LoadErrors> {
         let started = Instant::now();
-        let mut errors: Vec<LoadError> = Vec::new();
+        let mut errors: Vec<Diagnostic> = Vec::new();
         let version = content_hash(&files);
 
         // 1. Value sets.
@@ -290,20 +291,20 @@ impl Compiler {
             let scripts: Vec<&&String> = paths.iter().filter(|p| is_pack_script(p)).collect();
             let Some(pack_src) = files.get(&pack_toml) else {
                 if !scripts.is_empty() {
-                    errors.push(LoadError::file(&pack_toml, "missing pack.toml (id, title, description)"));
+                    errors.push(Diagnostic::file(&pack_toml, "missing pack.toml (id, title, description)"));
                 }
                 continue;
             };
             let pack_file: PackFile = match toml::from_str(pack_src) {
                 Ok(p) => p,
                 Err(e) => {
-                    errors.push(toml_error(&pack_toml, pack_src, &e));
+                    errors.push(Diagnostic::toml(&pack_toml, pack_src, &e));
                     continue;
                 }
             };
             if pack_file.id.get_ref() != &dir {
-                let (l, c) = super::error::line_col(pack_src, pack_file.id.span().start);
-                errors.push(LoadError::new(
+                let (l, c) = crate::diagnostic::line_col(pack_src, pack_file.id.span().start);
+                errors.push(Diagnostic::new(
                     &pack_toml,
                     l,
                     c,
@@ -313,7 +314,7 @@ impl Compiler {
             let applies_to = match pack_file.applies_to {
                 None => None,
                 Some(a) => {
-                    let pos = super::error::line_col(pack_src, a.span().start);
+                    let pos = crate::diagnostic::line_col(pack_src, a.span().start);
                     match a.into_inner().compile(&pack_toml, pos, &value_sets) {
                         Ok(a) => Some(a),
                         Err(es) => {
@@ -342,7 +343,7 @@ impl Compiler {
                         if seen_ids.insert(rule.meta.id.clone()) {
                             rules.push(Arc::new(rule));
                         } else {
-                            errors.push(LoadError::file(*path, format!("duplicate rule id '{}'", rule.meta.id)));
+                            errors.push(Diagnostic::file(*path, format!("duplicate rule id '{}'", rule.meta.id)));
                         }
                     }
                     Err(es) => errors.extend(es),
@@ -353,7 +354,7 @@ impl Compiler {
                 let stem = Path::new(path.as_str()).file_stem().and_then(|s| s.to_str()).unwrap_or("");
                 let rule_id = format!("{dir}.{stem}");
                 if !files.contains_key(&format!("{dir}/{stem}.rhai")) {
-                    errors.push(LoadError::file(*path, format!("test file has no rule: expected {dir}/{stem}.rhai")));
+                    errors.push(Diagnostic::file(*path, format!("test file has no rule: expected {dir}/{stem}.rhai")));
                     continue;
                 }
                 match parse_test_file(path, &files[*path], &rule_id) {
@@ -397,7 +398,7 @@ impl Compiler {
         if let Some(wanted) = &self.measure_sets {
             let named = set.measure_sets_named();
             for m in wanted.iter().filter(|m| !named.contains(*m)) {
-                errors.push(LoadError::file(
+                errors.push(Diagnostic::file(
                     MEASURE_SETS_SETTING,
                     format!(
                         "measure set '{m}' is configured but no rule names it (rules name: {}){}",
@@ -434,8 +435,8 @@ impl Compiler {
     }
 
     /// A pack library: only `fn` definitions, shared by every rule of the pack.
-    fn compile_lib(&self, path: &str, src: &str, value_sets: &ValueSets) -> Result<Library, Vec<LoadError>> {
-        let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
+    fn compile_lib(&self, path: &str, src: &str, value_sets: &ValueSets) -> Result<Library, Vec<Diagnostic>> {
+        let mut ast = self.engine.compile(src).map_err(|e| vec![super::error::at_pos(path, e.1, e.0.to_string())])?;
         ast.set_source(path);
         let errors = lint(path, &ast, &self.known, value_sets, LintMode::Library, &ScriptFns::new());
         if !errors.is_empty() {
@@ -452,8 +453,8 @@ impl Compiler {
         src: &str,
         value_sets: &ValueSets,
         lib: Option<&Library>,
-    ) -> Result<Rule, Vec<LoadError>> {
-        let mut ast = self.engine.compile(src).map_err(|e| vec![LoadError::at(path, e.1, e.0.to_string())])?;
+    ) -> Result<Rule, Vec<Diagnostic>> {
+        let mut ast = self.engine.compile(src).map_err(|e| vec![super::error::at_pos(path, e.1, e.0.to_string())])?;
         ast.set_source(path);
         let empty = ScriptFns::new();
         let mut errors = lint(path, &ast, &self.known, value_sets, LintMode::Rule, lib.map_or(&empty, |l| &l.fns));
@@ -472,7 +473,7 @@ impl Compiler {
             Err(_) if !has_meta => None, // reported by lint
             Err(e) => {
                 let (pos, msg) = super::eval::describe_error(&e);
-                errors.push(LoadError::at(path, pos, format!("meta() failed: {msg}")));
+                errors.push(super::error::at_pos(path, pos, format!("meta() failed: {msg}")));
                 None
             }
         };
@@ -486,7 +487,7 @@ impl Compiler {
                             || super::error::pos_parts(super::lint::find_position(src, "fn meta")),
                             |o| (o.line, o.column),
                         );
-                    errors.push(LoadError::new(path, line, col, format!("{what} has no {l} text (rules.locales)")));
+                    errors.push(Diagnostic::new(path, line, col, format!("{what} has no {l} text (rules.locales)")));
                 }
             }
         }

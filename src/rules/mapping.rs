@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{line_col, toml_error, LoadError};
 use super::valueset::{normalize_code, ValueSets};
+use crate::diagnostic::{line_col, Diagnostic};
 use crate::encounter::codes::{check_format, parse_system};
 use crate::encounter::terminology::Equivalents;
 use crate::encounter::{Code, CodeSystem};
@@ -136,12 +136,12 @@ pub fn parse_mapping(
     src: &str,
     local_systems: &[String],
     value_sets: &ValueSets,
-) -> Result<MappingTable, Vec<LoadError>> {
-    let file: MappingFile = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
+) -> Result<MappingTable, Vec<Diagnostic>> {
+    let file: MappingFile = toml::from_str(src).map_err(|e| vec![Diagnostic::toml(path, src, &e)])?;
     let mut errors = Vec::new();
     let at = |span: std::ops::Range<usize>, msg: String| {
         let (l, c) = line_col(src, span.start);
-        LoadError::new(path, l, c, msg)
+        Diagnostic::new(path, l, c, msg)
     };
     let stem = std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let name = file.name.get_ref().trim().to_string();
@@ -170,7 +170,7 @@ pub fn parse_mapping(
         Some(other) => other.name().to_string(),
     };
     if file.map.is_empty() {
-        errors.push(LoadError::new(path, 1, 1, "mapping table has no [[map]] rows"));
+        errors.push(Diagnostic::new(path, 1, 1, "mapping table has no [[map]] rows"));
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut entries = Vec::new();
@@ -259,14 +259,14 @@ fn parse_target(raw: &str, local_systems: &[String]) -> Result<Target, String> {
 /// named in its row or matching one of its targets exactly as an encounter coding would
 /// (ICD-10 editions, prefixes, ranges; an ATC class target matches sets that list the
 /// class or a prefix of it, not sets of its members: name those in `value_sets`).
-pub fn compile_into(tables: Vec<MappingTable>, value_sets: &mut ValueSets) -> Result<Mappings, Vec<LoadError>> {
+pub fn compile_into(tables: Vec<MappingTable>, value_sets: &mut ValueSets) -> Result<Mappings, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut owner: HashMap<(String, String), String> = HashMap::new();
     for t in &tables {
         for e in &t.entries {
             if let Some(prev) = owner.insert((t.system.clone(), e.code.clone()), t.path.clone()) {
                 if prev != t.path {
-                    errors.push(LoadError::file(
+                    errors.push(Diagnostic::file(
                         t.path.clone(),
                         format!("code '{}' of {} is also mapped in {prev}", e.code, t.system),
                     ));

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rhai::{Dynamic, Map};
 
-use super::error::LoadError;
 use super::finding::{Severity, Status};
 use super::lint::find_position;
+use crate::diagnostic::Diagnostic;
 use crate::locale::Locale;
 pub use crate::names::{did_you_mean, MEASURE_SETS};
 
@@ -179,11 +179,11 @@ pub fn placeholders(text: &str) -> BTreeSet<String> {
 }
 
 /// Validate the map `meta()` returned. `expected_id` is `<pack>.<file stem>`.
-pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> Result<RuleMeta, Vec<LoadError>> {
+pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> Result<RuleMeta, Vec<Diagnostic>> {
     let meta_pos = find_position(src, "fn meta");
     let type_name = value.type_name().to_string();
     let Some(map) = value.try_cast::<Map>() else {
-        return Err(vec![LoadError::at(
+        return Err(vec![super::error::at_pos(
             path,
             meta_pos,
             format!("meta() must return an object map #{{ id: ..., ... }}, not {type_name}"),
@@ -199,13 +199,13 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
             .filter_map(|n| body.find(n.as_str()))
             .min();
         match hit {
-            Some(off) => super::error::line_col(src, start + off),
+            Some(off) => crate::diagnostic::line_col(src, start + off),
             None => super::error::pos_parts(meta_pos),
         }
     };
     let mut err = |field: &str, msg: String| {
         let (l, c) = field_pos(field);
-        errors.push(LoadError::new(path, l, c, msg));
+        errors.push(Diagnostic::new(path, l, c, msg));
     };
     let names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
     for key in map.keys() {

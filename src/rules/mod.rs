@@ -48,7 +48,7 @@ mod tests_overrides;
 mod tests_terminology;
 
 pub use engine::RuleLimits;
-pub use error::{LoadError, LoadErrors, RulesError};
+pub use error::{LoadErrors, RulesError};
 pub use finding::{Evidence, Finding, Severity, Status};
 pub use load::{Compiler, RuleSet};
 pub use service::RuleService;

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use rhai::{ASTNode, Expr, Position, Stmt, AST};
 
-use super::error::LoadError;
 use super::meta::{did_you_mean, outcome_kind, RuleMeta};
+use crate::diagnostic::Diagnostic;
 
 /// One constructor call found in the script.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub fn check(
     meta: &RuleMeta,
     lib_path: Option<&str>,
     lib_fns: &HashSet<String>,
-) -> Vec<LoadError> {
+) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     if !meta.keyed() {
         return errors; // legacy rule: free-text messages, nothing declared to check
@@ -101,7 +101,7 @@ pub fn check(
             _ => path,
         };
         let Some(key) = &c.key else {
-            errors.push(LoadError::at(
+            errors.push(super::error::at_pos(
                 at,
                 c.pos,
                 format!(
@@ -122,7 +122,7 @@ pub fn check(
                 } else {
                     format!(" (declared as {})", elsewhere.join(", "))
                 };
-                errors.push(LoadError::at(
+                errors.push(super::error::at_pos(
                     at,
                     c.pos,
                     format!("outcome '{}:{key}' is not declared in meta().outcomes.{}{hint}", c.kind, c.kind),
@@ -131,7 +131,7 @@ pub fn check(
             Some(d) => {
                 if let Some(given) = &c.params {
                     for p in d.placeholders.iter().filter(|p| !given.contains(*p)) {
-                        errors.push(LoadError::at(
+                        errors.push(super::error::at_pos(
                             at,
                             c.pos,
                             format!("outcome '{}' uses {{{p}}} but this call gives no '{p}' value", d.label()),
@@ -144,7 +144,7 @@ pub fn check(
     }
     for d in &meta.outcomes {
         if !reached.contains(&(d.kind, d.key.clone())) {
-            errors.push(LoadError::new(
+            errors.push(Diagnostic::new(
                 path,
                 d.line,
                 d.column,

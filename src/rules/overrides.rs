@@ -21,8 +21,8 @@
 //! which.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::error::LoadError;
 use super::load::Pack;
+use crate::diagnostic::Diagnostic;
 use crate::names::did_you_mean;
 
 /// Replaced rule id → id of the variant that replaces it, for a set's packs; every
@@ -30,7 +30,7 @@ use crate::names::did_you_mean;
 pub fn resolve(
     packs: &[Pack],
     measure_sets: Option<&BTreeSet<String>>,
-    errors: &mut Vec<LoadError>,
+    errors: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, String> {
     let rules: BTreeMap<&str, &super::load::Rule> =
         packs.iter().flat_map(|p| p.rules.iter()).map(|r| (r.meta.id.as_str(), r.as_ref())).collect();
@@ -39,7 +39,7 @@ pub fn resolve(
     for (id, rule) in &rules {
         let Some(target_id) = rule.meta.overrides.as_deref() else { continue };
         let (line, col) = rule.meta.overrides_at;
-        let mut err = |msg: String| errors.push(LoadError::new(&rule.path, line, col, msg));
+        let mut err = |msg: String| errors.push(Diagnostic::new(&rule.path, line, col, msg));
         if target_id == *id {
             err(format!("'{id}' overrides itself: name the shipped rule this local variant replaces"));
             continue;

@@ -17,11 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::api::encounter::EncounterView;
 use super::applies::contradiction;
-use super::error::LoadError;
 use super::load::RuleSet;
 use super::runner::{case_encounter, compare, outcome_label, CaseError};
 use super::testcase::TestFile;
 use super::verify::{CaseFailure, Verification};
+use crate::diagnostic::Diagnostic;
 use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
 
 /// Wall-clock budget of one rule call off the request path (load-time probe and
@@ -73,7 +73,7 @@ pub fn synthetic_encounter(now: DateTime<Utc>) -> Encounter {
 
 /// Every script fault found (empty when all rules ran cleanly), and the verdict of the
 /// test cases.
-pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
+pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<Diagnostic>, Verification) {
     let mut errors = Vec::new();
     let now = DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
     let synthetic = EncounterView::dynamic(Arc::new(synthetic_encounter(now)), set.value_sets.clone());
@@ -93,7 +93,7 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
     // merged back in file order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS);
     let chunk = set.tests.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<LoadError>, Verification)> = std::thread::scope(|s| {
+    let parts: Vec<(Vec<Diagnostic>, Verification)> = std::thread::scope(|s| {
         let handles: Vec<_> =
             set.tests.chunks(chunk).map(|files| s.spawn(move || run_cases(set, limits, files))).collect();
         handles
@@ -101,7 +101,7 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
                     (
-                        vec![LoadError::file("rules", "running the test cases panicked (a bug in cdssd)")],
+                        vec![Diagnostic::file("rules", "running the test cases panicked (a bug in cdssd)")],
                         Verification::default(),
                     )
                 })
@@ -128,7 +128,7 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<LoadError>, Verification) {
 const MAX_THREADS: usize = 8;
 
 /// Run the cases of `files`: faults found, and their verdict.
-fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadError>, Verification) {
+fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<Diagnostic>, Verification) {
     let mut errors = Vec::new();
     let mut verification = Verification::default();
     let mut cache = HashMap::new();
@@ -186,7 +186,7 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<LoadErr
     (errors, verification)
 }
 
-fn with_context(mut e: LoadError, context: &str) -> LoadError {
+fn with_context(mut e: Diagnostic, context: &str) -> Diagnostic {
     e.message = format!("{} — {context}", e.message);
     e
 }

@@ -21,7 +21,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{error::LoadError, finding::Finding, load::Rule};
+use super::{finding::Finding, load::Rule};
+use crate::diagnostic::Diagnostic;
 
 /// When a rule is quarantined (`rules.quarantine_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,7 @@ pub fn finding(mut f: Finding, rule: &Rule, policy: &Policy, left: Duration) -> 
     )
     .to_string();
     let (line, col) = super::error::pos_parts(rule.evaluate_pos);
-    f.fault = Some(LoadError::new(&rule.path, line, col, text.clone()));
+    f.fault = Some(Diagnostic::new(&rule.path, line, col, text.clone()));
     f.message = text;
     f.reason_key = "quarantined".to_string();
     f

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use super::api::encounter::EncounterView;
 use super::api::time::display;
-use super::error::LoadError;
 use super::finding::{Finding, Status};
 use super::load::RuleSet;
 use super::testcase::{apply_edits, TestCase, TestFile};
+use crate::diagnostic::Diagnostic;
 use crate::encounter::{self, Limits};
 use crate::locale::Locale;
 use crate::proto::v1 as pb;
@@ -167,7 +167,7 @@ pub fn run_tests(set: &RuleSet, limits: &Limits, filter: Option<&str>, locale: L
 /// Every test case's encounter (of every rule) against every pack with an `[applies_to]`:
 /// a rule that finds applicable an encounter its pack excludes is a contradiction. Cases
 /// whose encounter cannot be built are skipped here (`run_tests` reports them).
-pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<LoadError> {
+pub fn check_applies_to(set: &RuleSet, limits: &Limits) -> Vec<Diagnostic> {
     if set.packs.iter().all(|p| p.applies_to.is_none()) {
         return Vec::new();
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::api::encounter::EncounterView;
-use super::error::{LoadError, RulesError};
+use super::error::RulesError;
 use super::eval::{EvalOptions, RuleRun};
 use super::finding::{Evidence, Finding, Severity, Status, TrailStep};
 use super::load::{Compiler, RuleSet};
@@ -11,6 +11,7 @@ use super::store::{ReloadOutcome, RuleStore};
 use super::RuleLimits;
 use crate::config::Settings;
 use crate::decision::timestamp;
+use crate::diagnostic::Diagnostic;
 use crate::encounter::Limits as EncounterLimits;
 use crate::evaluation::Evaluation;
 use crate::locale::Locale;
@@ -142,7 +143,7 @@ impl RuleService {
                     test_cases_passed: cases.passed,
                     test_cases_not_found: cases.not_found,
                     verified: cases.verified(),
-                    test_case_failures: cases.load_errors().iter().map(load_error_to_proto).collect(),
+                    test_case_failures: cases.load_errors().iter().map(Diagnostic::to_proto).collect(),
                     id: p.id.clone(),
                     title: p.title.clone(),
                     rules: p
@@ -206,10 +207,6 @@ pub fn load_status(loaded: bool) -> pb::LoadStatus {
     } else {
         pb::LoadStatus::Failed
     }
-}
-
-pub fn load_error_to_proto(e: &LoadError) -> pb::LoadError {
-    pb::LoadError { path: e.path.clone(), line: e.line, column: e.column, message: e.message.clone() }
 }
 
 pub fn status_to_proto(s: Status) -> pb::FindingStatus {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::{LoadError, LoadErrors, RulesError};
+use super::error::{LoadErrors, RulesError};
 use super::load::{Compiler, RuleSet};
 use crate::diagnostic::Diagnostic;
 use crate::reload::{Cause, Component, Outcome, Reload, Slot};
@@ -31,10 +31,6 @@ impl std::fmt::Debug for RuleStore {
             .field("version", &self.slot.current().version)
             .finish_non_exhaustive()
     }
-}
-
-fn diagnostics(errors: Vec<LoadError>) -> Vec<Diagnostic> {
-    errors.into_iter().map(Diagnostic::from).collect()
 }
 
 impl RuleStore {
@@ -73,13 +69,13 @@ impl RuleStore {
     pub fn reload(&self, cause: Cause) -> ReloadOutcome {
         let compile = || {
             self.compiler.compile_dir(&self.dir).map_err(|e| match e {
-                RulesError::Load(e) => diagnostics(e.0),
+                RulesError::Load(e) => e.0,
                 other => vec![Diagnostic::file(self.dir.display().to_string(), other.to_string())],
             })
         };
         self.slot.reload(
             cause,
-            || compile().and_then(|set| gate(&self.compiler, set).map_err(diagnostics)),
+            || compile().and_then(|set| gate(&self.compiler, set)),
             |set| set.version.clone(),
             |old, new| old.version == new.version,
             |old, new| {
@@ -114,7 +110,7 @@ impl Reload for RuleStore {
 
 /// The test gate: the set when its cases all passed (or the gate is off, then with a
 /// warning per failing case); otherwise every failing case as a load error.
-fn gate(compiler: &Compiler, set: RuleSet) -> Result<RuleSet, Vec<LoadError>> {
+fn gate(compiler: &Compiler, set: RuleSet) -> Result<RuleSet, Vec<Diagnostic>> {
     let v = &set.verification;
     if v.all_passed() {
         return Ok(set);

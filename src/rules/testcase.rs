@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::error::{line_col, toml_error, LoadError};
 use super::finding::Status;
+use crate::diagnostic::{line_col, Diagnostic};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,19 +81,19 @@ fn to_json(t: toml::Table) -> serde_json::Map<String, Value> {
     }
 }
 
-pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile, Vec<LoadError>> {
-    let raw: FileRaw = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
+pub fn parse_test_file(path: &str, src: &str, rule_id: &str) -> Result<TestFile, Vec<Diagnostic>> {
+    let raw: FileRaw = toml::from_str(src).map_err(|e| vec![Diagnostic::toml(path, src, &e)])?;
     let mut errors = Vec::new();
     let mut cases = Vec::new();
     if raw.case.is_empty() {
-        errors.push(LoadError::new(path, 1, 1, "no [[case]] in test file"));
+        errors.push(Diagnostic::new(path, 1, 1, "no [[case]] in test file"));
     }
     for c in raw.case {
         let (line, _) = line_col(src, c.span().start);
         let c = c.into_inner();
         let at = |span: std::ops::Range<usize>, msg: String| {
             let (l, col) = line_col(src, span.start);
-            LoadError::new(path, l, col, msg)
+            Diagnostic::new(path, l, col, msg)
         };
         let now = parse_time(c.now.get_ref()).map_err(|m| errors.push(at(c.now.span(), m))).ok();
         let expect = Status::parse(c.expect.get_ref().trim());

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{line_col, toml_error, LoadError};
+use crate::diagnostic::{line_col, Diagnostic};
 use crate::encounter::codes::parse_system;
 
 #[derive(Debug, Deserialize)]
@@ -208,9 +208,9 @@ impl ValueSets {
     }
 
     /// Add a compiled set; an error if the name is already taken.
-    pub fn insert(&mut self, set: ValueSet) -> Result<(), LoadError> {
+    pub fn insert(&mut self, set: ValueSet) -> Result<(), Diagnostic> {
         if let Some(prev) = self.sets.get(&set.name) {
-            return Err(LoadError::file(
+            return Err(Diagnostic::file(
                 set.path.clone(),
                 format!("value set '{}' is already defined in {}", set.name, prev.path),
             ));
@@ -225,12 +225,12 @@ impl ValueSets {
 
 /// Parse and compile one value-set file. `path` is relative to the rules directory;
 /// `local_systems` are the configured local code systems (`encounter.local_code_systems`).
-pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Result<ValueSet, Vec<LoadError>> {
-    let file: ValueSetFile = toml::from_str(src).map_err(|e| vec![toml_error(path, src, &e)])?;
+pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Result<ValueSet, Vec<Diagnostic>> {
+    let file: ValueSetFile = toml::from_str(src).map_err(|e| vec![Diagnostic::toml(path, src, &e)])?;
     let mut errors = Vec::new();
     let at = |span: std::ops::Range<usize>, msg: String| {
         let (l, c) = line_col(src, span.start);
-        LoadError::new(path, l, c, msg)
+        Diagnostic::new(path, l, c, msg)
     };
 
     let stem = std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
@@ -244,7 +244,7 @@ pub fn parse_value_set(path: &str, src: &str, local_systems: &[String]) -> Resul
         errors.push(at(file.name.span(), format!("value set name '{name}' must match the file name '{stem}.toml'")));
     }
     if file.include.is_empty() {
-        errors.push(LoadError::new(path, 1, 1, "value set has no [[include]] section"));
+        errors.push(Diagnostic::new(path, 1, 1, "value set has no [[include]] section"));
     }
 
     let mut by_system: HashMap<String, SystemCodes> = HashMap::new();

@@ -6,7 +6,7 @@
 //! when `rules.require_passing_tests` is on.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::error::LoadError;
+use crate::diagnostic::Diagnostic;
 pub use crate::metrics::UnverifiedReason;
 
 /// One case that did not pass.
@@ -31,8 +31,8 @@ impl CaseFailure {
     }
 
     /// As a load error at the case: what a rejected reload reports.
-    pub fn to_load_error(&self) -> LoadError {
-        LoadError::new(
+    pub fn to_load_error(&self) -> Diagnostic {
+        Diagnostic::new(
             &self.path,
             self.line,
             1,
@@ -54,7 +54,7 @@ pub struct PackCases {
 impl PackCases {
     /// The failing cases as load errors, each at its case; cases that could not run for
     /// the same reason (one base encounter not found) are one error at the first of them.
-    pub fn load_errors(&self) -> Vec<LoadError> {
+    pub fn load_errors(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let mut not_found: Vec<(&CaseFailure, usize)> = Vec::new();
         for f in &self.failures {
@@ -68,7 +68,7 @@ impl PackCases {
         }
         for (f, n) in not_found {
             let msg = format!("{n} test cases cannot run (first at {}): {}", f.location(), f.why);
-            out.push(LoadError::new(&f.path, f.line, 1, msg));
+            out.push(Diagnostic::new(&f.path, f.line, 1, msg));
         }
         out
     }
@@ -155,7 +155,7 @@ impl Verification {
 
     /// The failing cases as load errors (`path:line:1: test case '…' of … failed: why`),
     /// pack by pack (see [`PackCases::load_errors`]).
-    pub fn load_errors(&self) -> Vec<LoadError> {
+    pub fn load_errors(&self) -> Vec<Diagnostic> {
         self.packs.values().flat_map(PackCases::load_errors).collect()
     }
 }

@@ -163,6 +163,16 @@ impl Daemon {
         self.stop_with_logs().0
     }
 
+    /// SIGTERM; fails the test, showing the daemon's log, unless it exits with success.
+    pub(crate) fn stop_ok(self) {
+        let (status, logs) = self.stop_with_logs();
+        assert!(
+            status.success(),
+            "cdssd exited with {status} on SIGTERM; its log after start-up:\n{}",
+            logs.join("\n")
+        );
+    }
+
     /// SIGTERM, then the exit status and everything logged after start-up.
     pub(crate) fn stop_with_logs(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.daemon_pid().expect("the wrapper runs cdssd");

@@ -113,7 +113,7 @@ async fn a_manifest_without_validity_does_not_load_and_says_what_to_add() {
         let d = client.evaluate(req).await.unwrap().into_inner().decision.unwrap();
         let r = d.risks.iter().find(|r| r.model_id == AMI).expect("an ERROR score");
         assert_eq!(r.status(), pb::RiskStatus::Error, "{r:?}");
-        assert!(r.message.contains("manifest.toml: no [validity] table"), "{}", r.message);
+        assert!(r.message.contains("manifest.toml:1:1: no [validity] table"), "{}", r.message);
         let card = d.cards.iter().find(|c| c.source.as_ref().is_some_and(|s| s.id == AMI)).expect("a card");
         assert!(card.summary.starts_with("Not scored") && card.summary.chars().count() < 140, "{}", card.summary);
         assert!(card.detail.contains("no [validity] table"), "{}", card.detail);

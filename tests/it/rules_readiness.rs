@@ -35,7 +35,7 @@ async fn a_set_loaded_without_its_test_encounters_is_reported_by_readyz_and_the_
     );
     let s = off.scrape().await;
     assert_eq!((gauge(&s, "cases_not_found"), gauge(&s, "cases_failing"), gauge(&s, "no_test_cases")), (1.0, 0.0, 0.0));
-    assert!(off.stop().success());
+    off.stop_ok();
 
     // The same pack with its encounters found: verified, ready, all zero.
     let examples = crate::support::root().join("examples");
@@ -46,7 +46,7 @@ async fn a_set_loaded_without_its_test_encounters_is_reported_by_readyz_and_the_
     assert!(!body.contains("rule pack") && !body.contains("warning"), "verified: nothing to report: {status} {body}");
     let s = found.scrape().await;
     assert_eq!((gauge(&s, "cases_not_found"), gauge(&s, "cases_failing"), gauge(&s, "no_test_cases")), (0.0, 0.0, 0.0));
-    assert!(found.stop().success());
+    found.stop_ok();
 
     // No test cases at all passes the gate vacuously, but nothing verifies the pack: with
     // the gate on, readiness fails closed.
@@ -57,5 +57,5 @@ async fn a_set_loaded_without_its_test_encounters_is_reported_by_readyz_and_the_
     assert_eq!(body, "not ready: 1 rule pack(s) in force without verified test cases: stemi (no_test_cases)\n");
     let s = none.scrape().await;
     assert_eq!(gauge(&s, "no_test_cases"), 1.0);
-    assert!(none.stop().success());
+    none.stop_ok();
 }
