@@ -92,7 +92,7 @@ pub fn rule_evaluated(rule_id: &str, status: pb::FindingStatus) {
 #[derive(Debug)]
 pub struct RuleCounters {
     rule_id: String,
-    by_status: [std::sync::OnceLock<metrics::Counter>; 7],
+    by_status: [std::sync::OnceLock<metrics::Counter>; 8],
     errors: std::sync::OnceLock<metrics::Counter>,
 }
 
@@ -345,6 +345,7 @@ pub fn status_label(status: pb::FindingStatus) -> &'static str {
         pb::FindingStatus::NotApplicable => "not_applicable",
         pb::FindingStatus::Pending => "pending",
         pb::FindingStatus::Error => "error",
+        pb::FindingStatus::MissingData => "missing_data",
     }
 }
 

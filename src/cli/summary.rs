@@ -38,7 +38,7 @@ impl Paint {
         let code = match s {
             pb::FindingStatus::NotMet => "1;31",
             pb::FindingStatus::Pending => "33",
-            pb::FindingStatus::Error => "35",
+            pb::FindingStatus::Error | pb::FindingStatus::MissingData => "35",
             pb::FindingStatus::Met => "32",
             _ => "2",
         };
@@ -62,11 +62,12 @@ fn rank(s: pb::FindingStatus) -> u8 {
     match s {
         pb::FindingStatus::NotMet => 0,
         pb::FindingStatus::Pending => 1,
-        pb::FindingStatus::Error => 2,
-        pb::FindingStatus::Met => 3,
-        pb::FindingStatus::Excluded => 4,
-        pb::FindingStatus::NotApplicable => 5,
-        pb::FindingStatus::Unspecified => 6,
+        pb::FindingStatus::MissingData => 2,
+        pb::FindingStatus::Error => 3,
+        pb::FindingStatus::Met => 4,
+        pb::FindingStatus::Excluded => 5,
+        pb::FindingStatus::NotApplicable => 6,
+        pb::FindingStatus::Unspecified => 7,
     }
 }
 
@@ -77,7 +78,12 @@ fn counts(findings: &[&pb::Finding], l: Locale) -> String {
         .into_iter()
         .map(|s| format!("{} {}", text::finding_status(s, l), n(s)))
         .collect();
-    for s in [pb::FindingStatus::Excluded, pb::FindingStatus::NotApplicable, pb::FindingStatus::Error] {
+    for s in [
+        pb::FindingStatus::Excluded,
+        pb::FindingStatus::NotApplicable,
+        pb::FindingStatus::MissingData,
+        pb::FindingStatus::Error,
+    ] {
         if n(s) > 0 {
             parts.push(format!("{} {}", text::finding_status(s, l), n(s)));
         }

@@ -85,6 +85,7 @@ pub fn card_for_finding(f: &pb::Finding, now: DateTime<Utc>, l: Locale, tz: Tz) 
             }
         }
         pb::FindingStatus::Error => (pb::Indicator::Info, l.pick("无法判断", "Could not check")),
+        pb::FindingStatus::MissingData => (pb::Indicator::Info, l.pick("资料缺失", "Missing data")),
         _ => return None,
     };
     let mut detail = format!(

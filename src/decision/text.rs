@@ -15,6 +15,7 @@ pub fn finding_status(s: pb::FindingStatus, l: Locale) -> &'static str {
         pb::FindingStatus::NotApplicable => l.pick("不适用", "not applicable"),
         pb::FindingStatus::Pending => l.pick("待完成", "pending"),
         pb::FindingStatus::Error => l.pick("无法判断", "could not check"),
+        pb::FindingStatus::MissingData => l.pick("资料缺失", "missing data"),
         pb::FindingStatus::Unspecified => l.pick("未知", "unknown"),
     }
 }
@@ -123,6 +124,7 @@ mod tests {
             pb::FindingStatus::NotApplicable,
             pb::FindingStatus::Pending,
             pb::FindingStatus::Error,
+            pb::FindingStatus::MissingData,
         ] {
             all.push((finding_status(s, Locale::ZhCn), finding_status(s, Locale::En)));
         }

@@ -47,6 +47,8 @@ fn triggers_and_statuses_are_short_lowercase_labels() {
         evaluation(crate::evaluation::Trigger::OrderSign);
         rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::NotMet);
         rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::Error);
+        rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::MissingData);
+        rule_evaluated("stemi.aspirin_arrival", pb::FindingStatus::MissingData);
     });
     assert!(has_line(&out, r#"cdssd_evaluations_total{trigger="admission"} 1"#), "{out}");
     assert!(has_line(&out, r#"cdssd_evaluations_total{trigger="order_sign"} 1"#), "{out}");
@@ -58,8 +60,13 @@ fn triggers_and_statuses_are_short_lowercase_labels() {
         has_line(&out, r#"cdssd_rule_evaluations_total{rule_id="stemi.aspirin_arrival",status="error"} 1"#),
         "{out}"
     );
-    // An error finding is also a rule error, counted in the same place.
+    // An error finding is also a rule error, counted in the same place; missing data is
+    // a documentation gap with its own status, not a rule error.
     assert!(has_line(&out, r#"cdssd_rule_errors_total{rule_id="stemi.aspirin_arrival"} 1"#), "{out}");
+    assert!(
+        has_line(&out, r#"cdssd_rule_evaluations_total{rule_id="stemi.aspirin_arrival",status="missing_data"} 2"#),
+        "{out}"
+    );
     for t in crate::evaluation::Trigger::NAMED {
         let name = t.label();
         assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");

@@ -5,7 +5,7 @@
 //! record) decides the measure's status. Encounters with no evaluation at or after
 //! discharge are not counted in any measure; they show in the coverage line. Per
 //! measure: denominator = met + not met; excluded (by reason), pending at discharge
-//! and error are listed apart and are not in the denominator; not-applicable
+//! missing data and error are listed apart and are not in the denominator; not-applicable
 //! findings are not counted. Rate = met / denominator with a Wilson 95 % interval.
 //! Months are discharge months in the hospital time zone of the record.
 
@@ -22,6 +22,9 @@ pub struct Counts {
     pub excluded: u64,
     pub excluded_by_reason: BTreeMap<String, u64>,
     pub pending: u64,
+    /// Data the rule needed was missing or unusable (a documentation gap).
+    pub missing_data: u64,
+    /// The rule failed (a fault of the rule).
     pub error: u64,
 }
 
@@ -44,6 +47,7 @@ impl Counts {
                     .or_default() += 1;
             }
             "pending" => self.pending += 1,
+            "missing_data" => self.missing_data += 1,
             "error" => self.error += 1,
             _ => {}
         }

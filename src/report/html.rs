@@ -73,15 +73,25 @@ fn section(r: &Report, lang: Lang) -> String {
     let _ = writeln!(s, "<p class=\"coverage\">{}</p>", esc(&coverage_line(r, lang)));
     let _ = writeln!(
         s,
-        "<table class=\"measures\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-        l.item, l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
+        "<table class=\"measures\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        l.item,
+        l.measure,
+        l.denominator,
+        l.met,
+        l.not_met,
+        l.excluded,
+        l.pending,
+        l.missing_data,
+        l.error,
+        l.rate,
+        l.ci
     );
     let mut set = None;
     for m in &r.measures {
         if set != Some(&m.measure_set) {
             let _ = writeln!(
                 s,
-                "<tr class=\"measure-set\"><th colspan=\"10\">{}: {}</th></tr>",
+                "<tr class=\"measure-set\"><th colspan=\"11\">{}: {}</th></tr>",
                 l.measure_set,
                 esc(&m.measure_set)
             );
@@ -90,7 +100,7 @@ fn section(r: &Report, lang: Lang) -> String {
         let c = &m.counts;
         let _ = writeln!(
             s,
-            "<tr data-rule=\"{}\" data-set=\"{}\"><td class=\"item\">{}</td><td>{}<br><small>{}</small></td><td class=\"den\">{}</td><td class=\"met\">{}</td><td class=\"not-met\">{}</td><td class=\"excluded\">{}</td><td class=\"pending\">{}</td><td>{}</td><td class=\"rate\">{}</td><td>{}</td></tr>",
+            "<tr data-rule=\"{}\" data-set=\"{}\"><td class=\"item\">{}</td><td>{}<br><small>{}</small></td><td class=\"den\">{}</td><td class=\"met\">{}</td><td class=\"not-met\">{}</td><td class=\"excluded\">{}</td><td class=\"pending\">{}</td><td class=\"missing-data\">{}</td><td class=\"error\">{}</td><td class=\"rate\">{}</td><td>{}</td></tr>",
             esc(&m.rule_id),
             esc(&m.measure_set),
             esc(&m.measure_id),
@@ -101,6 +111,7 @@ fn section(r: &Report, lang: Lang) -> String {
             c.not_met,
             c.excluded,
             c.pending,
+            c.missing_data,
             c.error,
             pct(c.rate()),
             ci(c)

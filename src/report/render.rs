@@ -26,6 +26,7 @@ pub struct Labels {
     pub not_met: &'static str,
     pub excluded: &'static str,
     pub pending: &'static str,
+    pub missing_data: &'static str,
     pub error: &'static str,
     pub rate: &'static str,
     pub ci: &'static str,
@@ -69,7 +70,8 @@ impl Lang {
                 not_met: "Not met",
                 excluded: "Excluded",
                 pending: "Pending at discharge",
-                error: "Error",
+                missing_data: "Missing data",
+                error: "Rule error",
                 rate: "Rate",
                 ci: "95% CI (Wilson)",
                 coverage: "Coverage",
@@ -108,7 +110,8 @@ impl Lang {
                 not_met: "未达标",
                 excluded: "排除",
                 pending: "出院时待定",
-                error: "错误",
+                missing_data: "资料缺失",
+                error: "规则出错",
                 rate: "达标率",
                 ci: "95% 置信区间（Wilson）",
                 coverage: "覆盖率",
@@ -216,8 +219,18 @@ pub fn table(r: &Report, lang: Lang) -> String {
     let _ = writeln!(out, "{}", coverage_line(r, lang));
     let _ = writeln!(
         out,
-        "\n{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
-        l.item, l.measure, l.denominator, l.met, l.not_met, l.excluded, l.pending, l.error, l.rate, l.ci
+        "\n{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
+        l.item,
+        l.measure,
+        l.denominator,
+        l.met,
+        l.not_met,
+        l.excluded,
+        l.pending,
+        l.missing_data,
+        l.error,
+        l.rate,
+        l.ci
     );
     let mut set = None;
     for m in &r.measures {
@@ -228,7 +241,7 @@ pub fn table(r: &Report, lang: Lang) -> String {
         let c = &m.counts;
         let _ = writeln!(
             out,
-            "{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
+            "{:<16} {:<36} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
             m.measure_id,
             m.rule_id,
             c.denominator,
@@ -236,6 +249,7 @@ pub fn table(r: &Report, lang: Lang) -> String {
             c.not_met,
             c.excluded,
             c.pending,
+            c.missing_data,
             c.error,
             pct(c.rate()),
             ci(c)
@@ -365,7 +379,7 @@ pub fn csv(r: &Report) -> String {
         );
     }
     out.push_str(
-        "measure_set,measure_id,rule_id,pack,measure,month,denominator,met,not_met,excluded,pending,error,rate,ci_low,ci_high,excluded_by_reason,not_met_encounters\n",
+        "measure_set,measure_id,rule_id,pack,measure,month,denominator,met,not_met,excluded,pending,missing_data,error,rate,ci_low,ci_high,excluded_by_reason,not_met_encounters\n",
     );
     for m in &r.measures {
         let mut row = |month: &str, c: &Counts, not_met: &str| {
@@ -373,7 +387,7 @@ pub fn csv(r: &Report) -> String {
                 c.wilson().map_or((String::new(), String::new()), |(a, b)| (format!("{a:.4}"), format!("{b:.4}")));
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{month},{},{},{},{},{},{},{},{lo},{hi},{},{}",
+                "{},{},{},{},{},{month},{},{},{},{},{},{},{},{},{lo},{hi},{},{}",
                 csv_field(&m.measure_set),
                 csv_field(&m.measure_id),
                 csv_field(&m.rule_id),
@@ -384,6 +398,7 @@ pub fn csv(r: &Report) -> String {
                 c.not_met,
                 c.excluded,
                 c.pending,
+                c.missing_data,
                 c.error,
                 c.rate().map_or(String::new(), |v| format!("{v:.4}")),
                 csv_field(&reasons(c)),

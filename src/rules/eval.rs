@@ -298,7 +298,7 @@ impl RuleSet {
 /// the value: it becomes missing data, naming each item (`list/id`) and why, so one
 /// monitor artefact is visible instead of a wrong verdict.
 pub fn needed_implausible(f: &mut Finding, enc: &crate::encounter::Encounter, asked: &[usize]) {
-    if asked.is_empty() || f.status == Status::Error {
+    if asked.is_empty() || matches!(f.status, Status::Error | Status::MissingData) {
         return;
     }
     let items: Vec<&crate::encounter::Implausible> = asked.iter().filter_map(|&i| enc.implausible.get(i)).collect();
@@ -318,7 +318,7 @@ pub fn needed_implausible(f: &mut Finding, enc: &crate::encounter::Encounter, as
             described.join("; ")
         ),
     ).to_string();
-    f.status = Status::Error;
+    f.status = Status::MissingData;
     f.reason_key = "implausible_value".to_string();
     f.deadline = None;
     f.exclusion_reason = String::new();

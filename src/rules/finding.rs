@@ -12,12 +12,22 @@ pub enum Status {
     Excluded,
     NotApplicable,
     Pending,
+    /// The script failed, stopped at its budget, or the rule is quarantined.
     Error,
+    /// Data the rule needs is missing or unusable (`missing_data(...)`, implausible values).
+    MissingData,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] =
-        [Status::Met, Status::NotMet, Status::Excluded, Status::NotApplicable, Status::Pending, Status::Error];
+    pub const ALL: [Status; 7] = [
+        Status::Met,
+        Status::NotMet,
+        Status::Excluded,
+        Status::NotApplicable,
+        Status::Pending,
+        Status::Error,
+        Status::MissingData,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +37,7 @@ impl Status {
             Status::NotApplicable => "not_applicable",
             Status::Pending => "pending",
             Status::Error => "error",
+            Status::MissingData => "missing_data",
         }
     }
 

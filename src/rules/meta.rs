@@ -22,7 +22,7 @@ pub const OUTCOME_KINDS: &[(&str, Status)] = &[
     ("excluded", Status::Excluded),
     ("not_applicable", Status::NotApplicable),
     ("pending", Status::Pending),
-    ("missing_data", Status::Error),
+    ("missing_data", Status::MissingData),
 ];
 
 /// The `meta()` fields: (name, required, what it holds). The guide's table is checked against it.

@@ -217,6 +217,7 @@ pub fn status_to_proto(s: Status) -> pb::FindingStatus {
         Status::NotApplicable => pb::FindingStatus::NotApplicable,
         Status::Pending => pb::FindingStatus::Pending,
         Status::Error => pb::FindingStatus::Error,
+        Status::MissingData => pb::FindingStatus::MissingData,
     }
 }
 

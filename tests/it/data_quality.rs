@@ -64,7 +64,7 @@ async fn an_impossible_value_is_left_out_reported_and_turns_its_findings_into_mi
     let base = request("septic_shock.json", pb::Trigger::Discharge);
     let baseline = client.evaluate(base.clone()).await.expect("valid").into_inner().decision.unwrap();
     let lactate = baseline.findings.iter().find(|f| f.rule_id == "sepsis.lactate_3h").expect("lactate_3h ran");
-    assert_ne!(lactate.status, pb::FindingStatus::Error as i32, "decided without the artefact: {lactate:?}");
+    assert_ne!(lactate.status, pb::FindingStatus::MissingData as i32, "decided without the artefact: {lactate:?}");
     assert!(baseline.data_quality.is_empty(), "{:?}", baseline.data_quality);
 
     let mut req = base.clone();
@@ -97,7 +97,7 @@ async fn an_impossible_value_is_left_out_reported_and_turns_its_findings_into_mi
     assert_eq!(decision.data_quality.len(), 2, "{:?}", decision.data_quality);
 
     let f = decision.findings.iter().find(|f| f.rule_id == "sepsis.lactate_3h").unwrap();
-    assert_eq!(f.status, pb::FindingStatus::Error as i32, "{f:?}");
+    assert_eq!(f.status, pb::FindingStatus::MissingData as i32, "{f:?}");
     assert!(f.missing_data.contains(&"labs/lab-lact-1".to_string()), "{:?}", f.missing_data);
     // Every rule that did not ask for these items decides exactly as before.
     let changed: Vec<&str> = lact.rule_ids.iter().chain(&hr.rule_ids).map(String::as_str).collect();

@@ -217,10 +217,18 @@ async fn report_counts_equal_hand_computed_expectations_in_every_format() {
         let rule = f[2];
         seen += 1;
         let (met, not_met) = (n(e, rule, "met"), n(e, rule, "not_met"));
-        let nums: Vec<u64> = f[6..12].iter().map(|x| x.parse().unwrap()).collect();
+        let nums: Vec<u64> = f[6..13].iter().map(|x| x.parse().unwrap()).collect();
         assert_eq!(
             nums,
-            [met + not_met, met, not_met, n(e, rule, "excluded"), n(e, rule, "pending"), n(e, rule, "error")],
+            [
+                met + not_met,
+                met,
+                not_met,
+                n(e, rule, "excluded"),
+                n(e, rule, "pending"),
+                n(e, rule, "missing_data"),
+                n(e, rule, "error")
+            ],
             "{line}"
         );
     }
@@ -235,11 +243,19 @@ async fn report_counts_equal_hand_computed_expectations_in_every_format() {
             let line = table.lines().find(|l| l.split_whitespace().any(|w| w == rule.as_str())).unwrap();
             let words: Vec<&str> = line.split_whitespace().collect();
             let at = words.iter().position(|w| *w == rule.as_str()).unwrap();
-            let nums: Vec<u64> = words[at + 1..at + 7].iter().map(|x| x.parse().unwrap()).collect();
+            let nums: Vec<u64> = words[at + 1..at + 8].iter().map(|x| x.parse().unwrap()).collect();
             let (met, not_met) = (n(e, rule, "met"), n(e, rule, "not_met"));
             assert_eq!(
                 nums,
-                [met + not_met, met, not_met, n(e, rule, "excluded"), n(e, rule, "pending"), n(e, rule, "error")],
+                [
+                    met + not_met,
+                    met,
+                    not_met,
+                    n(e, rule, "excluded"),
+                    n(e, rule, "pending"),
+                    n(e, rule, "missing_data"),
+                    n(e, rule, "error")
+                ],
                 "{line}"
             );
         }

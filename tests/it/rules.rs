@@ -359,7 +359,7 @@ fn missing_data_is_named_not_a_silent_not_met() {
     let results = runner::run_tests(&set, &encounter_limits(), Some("door_to_device"), Locale::En);
     let r = results.iter().find(|r| r.case.starts_with("missing onset")).expect("case exists");
     let f = r.finding.as_ref().unwrap();
-    assert_eq!(f.status, Status::Error);
+    assert_eq!(f.status, Status::MissingData);
     assert_eq!(f.missing_data, vec!["symptom_onset_time".to_string()]);
     assert!(f.fault.is_none(), "a deliberate missing_data finding is not a script fault");
 }

@@ -218,13 +218,13 @@ pub fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn("missing_data", |k: ImmutableString, p: Map, missing: Array| {
-        let mut o = Outcome::new(Status::Error, k, Array::new()).with(p);
+        let mut o = Outcome::new(Status::MissingData, k, Array::new()).with(p);
         o.kind = "missing_data";
         o.missing = missing;
         o
     });
     engine.register_fn("missing_data", |m: ImmutableString, missing: Array| {
-        let mut o = Outcome::new(Status::Error, m, Array::new());
+        let mut o = Outcome::new(Status::MissingData, m, Array::new());
         o.kind = "missing_data";
         o.missing = missing;
         o

@@ -172,6 +172,7 @@ fn status_word(st: Status, loc: Locale) -> &'static str {
         Status::NotApplicable => loc.pick("不适用", "not applicable"),
         Status::Pending => loc.pick("进行中（时间窗未关闭）", "pending (window open)"),
         Status::Error => loc.pick("无法判定", "not decided"),
+        Status::MissingData => loc.pick("缺少数据，无法判定", "not decided: data missing"),
     }
 }
 
