@@ -174,9 +174,13 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
             print_problem(&e.to_string(), locale);
         }
         if !set.overrides.is_empty() {
-            print!("\nLocal variants:\n{}", crate::rules::overrides::render(&set.overrides));
+            print!(
+                "\n{}\n{}",
+                locale.pick("本地变体：", "Local variants:"),
+                crate::rules::overrides::render(&set.overrides)
+            );
         }
-        println!("\nTest cases per pack:\n{}", verify::render(v));
+        println!("\n{}\n{}", locale.pick("各规则包的测试用例：", "Test cases per pack:"), verify::render(v, locale));
         if !v.all_passed() && compiler.require_passing_tests() {
             let (d, failed, total) = (dir.display(), v.total() - v.passed(), v.total());
             match locale {

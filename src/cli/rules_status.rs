@@ -68,7 +68,7 @@ pub fn render(list: &pb::ListRulePacksResponse, url: &str, tz: Tz) -> (String, b
         // The daemon's word wins; the counts only explain it.
         all_verified &= p.verified;
         let line = if p.verified == cases.verified() {
-            pack_line(&cases)
+            pack_line(&cases, crate::locale::Locale::En)
         } else {
             format!("NOT VERIFIED ({}/{} test cases passed)", p.test_cases_passed, p.test_cases_total)
         };

@@ -160,33 +160,53 @@ impl Verification {
     }
 }
 
-/// One line per pack: `verified 26/26 cases passed`, or why not.
-pub fn render(v: &Verification) -> String {
+/// One line per pack: `verified (26/26 test cases passed)`, or why not, in `locale`.
+pub fn render(v: &Verification, locale: crate::locale::Locale) -> String {
     let w = v.packs.keys().map(String::len).max().unwrap_or(4);
     let mut out = String::new();
     for (id, p) in &v.packs {
-        out.push_str(&format!("{id:<w$}  {}\n", pack_line(p)));
+        out.push_str(&format!("{id:<w$}  {}\n", pack_line(p, locale)));
     }
     out
 }
 
-/// `verified (26/26 test cases passed)` or `NOT VERIFIED (…)` for one pack.
-pub fn pack_line(p: &PackCases) -> String {
+/// `verified (26/26 test cases passed)` or `NOT VERIFIED (…)` for one pack, in `locale`
+/// (zh-CN: `已验证（26/26 个用例通过）` / `未验证（…）`).
+pub fn pack_line(p: &PackCases, locale: crate::locale::Locale) -> String {
+    let (passed, total) = (p.passed, p.total);
     if p.verified() {
-        return format!("verified ({}/{} test cases passed)", p.passed, p.total);
+        return locale
+            .pick(
+                &format!("已验证（{passed}/{total} 个用例通过）"),
+                &format!("verified ({passed}/{total} test cases passed)"),
+            )
+            .to_string();
     }
     let mut why = Vec::new();
     if p.total == 0 {
-        why.push("no test cases".to_string());
+        why.push(locale.pick("没有测试用例", "no test cases").to_string());
     }
     let failed = p.total - p.passed - p.not_found;
     if failed > 0 {
-        why.push(format!("{failed} failed"));
+        why.push(locale.pick(&format!("{failed} 个失败"), &format!("{failed} failed")).to_string());
     }
     if p.not_found > 0 {
-        why.push(format!("{} not run: base encounter not found (set rules.examples_dir)", p.not_found));
+        let n = p.not_found;
+        why.push(
+            locale
+                .pick(
+                    &format!("{n} 个未运行：找不到基础病例（请设置 rules.examples_dir）"),
+                    &format!("{n} not run: base encounter not found (set rules.examples_dir)"),
+                )
+                .to_string(),
+        );
     }
-    format!("NOT VERIFIED ({}/{} test cases passed; {})", p.passed, p.total, why.join("; "))
+    locale
+        .pick(
+            &format!("未验证（{passed}/{total} 个用例通过；{}）", why.join("；")),
+            &format!("NOT VERIFIED ({passed}/{total} test cases passed; {})", why.join("; ")),
+        )
+        .to_string()
 }
 
 #[cfg(test)]
@@ -211,9 +231,14 @@ mod tests {
         assert!(!PackCases::default().verified(), "no cases: nothing verified");
         let missing = PackCases { total: 3, passed: 2, not_found: 1, failures: vec![failure(true)] };
         assert!(!missing.verified());
-        assert!(pack_line(&missing).contains("1 not run: base encounter not found"), "{}", pack_line(&missing));
+        let en = crate::locale::Locale::En;
+        assert!(pack_line(&missing, en).contains("1 not run: base encounter not found"), "{}", pack_line(&missing, en));
         let failed = PackCases { total: 3, passed: 2, not_found: 0, failures: vec![failure(false)] };
-        assert!(pack_line(&failed).starts_with("NOT VERIFIED (2/3 test cases passed; 1 failed"));
+        assert!(pack_line(&failed, en).starts_with("NOT VERIFIED (2/3 test cases passed; 1 failed"));
+        let zh = crate::locale::Locale::ZhCn;
+        assert_eq!(pack_line(&ok, zh), "已验证（3/3 个用例通过）");
+        assert!(pack_line(&failed, zh).starts_with("未验证（2/3 个用例通过；1 个失败"), "{}", pack_line(&failed, zh));
+        assert!(pack_line(&missing, zh).contains("1 个未运行：找不到基础病例"), "{}", pack_line(&missing, zh));
         assert_eq!(ok.unverified(), None);
         assert_eq!(missing.unverified(), Some(UnverifiedReason::CasesNotFound));
         assert_eq!(failed.unverified(), Some(UnverifiedReason::CasesFailing));

@@ -179,6 +179,8 @@ fn cli_rules_check_reports_path_line_col() {
     let (code, out) = cdssd(&["rules", "check", fixture_dir().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK — 版本"), "zh-CN by default: {out}");
+    // The per-pack verification lines too.
+    assert!(out.contains("各规则包的测试用例：\nstemi  已验证（16/16 个用例通过）"), "{out}");
     let (_tmp, copy) = fixture_copy();
     let p = copy.join("stemi/statin_discharge.rhai");
     let text = std::fs::read_to_string(&p)

@@ -200,14 +200,15 @@ async fn a_copy_outside_the_source_tree_is_verified_only_when_its_examples_are_f
     copy_tree(&fixture_dir(), &copy);
     let path = copy.to_str().unwrap();
 
-    let (code, out) = cli(&["rules", "check", path], &[]);
+    let (code, out) = cli(&["rules", "check", path, "--locale", "en"], &[]);
     assert_eq!(code, 1, "the daemon would refuse it: {out}");
     assert!(out.contains("stemi  NOT VERIFIED (0/16 test cases passed; 16 not run"), "{out}");
     assert!(out.contains("base encounter 'examples/encounters/stemi_primary_pci.json' not found"), "{out}");
 
     // Found through rules.examples_dir: as the directory holding examples/, or as examples/.
     for dir in [root(), root().join("examples")] {
-        let (code, out) = cli(&["rules", "check", path], &[("CDSSD__RULES__EXAMPLES_DIR", dir.to_str().unwrap())]);
+        let (code, out) =
+            cli(&["rules", "check", path, "--locale", "en"], &[("CDSSD__RULES__EXAMPLES_DIR", dir.to_str().unwrap())]);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("stemi  verified (16/16 test cases passed)"), "{out}");
     }
