@@ -293,7 +293,7 @@ impl Settings {
         if let Some((path, text)) = file {
             // Syntax first, with the position the TOML parser knows.
             if let Err(e) = toml::de::DeTable::parse(text) {
-                let (line, column) = e.span().map_or((0, 0), |s| crate::diagnostic::line_col(text, s.start));
+                let (line, column) = e.span().map_or((1, 1), |s| crate::diagnostic::line_col(text, s.start));
                 let origin = Origin::File { path: path.to_string(), line, column };
                 return Err(ConfigError {
                     problems: vec![ConfigProblem {

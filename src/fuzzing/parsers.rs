@@ -110,7 +110,8 @@ pub fn model_manifest(data: &[u8]) -> Verdict {
 }
 
 /// Target `config`: the layered settings with `data` as the configuration file
-/// ([`crate::config::Settings::load_toml_str`]); every problem has a key and a message.
+/// ([`crate::config::Settings::load_toml_str`]); every problem has a message and either a
+/// key or, for a problem of the file as a whole (a TOML syntax error), a file position.
 pub fn config_toml(data: &[u8]) -> Verdict {
     let Some(src) = text(data) else { return Verdict::Rejected };
     match crate::config::Settings::load_toml_str(src) {
@@ -118,7 +119,10 @@ pub fn config_toml(data: &[u8]) -> Verdict {
         Err(e) => {
             assert!(!e.problems.is_empty(), "config: an error without problems");
             for p in &e.problems {
-                assert!(!p.key.is_empty() && !p.message.is_empty(), "config: a problem without key or message: {p:?}");
+                assert!(!p.message.is_empty(), "config: a problem without a message: {p:?}");
+                let located =
+                    matches!(p.origin, crate::config::Origin::File { line, column, .. } if line > 0 && column > 0);
+                assert!(!p.key.is_empty() || located, "config: a problem with neither key nor file position: {p:?}");
             }
             Verdict::Rejected
         }
