@@ -65,6 +65,22 @@ impl Trigger {
         }
     }
 
+    /// The labels of [`Trigger::NAMED`], in that order.
+    pub const NAMED_LABELS: [&'static str; 7] = {
+        let mut out = [""; 7];
+        let mut i = 0;
+        while i < Self::NAMED.len() {
+            out[i] = Self::NAMED[i].label();
+            i += 1;
+        }
+        out
+    };
+
+    /// The name of the contract's enum value (`TRIGGER_ORDER_SIGN`), as `ListRulePacks` gives it.
+    pub fn proto_name(self) -> String {
+        format!("TRIGGER_{}", self.label().to_ascii_uppercase())
+    }
+
     /// The named trigger spelled `label` in rule metadata; `None` for anything else.
     pub fn from_label(label: &str) -> Option<Self> {
         Self::NAMED.into_iter().find(|t| t.label() == label)

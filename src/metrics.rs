@@ -26,13 +26,113 @@ pub use exporter::{describe, install, recorder, MetricsError, DURATION_BUCKETS};
 use crate::evaluation::Trigger;
 use crate::proto::v1 as pb;
 
+/// A label's value set as an enum: `label()` gives the value, `ALL` every value (for the
+/// zero series of [`describe`]'s exporter). A value outside the set does not compile.
+macro_rules! label_values {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $label:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value of the label.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The label value.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label),+
+                }
+            }
+        }
+    };
+}
+
 /// Git commit the binary was built from (build.rs: `CDSSD_GIT_SHA`, else
 /// `git rev-parse`, else "unknown").
 pub const GIT_SHA: &str = env!("CDSSD_GIT_SHA");
 
-/// The values of `cdssd_llm_requests_total{outcome}` (`cache_hit`: answered
-/// from the draft cache without calling the LLM).
-pub const LLM_OUTCOMES: &[&str] = &["ok", "cache_hit", "timeout", "error", "invalid", "circuit_open"];
+label_values! {
+    /// `cdssd_llm_requests_total{outcome}`.
+    pub enum LlmOutcome {
+        /// A draft that passed validation.
+        Ok => "ok",
+        /// Answered from the draft cache without calling the LLM.
+        CacheHit => "cache_hit",
+        /// The call ran past its budget.
+        Timeout => "timeout",
+        /// The server could not be reached or answered with an error (connection refused, HTTP 5xx).
+        Error => "error",
+        /// An answer that failed validation.
+        Invalid => "invalid",
+        /// Not called: the circuit breaker is open.
+        CircuitOpen => "circuit_open",
+    }
+}
+
+label_values! {
+    /// `cdssd_llm_tokens_total{direction}`.
+    pub enum TokenDirection {
+        /// Prompt tokens sent.
+        In => "in",
+        /// Completion tokens received.
+        Out => "out",
+    }
+}
+
+label_values! {
+    /// `cdssd_model_inferences_total{outcome}`.
+    pub enum ModelOutcome {
+        /// Scored.
+        Ok => "ok",
+        /// Not scored: the encounter is outside the model's validity or lacks required features.
+        Refused => "refused",
+        /// The inference failed.
+        Error => "error",
+    }
+}
+
+label_values! {
+    /// The `device` label of the model series.
+    pub enum ModelDevice {
+        /// onnxruntime's CPU execution provider.
+        Cpu => "cpu",
+        /// The CUDA execution provider.
+        Cuda => "cuda",
+    }
+}
+
+label_values! {
+    /// `cdssd_grpc_malformed_requests_total{reason}`.
+    pub enum MalformedReason {
+        /// The message could not be decoded.
+        Undecodable => "undecodable",
+        /// Larger than `server.max_request_bytes`.
+        TooLarge => "too_large",
+    }
+}
+
+label_values! {
+    /// The `backend` label of the audit series.
+    pub enum AuditBackend {
+        /// The embedded SQLite store.
+        Sqlite => "sqlite",
+        /// PostgreSQL.
+        Postgres => "postgres",
+    }
+}
+
+label_values! {
+    /// `cdssd_feedback_total{outcome}`.
+    pub enum FeedbackOutcome {
+        /// The clinician accepted the card.
+        Accepted => "accepted",
+        /// The clinician overrode the card.
+        Overridden => "overridden",
+    }
+}
 
 /// One finished gRPC call.
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Duration) {
@@ -50,22 +150,13 @@ pub fn evaluation_shed() {
     counter!("cdssd_evaluations_shed_total").increment(1);
 }
 
-/// An encounter failed validation.
-/// The kind label of `cdssd_data_quality_notices_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataQualityKind {
-    /// An accepted item no rule can read (its codes match no value set or mapping).
-    UnmatchedCode,
-    /// An observation left out because its value is physiologically impossible.
-    ImplausibleValue,
-}
-
-impl DataQualityKind {
-    fn label(self) -> &'static str {
-        match self {
-            DataQualityKind::UnmatchedCode => "unmatched_code",
-            DataQualityKind::ImplausibleValue => "implausible_value",
-        }
+label_values! {
+    /// The kind label of `cdssd_data_quality_notices_total`.
+    pub enum DataQualityKind {
+        /// An accepted item no rule can read (its codes match no value set or mapping).
+        UnmatchedCode => "unmatched_code",
+        /// An observation left out because its value is physiologically impossible.
+        ImplausibleValue => "implausible_value",
     }
 }
 
@@ -76,6 +167,7 @@ pub fn data_quality_notice(kind: DataQualityKind, list: &'static str, code_syste
         .increment(1);
 }
 
+/// An encounter failed validation.
 pub fn validation_failed() {
     counter!("cdssd_validation_errors_total").increment(1);
 }
@@ -178,35 +270,23 @@ pub fn rule_set_loaded(version: &str, rules: usize) {
     gauge!("cdssd_rule_set_last_reload_success_timestamp_seconds").set(now.as_secs_f64());
 }
 
-/// Why a rule pack in force is not verified: the `reason` label of
-/// `cdssd_rule_packs_unverified` (see [`crate::rules::verify::PackCases::unverified`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum UnverifiedReason {
-    /// Some of its cases did not run: their base encounter was not found (`rules.examples_dir`).
-    CasesNotFound,
-    /// Some of its cases ran and failed (only in force with `rules.require_passing_tests = false`).
-    CasesFailing,
-    /// The pack has no test cases at all.
-    NoTestCases,
-}
-
-impl UnverifiedReason {
-    pub const ALL: [UnverifiedReason; 3] =
-        [UnverifiedReason::CasesNotFound, UnverifiedReason::CasesFailing, UnverifiedReason::NoTestCases];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            UnverifiedReason::CasesNotFound => "cases_not_found",
-            UnverifiedReason::CasesFailing => "cases_failing",
-            UnverifiedReason::NoTestCases => "no_test_cases",
-        }
+label_values! {
+    /// Why a rule pack in force is not verified: the `reason` label of
+    /// `cdssd_rule_packs_unverified` (see [`crate::rules::verify::PackCases::unverified`]).
+    pub enum UnverifiedReason {
+        /// Some of its cases did not run: their base encounter was not found (`rules.examples_dir`).
+        CasesNotFound => "cases_not_found",
+        /// Some of its cases ran and failed (only in force with `rules.require_passing_tests = false`).
+        CasesFailing => "cases_failing",
+        /// The pack has no test cases at all.
+        NoTestCases => "no_test_cases",
     }
 }
 
 /// Rule packs of the set in force that are not verified, by reason (every reason set, 0
 /// included): above 0 is the CdssdRulesUnverified alert and makes `/readyz` say so.
 pub fn rule_packs_unverified(reasons: impl IntoIterator<Item = UnverifiedReason>) {
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; UnverifiedReason::ALL.len()];
     for r in reasons {
         counts[UnverifiedReason::ALL.iter().position(|x| *x == r).unwrap_or(0)] += 1;
     }
@@ -221,11 +301,12 @@ pub fn rule_set_replaced(version: &str) {
     gauge!("cdssd_rule_set_info", "version" => version.to_string()).set(0.0);
 }
 
-/// One model inference (`outcome`: "ok", "refused" or "error").
-pub fn model_inference(model_id: &str, device: &str, outcome: &'static str, elapsed: Duration) {
-    counter!("cdssd_model_inferences_total", "model_id" => model_id.to_string(), "device" => device.to_string(), "outcome" => outcome)
+/// One model inference.
+pub fn model_inference(model_id: &str, device: ModelDevice, outcome: ModelOutcome, elapsed: Duration) {
+    let device = device.label();
+    counter!("cdssd_model_inferences_total", "model_id" => model_id.to_string(), "device" => device, "outcome" => outcome.label())
         .increment(1);
-    histogram!("cdssd_model_inference_duration_seconds", "model_id" => model_id.to_string(), "device" => device.to_string())
+    histogram!("cdssd_model_inference_duration_seconds", "model_id" => model_id.to_string(), "device" => device)
         .record(elapsed.as_secs_f64());
 }
 
@@ -235,42 +316,34 @@ pub fn model_imputed(model_id: &str, feature: &str) {
         .increment(1);
 }
 
-/// A request the transport could not read (`reason`: "undecodable", "too_large";
-/// anything else counts as "undecodable"), rewritten by `server::malformed`.
-/// A route of the HTTP listener, as the `route` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpRoute {
-    /// `POST /v1/evaluate`.
-    Evaluate,
-    /// `POST /cds-services/...`.
-    CdsHooks,
+label_values! {
+    /// A route of the HTTP listener, as the `route` label.
+    pub enum HttpRoute {
+        /// `POST /v1/evaluate`.
+        Evaluate => "evaluate",
+        /// `POST /cds-services/...`.
+        CdsHooks => "cds_hooks",
+    }
 }
 
-/// Why the HTTP listener refused a body before decoding it, as the `reason` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpRefusal {
-    /// Larger than `server.max_request_bytes`.
-    TooLarge,
-    /// The body could not be read (the client broke off, bad chunking).
-    Unreadable,
+label_values! {
+    /// Why the HTTP listener refused a body before decoding it, as the `reason` label.
+    pub enum HttpRefusal {
+        /// Larger than `server.max_request_bytes`.
+        TooLarge => "too_large",
+        /// The body could not be read (the client broke off, bad chunking).
+        Unreadable => "unreadable",
+    }
 }
 
 /// The HTTP listener refused a request body (`cdssd_http_refused_requests_total`).
 pub fn http_request_refused(route: HttpRoute, reason: HttpRefusal) {
-    let route = match route {
-        HttpRoute::Evaluate => "evaluate",
-        HttpRoute::CdsHooks => "cds_hooks",
-    };
-    let reason = match reason {
-        HttpRefusal::TooLarge => "too_large",
-        HttpRefusal::Unreadable => "unreadable",
-    };
-    counter!("cdssd_http_refused_requests_total", "route" => route, "reason" => reason).increment(1);
+    counter!("cdssd_http_refused_requests_total", "route" => route.label(), "reason" => reason.label()).increment(1);
 }
 
-pub fn grpc_malformed_request(reason: &'static str) {
-    let reason = if reason == "too_large" { "too_large" } else { "undecodable" };
-    counter!("cdssd_grpc_malformed_requests_total", "reason" => reason).increment(1);
+/// A gRPC request the transport could not read, rewritten by `server::malformed`.
+pub fn grpc_malformed_request(reason: MalformedReason) {
+    counter!("cdssd_grpc_malformed_requests_total", "reason" => reason.label()).increment(1);
 }
 
 /// Number of models in force, and of model directories configured (loaded + failed):
@@ -280,11 +353,9 @@ pub fn models_loaded(loaded: usize, configured: usize) {
     gauge!("cdssd_models_configured").set(configured as f64);
 }
 
-/// One LLM call finished. `outcome` is one of [`LLM_OUTCOMES`]; anything else
-/// (e.g. "unavailable": connection refused, HTTP 5xx) is counted as "error".
-pub fn llm_request(outcome: &'static str, elapsed: Duration) {
-    let outcome = LLM_OUTCOMES.iter().copied().find(|o| *o == outcome).unwrap_or("error");
-    counter!("cdssd_llm_requests_total", "outcome" => outcome).increment(1);
+/// One LLM call finished.
+pub fn llm_request(outcome: LlmOutcome, elapsed: Duration) {
+    counter!("cdssd_llm_requests_total", "outcome" => outcome.label()).increment(1);
     histogram!("cdssd_llm_request_duration_seconds").record(elapsed.as_secs_f64());
 }
 
@@ -293,13 +364,9 @@ pub fn llm_time_to_first_token(elapsed: Duration) {
     histogram!("cdssd_llm_time_to_first_token_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Tokens sent ("in", also accepted: "prompt") or received ("out", also "completion").
-pub fn llm_tokens(direction: &'static str, n: u64) {
-    let direction = match direction {
-        "in" | "prompt" => "in",
-        _ => "out",
-    };
-    counter!("cdssd_llm_tokens_total", "direction" => direction).increment(n);
+/// Tokens sent (prompt) or received (completion).
+pub fn llm_tokens(direction: TokenDirection, n: u64) {
+    counter!("cdssd_llm_tokens_total", "direction" => direction.label()).increment(n);
 }
 
 /// Circuit-breaker state: 0 closed, 1 half-open, 2 open.
@@ -335,7 +402,9 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// `cdssd_rule_evaluations_total{status}`: the finding status as rule authors write it.
+/// The one spelling of a finding status: the `status` label of
+/// `cdssd_rule_evaluations_total`, and what rule authors, decks and reports write
+/// (`rules::finding::Status::as_str` reads it from here).
 pub fn status_label(status: pb::FindingStatus) -> &'static str {
     match status {
         pb::FindingStatus::Unspecified => "unspecified",
@@ -352,7 +421,8 @@ pub fn status_label(status: pb::FindingStatus) -> &'static str {
 // --- audit (src/audit/): group commits, calls failed closed, clinician feedback.
 
 /// One group commit of `records` decisions to the audit store.
-pub fn audit_commit(backend: &'static str, records: usize, elapsed: Duration, ok: bool) {
+pub fn audit_commit(backend: AuditBackend, records: usize, elapsed: Duration, ok: bool) {
+    let backend = backend.label();
     let outcome = if ok { "ok" } else { "error" };
     counter!("cdssd_audit_commits_total", "backend" => backend, "outcome" => outcome).increment(1);
     if ok {
@@ -368,6 +438,6 @@ pub fn audit_failed_closed() {
 
 /// Clinician feedback on a card of rule/model `source_id` (an id of the loaded set, so the
 /// label is bounded), by outcome (`accepted`, `overridden`); override ratio = overridden / all.
-pub fn feedback(source_id: &str, outcome: &'static str) {
-    counter!("cdssd_feedback_total", "source_id" => source_id.to_string(), "outcome" => outcome).increment(1);
+pub fn feedback(source_id: &str, outcome: FeedbackOutcome) {
+    counter!("cdssd_feedback_total", "source_id" => source_id.to_string(), "outcome" => outcome.label()).increment(1);
 }

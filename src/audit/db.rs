@@ -85,8 +85,8 @@ pub struct DbError(pub String);
 
 /// One connection of a backend.
 pub trait Conn: Send + 'static {
-    /// Backend name for logs and metrics ("sqlite", "postgres").
-    fn backend(&self) -> &'static str;
+    /// The backend, for logs and metrics.
+    fn backend(&self) -> crate::metrics::AuditBackend;
     /// Statements without parameters (DDL, BEGIN, COMMIT).
     fn batch(&mut self, sql: &str) -> Result<(), DbError>;
     /// One statement; the number of rows changed.

@@ -108,8 +108,8 @@ pub struct Scan {
 
 /// The durable record of decisions, feedback and reads.
 pub trait AuditStore: Send + Sync + std::fmt::Debug {
-    /// "sqlite" or "postgres".
-    fn backend(&self) -> &'static str;
+    /// The backend, for logs and metrics.
+    fn backend(&self) -> crate::metrics::AuditBackend;
     /// Record decisions in one transaction (group commit); all or none are durable on return.
     fn append(&self, batch: &[DecisionRecord]) -> Result<(), AuditError>;
     /// Record one feedback against a recorded decision.

@@ -101,8 +101,8 @@ fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl Conn for PgConn {
-    fn backend(&self) -> &'static str {
-        "postgres"
+    fn backend(&self) -> crate::metrics::AuditBackend {
+        crate::metrics::AuditBackend::Postgres
     }
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         let r = self.client()?.batch_execute(sql);

@@ -7,21 +7,8 @@ use std::sync::Arc;
 use super::{keys::KeyRing, AuditError, AuditStore, AuditWriter, DecisionRecord, FeedbackRecord};
 use crate::{config::Settings, proto::v1 as pb};
 
-/// A clinician's answer to one card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    Overridden,
-}
-
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Overridden => "overridden",
-        }
-    }
-}
+/// A clinician's answer to one card (its name is also the `outcome` metric label).
+pub use crate::metrics::FeedbackOutcome as Outcome;
 
 /// Feedback on one card of a recorded decision, from whichever transport received it.
 #[derive(Debug, Clone)]
@@ -71,7 +58,7 @@ impl Auditor {
             return Ok(None);
         };
         let keys = Arc::new(KeyRing::load(&a.key_path(), a.create_key_file)?);
-        tracing::info!(backend = store.backend(), key_id = keys.current_id(), "Audit store open.");
+        tracing::info!(backend = store.backend().label(), key_id = keys.current_id(), "Audit store open.");
         Ok(Some(Self {
             writer: AuditWriter::start(store, a.max_batch, a.queue),
             keys,
@@ -159,7 +146,7 @@ impl FeedbackSink for Auditor {
                 recorded_us: now,
             };
             store.append_feedback(&rec)?;
-            crate::metrics::feedback(&rec.source_id, fb.outcome.label());
+            crate::metrics::feedback(&rec.source_id, fb.outcome);
             Ok(id)
         })
         .await

@@ -54,8 +54,8 @@ fn value(v: ValueRef<'_>) -> Value {
 }
 
 impl Conn for SqliteConn {
-    fn backend(&self) -> &'static str {
-        "sqlite"
+    fn backend(&self) -> crate::metrics::AuditBackend {
+        crate::metrics::AuditBackend::Sqlite
     }
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.0.execute_batch(sql).map_err(err)

@@ -16,7 +16,7 @@ use super::{
 pub struct SqlStore<C: Conn> {
     writer: Mutex<C>,
     reader: Mutex<C>,
-    backend: &'static str,
+    backend: crate::metrics::AuditBackend,
 }
 
 impl<C: Conn> std::fmt::Debug for SqlStore<C> {
@@ -246,7 +246,7 @@ impl<C: Conn> SqlStore<C> {
 }
 
 impl<C: Conn> AuditStore for SqlStore<C> {
-    fn backend(&self) -> &'static str {
+    fn backend(&self) -> crate::metrics::AuditBackend {
         self.backend
     }
 

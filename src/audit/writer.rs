@@ -42,7 +42,7 @@ impl AuditWriter {
                     let result = s.append(&records);
                     crate::metrics::audit_commit(backend, records.len(), t.elapsed(), result.is_ok());
                     if let Err(e) = &result {
-                        tracing::error!(backend, records = records.len(), error = %e, "Audit commit failed; the calls fail closed.");
+                        tracing::error!(backend = backend.label(), records = records.len(), error = %e, "Audit commit failed; the calls fail closed.");
                     }
                     for (_, reply) in batch.drain(..) {
                         let r = match &result {

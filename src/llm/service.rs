@@ -301,7 +301,7 @@ impl LlmService {
         use pb::SuggestionStatus as S;
         if let Some(mut hit) = self.cache.get(&prepared.hash, started) {
             hit.message = "cached draft (same prompt hash)".into();
-            metrics::llm_request("cache_hit", started.elapsed());
+            metrics::llm_request(metrics::LlmOutcome::CacheHit, started.elapsed());
             return hit;
         }
         let configured_end = started + Duration::from_millis(self.core.settings.total_timeout_ms);
@@ -309,7 +309,7 @@ impl LlmService {
         let permit = match self.breaker.acquire(started) {
             Ok(p) => p,
             Err(until) => {
-                metrics::llm_request("circuit_open", started.elapsed());
+                metrics::llm_request(metrics::LlmOutcome::CircuitOpen, started.elapsed());
                 let wait =
                     until.map(|u| format!("; next probe in {} s", u.saturating_duration_since(started).as_secs()));
                 return suggestion(
@@ -323,7 +323,7 @@ impl LlmService {
             // A slot freed at the deadline itself is too late for a call.
             Ok(Ok(slot)) if Instant::now() < deadline => slot,
             _ => {
-                metrics::llm_request("timeout", started.elapsed());
+                metrics::llm_request(metrics::LlmOutcome::Timeout, started.elapsed());
                 return suggestion(S::Timeout, "no free LLM slot before the deadline");
             }
         };
@@ -349,10 +349,10 @@ impl LlmService {
                         metrics::llm_time_to_first_token(t);
                     }
                     if let Some(n) = c.prompt_tokens {
-                        metrics::llm_tokens("prompt", n);
+                        metrics::llm_tokens(metrics::TokenDirection::In, n);
                     }
                     if let Some(n) = c.completion_tokens {
-                        metrics::llm_tokens("completion", n);
+                        metrics::llm_tokens(metrics::TokenDirection::Out, n);
                     }
                     match self.accept(prepared, input, c.content).await {
                         Ok(mut s) => {
@@ -362,7 +362,7 @@ impl LlmService {
                                 s.model = c.model;
                             }
                             self.cache.put(prepared.hash.clone(), s.clone(), Instant::now());
-                            metrics::llm_request("ok", started.elapsed());
+                            metrics::llm_request(metrics::LlmOutcome::Ok, started.elapsed());
                             return s;
                         }
                         Err(e) => e.to_string(),
@@ -389,7 +389,7 @@ impl LlmService {
             }
             permit.success(Instant::now());
             self.publish_breaker();
-            metrics::llm_request("invalid", started.elapsed());
+            metrics::llm_request(metrics::LlmOutcome::Invalid, started.elapsed());
             return suggestion(S::Invalid, format!("invalid LLM output after {attempt} attempts: {bad}"));
         }
     }
@@ -450,7 +450,8 @@ impl LlmService {
         }
         self.publish_breaker();
         let outcome = if status == S::Timeout { "timeout" } else { "unavailable" };
-        metrics::llm_request(outcome, started.elapsed());
+        let label = if status == S::Timeout { metrics::LlmOutcome::Timeout } else { metrics::LlmOutcome::Error };
+        metrics::llm_request(label, started.elapsed());
         tracing::debug!(error_kind = kind(&e), outcome, "llm call failed");
         suggestion(status, e.to_string())
     }

@@ -161,8 +161,8 @@ fn initial_series() {
             metrics::counter!("cdssd_reloads_total", "component" => c.label(), "outcome" => r.label()).increment(0);
         }
     }
-    for outcome in super::LLM_OUTCOMES {
-        metrics::counter!("cdssd_llm_requests_total", "outcome" => *outcome).increment(0);
+    for outcome in super::LlmOutcome::ALL {
+        metrics::counter!("cdssd_llm_requests_total", "outcome" => outcome.label()).increment(0);
     }
     for l in crate::listen::ListenerName::ALL {
         for r in crate::listen::ConnRefusal::ALL {
@@ -173,7 +173,7 @@ fn initial_series() {
     for r in crate::auth::Refusal::ALL {
         metrics::counter!("cdssd_auth_refusals_total", "reason" => r.label()).increment(0);
     }
-    for direction in ["in", "out"] {
-        metrics::counter!("cdssd_llm_tokens_total", "direction" => direction).increment(0);
+    for direction in super::TokenDirection::ALL {
+        metrics::counter!("cdssd_llm_tokens_total", "direction" => direction.label()).increment(0);
     }
 }

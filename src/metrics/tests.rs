@@ -100,11 +100,11 @@ fn a_new_rule_set_version_replaces_the_old_info_series() {
 #[test]
 fn llm_metrics_have_their_fixed_label_values() {
     let out = render_with(|| {
-        llm_request("timeout", Duration::from_secs(3));
-        llm_request("unavailable", Duration::from_millis(3));
-        llm_tokens("in", 100);
-        llm_tokens("prompt", 20);
-        llm_tokens("completion", 40);
+        llm_request(LlmOutcome::Timeout, Duration::from_secs(3));
+        llm_request(LlmOutcome::Error, Duration::from_millis(3));
+        llm_tokens(TokenDirection::In, 100);
+        llm_tokens(TokenDirection::In, 20);
+        llm_tokens(TokenDirection::Out, 40);
         llm_circuit_state(2);
         llm_in_flight(1.0);
         llm_in_flight(1.0);
@@ -112,7 +112,6 @@ fn llm_metrics_have_their_fixed_label_values() {
     });
     assert!(has_line(&out, r#"cdssd_llm_requests_total{outcome="timeout"} 1"#), "{out}");
     assert!(has_line(&out, r#"cdssd_llm_requests_total{outcome="error"} 1"#), "{out}");
-    assert!(!out.contains("unavailable"), "{out}");
     assert!(has_line(&out, r#"cdssd_llm_tokens_total{direction="in"} 120"#), "{out}");
     assert!(has_line(&out, r#"cdssd_llm_tokens_total{direction="out"} 40"#), "{out}");
     assert!(has_line(&out, "cdssd_llm_circuit_state 2"), "{out}");
@@ -124,7 +123,7 @@ fn llm_metrics_have_their_fixed_label_values() {
 #[test]
 fn model_metrics_are_labelled_by_model_device_and_feature() {
     let out = render_with(|| {
-        model_inference("ami-mortality-1y", "cpu", "ok", Duration::from_micros(40));
+        model_inference("ami-mortality-1y", ModelDevice::Cpu, ModelOutcome::Ok, Duration::from_micros(40));
         model_imputed("ami-mortality-1y", "sysbp");
         models_loaded(2, 3);
         crate::reload::finish(crate::reload::Outcome::failed(
@@ -241,4 +240,32 @@ fn reloads_are_one_family_labelled_by_component_and_outcome() {
     assert!(has_line(&out, r#"cdssd_reloads_total{component="llm_assets",outcome="failure"} 1"#), "{out}");
     let labels: Vec<&str> = Component::ALL.iter().map(|c| c.label()).collect();
     assert_eq!(labels, ["rules", "models", "llm_assets", "security"]);
+}
+
+/// Every typed label's values are distinct, lower snake case, and (where the family has a
+/// fixed value set in `deploy/metrics.txt`'s dashboards and alerts) spelled as before.
+#[test]
+fn typed_label_values_are_distinct_snake_case() {
+    let sets: [(&str, Vec<&str>); 10] = [
+        ("llm outcome", LlmOutcome::ALL.iter().map(|v| v.label()).collect()),
+        ("token direction", TokenDirection::ALL.iter().map(|v| v.label()).collect()),
+        ("model outcome", ModelOutcome::ALL.iter().map(|v| v.label()).collect()),
+        ("model device", ModelDevice::ALL.iter().map(|v| v.label()).collect()),
+        ("malformed reason", MalformedReason::ALL.iter().map(|v| v.label()).collect()),
+        ("audit backend", AuditBackend::ALL.iter().map(|v| v.label()).collect()),
+        ("feedback outcome", FeedbackOutcome::ALL.iter().map(|v| v.label()).collect()),
+        ("data quality kind", DataQualityKind::ALL.iter().map(|v| v.label()).collect()),
+        ("unverified reason", UnverifiedReason::ALL.iter().map(|v| v.label()).collect()),
+        ("http refusal", HttpRefusal::ALL.iter().map(|v| v.label()).collect()),
+    ];
+    for (name, values) in &sets {
+        let unique: std::collections::BTreeSet<_> = values.iter().collect();
+        assert_eq!(unique.len(), values.len(), "{name}: {values:?}");
+        for v in values {
+            assert!(!v.is_empty() && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}: {v}");
+        }
+    }
+    assert_eq!(sets[0].1, ["ok", "cache_hit", "timeout", "error", "invalid", "circuit_open"]);
+    assert_eq!(sets[3].1, ["cpu", "cuda"]);
+    assert_eq!(sets[5].1, ["sqlite", "postgres"]);
 }

@@ -45,7 +45,7 @@ pub fn check(path: &Path, settings: &RiskSettings) -> Result<CheckReport, String
                     mf.input.element_type.as_str(),
                     mf.output.name,
                     mf.output.column,
-                    m.device.as_str(),
+                    m.device.label(),
                     &m.sha256[..12]
                 ));
             }

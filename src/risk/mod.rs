@@ -114,7 +114,7 @@ impl RiskService {
             }
         }
         for m in &reg.models {
-            tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.as_str(), "model loaded");
+            tracing::info!(model = %m.manifest.id, version = %m.manifest.version, device = m.device.label(), "model loaded");
         }
         metrics::models_loaded(reg.models.len(), reg.configured());
         let (version, problems) = (reg.version.clone(), reg.problems());
@@ -156,7 +156,7 @@ impl RiskService {
             .iter()
             .map(|m| pb::ModelInfo {
                 id: m.manifest.id.clone(),
-                device: m.device.as_str().to_string(),
+                device: m.device.label().to_string(),
                 status: pb::LoadStatus::Loaded as i32,
                 errors: Vec::new(),
                 features: m.manifest.feature_names(),
@@ -327,15 +327,15 @@ impl Registry {
                 continue;
             }
             let _span =
-                tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.as_str()).entered();
+                tracing::debug_span!("model", model_id = %model.manifest.id, device = model.device.label()).entered();
             let t = Instant::now();
             let s = score::score_with(model, &ev.encounter, &ev.equivalents, true, locale);
             let outcome = match s.status() {
-                pb::RiskStatus::Ok => "ok",
-                pb::RiskStatus::Refused => "refused",
-                _ => "error",
+                pb::RiskStatus::Ok => metrics::ModelOutcome::Ok,
+                pb::RiskStatus::Refused => metrics::ModelOutcome::Refused,
+                _ => metrics::ModelOutcome::Error,
             };
-            metrics::model_inference(&model.manifest.id, model.device.as_str(), outcome, t.elapsed());
+            metrics::model_inference(&model.manifest.id, model.device, outcome, t.elapsed());
             for f in s.features.iter().filter(|f| f.imputed) {
                 metrics::model_imputed(&model.manifest.id, &f.name);
             }

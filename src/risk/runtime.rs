@@ -57,21 +57,9 @@ pub fn library_path(settings: &RiskSettings) -> (PathBuf, &'static str) {
     (default_library(), "default location of scripts/setup-onnxruntime.sh")
 }
 
-/// The execution device actually used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    Cpu,
-    Cuda,
-}
-
-impl Device {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Device::Cpu => "cpu",
-            Device::Cuda => "cuda",
-        }
-    }
-}
+/// The execution device actually used (its name is the `device` metric label and the
+/// `device` field of a risk score).
+pub use crate::metrics::ModelDevice as Device;
 
 /// The loaded runtime: environment plus the session settings.
 #[derive(Clone)]
@@ -146,7 +134,7 @@ impl Runtime {
             },
             _ => (Device::Cpu, None),
         };
-        tracing::info!(library = %path.display(), device = device.as_str(), "ONNX Runtime loaded");
+        tracing::info!(library = %path.display(), device = device.label(), "ONNX Runtime loaded");
         Ok(Runtime { env, library: path, device, fallback_reason, intra_op_threads: settings.intra_op_threads.max(1) })
     }
 

@@ -127,7 +127,7 @@ impl RuleSet {
                     continue;
                 }
                 if let Some(t) = &opts.trigger {
-                    if !rule.meta.runs_on(t.label()) {
+                    if !rule.meta.runs_on(*t) {
                         continue;
                     }
                 }

@@ -29,16 +29,10 @@ impl Status {
         Status::MissingData,
     ];
 
+    /// The status as rule authors, decks, reports and the `status` metric label spell it
+    /// (one table: [`crate::metrics::status_label`]).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Met => "met",
-            Status::NotMet => "not_met",
-            Status::Excluded => "excluded",
-            Status::NotApplicable => "not_applicable",
-            Status::Pending => "pending",
-            Status::Error => "error",
-            Status::MissingData => "missing_data",
-        }
+        crate::metrics::status_label(super::service::status_to_proto(self))
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -8,12 +8,13 @@ use rhai::{Dynamic, Map};
 use super::finding::{Severity, Status};
 use super::lint::find_position;
 use crate::diagnostic::Diagnostic;
+use crate::evaluation::Trigger;
 use crate::locale::Locale;
 pub use crate::names::{did_you_mean, MEASURE_SETS};
 
-/// Workflow moments a rule can run on (the `Trigger` enum of the proto, lower case).
-pub const TRIGGERS: &[&str] =
-    &["arrival", "admission", "order_sign", "patient_view", "periodic_review", "discharge", "retrospective"];
+/// Workflow moments a rule can run on: the labels of [`Trigger::NAMED`], the one trigger
+/// vocabulary (metrics, rule metadata, the proto's `Trigger` in lower case).
+pub const TRIGGERS: [&str; Trigger::NAMED.len()] = Trigger::NAMED_LABELS;
 
 /// The finding constructors, as named in `outcomes`, and the status each returns.
 pub const OUTCOME_KINDS: &[(&str, Status)] = &[
@@ -109,8 +110,8 @@ pub struct RuleMeta {
     pub measure_version: String,
     pub version: String,
     pub severity: Severity,
-    /// Trigger names from [`TRIGGERS`].
-    pub triggers: Vec<String>,
+    /// The triggers the rule runs on.
+    pub triggers: Vec<Trigger>,
     /// Data the rule needs (documentation).
     pub requires: Vec<String>,
     /// Declared outcomes; empty for a legacy rule whose constructors take free English text.
@@ -122,8 +123,8 @@ pub struct RuleMeta {
 }
 
 impl RuleMeta {
-    pub fn runs_on(&self, trigger: &str) -> bool {
-        self.triggers.iter().any(|t| t == trigger)
+    pub fn runs_on(&self, trigger: Trigger) -> bool {
+        self.triggers.contains(&trigger)
     }
     /// True when the rule declares its outcomes (message keys); false for legacy free text.
     pub fn keyed(&self) -> bool {
@@ -277,13 +278,14 @@ pub fn parse_meta(path: &str, src: &str, value: Dynamic, expected_id: &str) -> R
             Severity::Warning
         }
     };
-    let triggers = string_list(&map, "triggers", true, &mut err);
-    for t in &triggers {
-        if !TRIGGERS.contains(&t.as_str()) {
-            err(
+    let mut triggers = Vec::new();
+    for t in string_list(&map, "triggers", true, &mut err) {
+        match Trigger::from_label(&t) {
+            Some(t) => triggers.push(t),
+            None => err(
                 "triggers",
-                format!("unknown trigger '{t}' (allowed: {}){}", TRIGGERS.join(", "), did_you_mean(t, TRIGGERS)),
-            );
+                format!("unknown trigger '{t}' (allowed: {}){}", TRIGGERS.join(", "), did_you_mean(&t, &TRIGGERS)),
+            ),
         }
     }
     let requires = string_list(&map, "requires", false, &mut err);

@@ -158,7 +158,7 @@ impl RuleService {
                             measure_id: r.meta.measure_id.clone(),
                             measure_version: r.meta.measure_version.clone(),
                             outcomes: r.meta.outcomes.iter().map(|o| o.label()).collect(),
-                            triggers: r.meta.triggers.iter().map(|t| trigger_enum_name(t)).collect(),
+                            triggers: r.meta.triggers.iter().map(|t| t.proto_name()).collect(),
                             path: r.path.clone(),
                             overrides: r.meta.overrides.clone().unwrap_or_default(),
                             overridden_by: set.overridden_by(&r.meta.id).unwrap_or_default().to_string(),
@@ -195,10 +195,6 @@ pub fn evaluate_with(set: &RuleSet, ev: &Evaluation) -> RuleRun {
         set.metrics.pack_duration(pack, *d);
     }
     run
-}
-
-fn trigger_enum_name(t: &str) -> String {
-    format!("TRIGGER_{}", t.to_ascii_uppercase())
 }
 
 pub fn load_status(loaded: bool) -> pb::LoadStatus {

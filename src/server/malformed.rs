@@ -17,23 +17,9 @@ use crate::metrics;
 const DECODE_ERROR: &str = "failed to decode Protobuf message";
 const TOO_LARGE: &str = "decoded message length too large";
 
-/// What was wrong with the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Malformed {
-    /// The body is not the RPC's message in protobuf encoding.
-    Undecodable,
-    /// The message is larger than `server.max_request_bytes`.
-    TooLarge,
-}
-
-impl Malformed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Malformed::Undecodable => "undecodable",
-            Malformed::TooLarge => "too_large",
-        }
-    }
-}
+/// What was wrong with the request: the body is not the RPC's message in protobuf
+/// encoding, or the message is larger than `server.max_request_bytes`.
+use metrics::MalformedReason as Malformed;
 
 /// grpc-message is percent-encoded (gRPC over HTTP/2 spec); decode it for matching.
 fn message_of(headers: &HeaderMap) -> String {
@@ -95,8 +81,8 @@ pub fn replacement(headers: &HeaderMap) -> Option<(Malformed, Status)> {
 pub fn rewrite(headers: &mut HeaderMap, method: &str) {
     let Some((kind, status)) = replacement(headers) else { return };
     let method: String = method.chars().take(100).collect();
-    tracing::warn!(%method, reason = kind.as_str(), code = ?status.code(), "Request refused by the transport.");
-    metrics::grpc_malformed_request(kind.as_str());
+    tracing::warn!(%method, reason = kind.label(), code = ?status.code(), "Request refused by the transport.");
+    metrics::grpc_malformed_request(kind);
     let http = status.into_http::<tonic::body::Body>();
     for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
         headers.remove(name);

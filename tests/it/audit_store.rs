@@ -202,7 +202,7 @@ async fn sqlite_backend_passes_the_audit_suite() {
     let dir = tempfile::tempdir().unwrap();
     let settings = support::settings_with(&[("CDSSD__AUDIT__DIR", dir.path().to_str().unwrap())]);
     let store = audit::open(&settings.audit).unwrap().expect("sqlite is on");
-    assert_eq!(store.backend(), "sqlite");
+    assert_eq!(store.backend().label(), "sqlite");
     let mut raw = audit::sqlite::SqliteConn::open(&settings.audit.sqlite_path()).unwrap();
     let evaluated = decisions().await;
     let keys = keys(dir.path());
@@ -226,7 +226,7 @@ async fn postgres_backend_passes_the_audit_suite() {
     let keys = keys(dir.path());
     tokio::task::spawn_blocking(move || {
         let store = audit::open(&settings.audit).unwrap().unwrap();
-        assert_eq!(store.backend(), "postgres");
+        assert_eq!(store.backend().label(), "postgres");
         let mut raw = audit::postgres::PgConn::connect(&url, None, std::time::Duration::from_secs(5)).unwrap();
         suite(store, &mut raw, &keys, &evaluated);
     })
