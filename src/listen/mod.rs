@@ -41,7 +41,7 @@ use tokio::{
     time::Sleep,
 };
 
-pub use read::{ReadDeadline, ReadDeadlineBody};
+pub use read::{BodyTimedOut, ReadDeadline, ReadDeadlineBody};
 pub use security::{Security, SecurityError};
 pub use serve::serve_http1;
 pub use tls::{Alpn, ServerTls, TlsError};

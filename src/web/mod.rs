@@ -115,15 +115,51 @@ fn http_status(code: tonic::Code) -> StatusCode {
     }
 }
 
-/// The answer to a body the listener could not take (`route` for the log and the count):
-/// over `server.max_request_bytes` → RESOURCE_EXHAUSTED (HTTP 413) with a QuotaFailure naming
-/// the setting; unreadable → INVALID_ARGUMENT. Logged (route and reason only) and counted.
+/// A body the HTTP listener could not take, as the answer every route sends for it.
+#[derive(Debug)]
+pub struct BodyRefused {
+    status: tonic::Status,
+    http: StatusCode,
+}
+
+impl BodyRefused {
+    /// The JSON error answer, with `id` as `x-request-id`.
+    pub fn response(&self, id: &str) -> Response {
+        let mut r = error_response(&self.status, id);
+        *r.status_mut() = self.http;
+        r
+    }
+}
+
+/// Whether the body failed because it did not arrive within `server.request_read_timeout_ms`
+/// ([`crate::listen::BodyTimedOut`] somewhere in the error's source chain).
+fn timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<crate::listen::BodyTimedOut>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The answer to a body the listener could not take, the same on every route (`route` for
+/// the log and the count): over `server.max_request_bytes` → RESOURCE_EXHAUSTED (HTTP 413)
+/// with a QuotaFailure naming the setting, logged (route and reason only) and counted;
+/// not arrived within `server.request_read_timeout_ms` → DEADLINE_EXCEEDED (HTTP 408),
+/// counted where the listener cut it off (`cdssd_connections_refused_total`); unreadable
+/// otherwise → INVALID_ARGUMENT (HTTP 400), logged and counted.
 pub(crate) fn body_refused(
     max: usize,
     e: &axum::extract::rejection::BytesRejection,
     route: crate::metrics::HttpRoute,
-) -> tonic::Status {
+) -> BodyRefused {
     use crate::metrics::HttpRefusal;
+    if timed_out(e) {
+        let status = tonic::Status::deadline_exceeded(e.body_text());
+        return BodyRefused { status, http: StatusCode::REQUEST_TIMEOUT };
+    }
     let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
     let reason = if too_large { HttpRefusal::TooLarge } else { HttpRefusal::Unreadable };
     tracing::warn!(?route, ?reason, "Request refused by the HTTP listener.");
@@ -133,9 +169,11 @@ pub(crate) fn body_refused(
             "the request body is over the server's limit of {max} bytes (server.max_request_bytes); send fewer or shorter items"
         );
         let details = tonic_types::ErrorDetails::with_quota_failure_violation("server.max_request_bytes", text.clone());
-        tonic::Status::with_error_details(tonic::Code::ResourceExhausted, text, details)
+        let status = tonic::Status::with_error_details(tonic::Code::ResourceExhausted, text, details);
+        BodyRefused { status, http: StatusCode::PAYLOAD_TOO_LARGE }
     } else {
-        tonic::Status::invalid_argument(format!("the request body could not be read: {}", e.body_text()))
+        let status = tonic::Status::invalid_argument(format!("the request body could not be read: {}", e.body_text()));
+        BodyRefused { status, http: StatusCode::BAD_REQUEST }
     }
 }
 
@@ -213,15 +251,9 @@ async fn evaluate(
     }
     let body = match body {
         Ok(b) => b,
-        Err(e) if e.body_text().contains("server.request_read_timeout_ms") => {
-            // A slow client: the body did not arrive in time (counted where it was cut off).
-            let mut r = error_response(&tonic::Status::deadline_exceeded(e.body_text()), &id);
-            *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            return r;
-        }
         Err(e) => {
             let max = pipeline.settings().server.max_request_bytes;
-            return error_response(&body_refused(max, &e, crate::metrics::HttpRoute::Evaluate), &id);
+            return body_refused(max, &e, crate::metrics::HttpRoute::Evaluate).response(&id);
         }
     };
     let req = match evaluate_request(&body) {

@@ -124,6 +124,33 @@ async fn a_client_trickling_its_request_is_cut_off_within_the_bound_while_others
     assert_eq!(post_evaluate(http).await, "HTTP/1.1 200 OK", "still serving");
 }
 
+/// A late body is the same answer on every HTTP route: 408 with the setting named, on the
+/// CDS Hooks service as on `POST /v1/evaluate` (it got 400 INVALID_ARGUMENT before), and
+/// not counted as a refused body (it is counted where the listener cut it off).
+#[tokio::test]
+async fn a_late_cds_hooks_body_gets_408_like_evaluate() {
+    let d =
+        Daemon::start(&[("CDSSD__HTTP__LISTEN", "127.0.0.1:0"), ("CDSSD__SERVER__REQUEST_READ_TIMEOUT_MS", "1000")]);
+    let http = d.http_addr();
+    let mut s = TcpStream::connect(http).await.unwrap();
+    s.write_all(
+        b"POST /cds-services/patient-view HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (sent, took, got) =
+        trickle(&mut s, &[b' '; 200], Duration::from_millis(200)).await.expect("the body trickler is disconnected");
+    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(4), "{sent} bytes, {took:?}");
+    let answer = String::from_utf8_lossy(&got);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("DEADLINE_EXCEEDED") && answer.contains("server.request_read_timeout_ms"), "{answer}");
+    let scrape = d.scrape().await;
+    assert_eq!(refused(&scrape, "http", "request_read_timeout"), 1.0, "{}", scrape.text);
+    let body_refusals = r#"cdssd_http_refused_requests_total{route="cds_hooks",reason="unreadable"}"#;
+    assert_eq!(scrape.get(body_refusals), 0.0, "{}", scrape.text);
+    assert_eq!(post_evaluate(http).await, "HTTP/1.1 200 OK", "still serving");
+}
+
 #[tokio::test]
 async fn an_oversized_request_head_gets_431_not_a_hang() {
     let d = Daemon::start(&[("CDSSD__HTTP__LISTEN", "127.0.0.1:0"), ("CDSSD__SERVER__MAX_HEADER_BYTES", "4096")]);

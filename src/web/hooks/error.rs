@@ -16,8 +16,8 @@ pub enum HooksError {
     UnknownService(String),
     /// Not `application/json`.
     NotJson,
-    /// The body was refused before decoding (`web::body_refused`: too large or unreadable).
-    Body(tonic::Status),
+    /// The body was refused before decoding (`web::body_refused`: too large, late or unreadable).
+    Body(super::super::BodyRefused),
     /// A malformed call or feedback: every violation.
     Invalid(Vec<FieldViolation>),
     /// Prefetch keys the service needs were not sent.
@@ -52,7 +52,7 @@ impl HooksError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({"code": "INVALID_ARGUMENT", "message": "send the CDS Hooks request as JSON with content-type application/json", "details": []}),
             ),
-            HooksError::Body(s) => return super::super::error_response(&s, id),
+            HooksError::Body(b) => return b.response(id),
             HooksError::Invalid(v) => {
                 crate::metrics::validation_failed();
                 let fields: Vec<&str> = v.iter().take(5).map(|f| f.field.as_str()).collect();
