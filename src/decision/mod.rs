@@ -12,7 +12,7 @@ mod cards;
 mod tests;
 pub mod text;
 
-pub use card_id::card_id;
+pub use card_id::{card_id, finding_id};
 pub use cards::{card_for_data_quality, card_for_finding, card_for_risk, card_for_suggestion, truncate_summary};
 
 use crate::proto::v1 as pb;

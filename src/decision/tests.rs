@@ -212,3 +212,15 @@ fn cards_are_written_in_the_locale_with_local_times_and_no_enum_names() {
     let llm = card_for_suggestion(&ok_draft(), zh).unwrap();
     assert!(llm.summary.starts_with("AI 草稿，需审核：") && llm.draft, "{}", llm.summary);
 }
+
+#[test]
+fn finding_ids_name_rule_and_encounter_only() {
+    let id = super::finding_id("stemi.door_to_device", "enc-1");
+    assert_eq!(id, super::finding_id("stemi.door_to_device", "enc-1"));
+    assert_ne!(id, super::finding_id("stemi.door_to_device", "enc-2"));
+    assert_ne!(id, super::finding_id("stemi.aspirin_arrival", "enc-1"));
+    // Length-prefixed parts: moving a character between the parts gives another id.
+    assert_ne!(super::finding_id("ab", "c"), super::finding_id("a", "bc"));
+    assert_ne!(id, card_id("finding", "stemi.door_to_device", "enc-1", "", ""), "never a card id");
+    assert!(uuid::Uuid::parse_str(&id).is_ok_and(|u| u.get_version_num() == 5), "{id}");
+}

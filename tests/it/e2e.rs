@@ -246,3 +246,56 @@ async fn inline_and_blocking_pool_fast_paths_give_the_same_decision() {
     assert!(decisions[0].findings.iter().any(|f| f.status() == pb::FindingStatus::Met));
     assert!(decisions[0] == decisions[1], "the two paths disagree:\n{:?}\n{:?}", decisions[0], decisions[1]);
 }
+
+/// `Finding.finding_id` follows one rule on one encounter across evaluations (here 40 min
+/// after arrival, when door-to-device is still pending, and a day later, when it is not
+/// met): the same id whatever the outcome, one per rule, distinct between encounters and
+/// never a card's id; the card of a finding whose outcome changed gets a new `uuid`.
+#[tokio::test]
+async fn finding_ids_are_stable_across_outcomes_and_card_ids_are_not() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let client = CdsServiceClient::new(server.channel().await);
+    let at = |name: &'static str, seconds: i64, trigger: pb::Trigger| {
+        let mut req = request(name);
+        req.trigger = trigger as i32;
+        req.evaluation_time = Some(pbjson_types::Timestamp { seconds, nanos: 0 });
+        req.options.get_or_insert_with(Default::default).include_not_applicable = true;
+        let mut client = client.clone();
+        async move { client.evaluate(req).await.expect("evaluate succeeds").into_inner().decision.unwrap() }
+    };
+    let arrival = 1_773_968_700; // 2026-03-20T01:05:00Z, examples/encounters/stemi_in_progress.json
+    let early = at("stemi_in_progress.json", arrival + 40 * 60, pb::Trigger::PeriodicReview).await;
+    let late = at("stemi_in_progress.json", arrival + 86_400, pb::Trigger::PeriodicReview).await;
+    let other = at("stemi_primary_pci.json", 1_780_000_000, pb::Trigger::PeriodicReview).await;
+    server.shutdown().await;
+
+    let ids = |d: &pb::Decision| -> std::collections::BTreeMap<String, (String, pb::FindingStatus)> {
+        d.findings.iter().map(|f| (f.rule_id.clone(), (f.finding_id.clone(), f.status()))).collect()
+    };
+    let (e, l, o) = (ids(&early), ids(&late), ids(&other));
+    assert_eq!(e.len(), early.findings.len(), "one finding per rule");
+    let unique: std::collections::BTreeSet<&String> = e.values().map(|(id, _)| id).collect();
+    assert_eq!(unique.len(), e.len(), "one id per finding");
+    assert!(e.values().all(|(id, _)| uuid::Uuid::parse_str(id).is_ok()), "{e:?}");
+    let mut changed = Vec::new();
+    for (rule, (id, status)) in &e {
+        let (later_id, later_status) = &l[rule];
+        assert_eq!(id, later_id, "{rule}: the finding id does not change with time or outcome");
+        assert_ne!(id, &o[rule].0, "{rule}: another encounter, another finding id");
+        if status != later_status {
+            changed.push(rule.clone());
+        }
+    }
+    assert!(!changed.is_empty(), "some outcome changes between the two times: {e:?} / {l:?}");
+    let card_ids = |d: &pb::Decision| -> std::collections::BTreeMap<String, String> {
+        d.cards.iter().filter_map(|c| Some((c.source.as_ref()?.id.clone(), c.uuid.clone()))).collect()
+    };
+    let (ce, cl) = (card_ids(&early), card_ids(&late));
+    for rule in &changed {
+        if let (Some(a), Some(b)) = (ce.get(rule), cl.get(rule)) {
+            assert_ne!(a, b, "{rule}: a new outcome is a new card");
+        }
+    }
+    let all_cards: std::collections::BTreeSet<&String> = ce.values().chain(cl.values()).collect();
+    assert!(e.values().all(|(id, _)| !all_cards.contains(id)), "a finding id is never a card id");
+}
