@@ -208,6 +208,8 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             runtime()?.block_on(async {
                 let tracing = telemetry::init_daemon(&settings.log)?;
+                // Before anything is served: SIGTERM from now on drains (never the default action).
+                let signal = server::shutdown_signal();
                 // Metrics first: /healthz answers and /readyz says "loading" while rules and models load.
                 let loaded = Arc::new(std::sync::OnceLock::<Arc<Pipeline>>::new());
                 let readiness = metrics::http::Readiness::new({
@@ -257,7 +259,7 @@ fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
                 let listener =
                     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
                 let shutdown = async move {
-                    server::shutdown_signal().await;
+                    signal.await;
                     readiness.set_draining();
                 };
                 let http = match settings.http_addr() {

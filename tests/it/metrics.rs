@@ -437,3 +437,41 @@ async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
             >= before.get("cdssd_rule_set_last_reload_success_timestamp_seconds")
     );
 }
+
+/// SIGTERM while rules and models are still loading (right after the metrics listener is
+/// up, /readyz saying "loading") drains and exits 0 once loaded; it used to kill the daemon
+/// with the default action (signal 15), because the handler was installed only when the
+/// gRPC server first polled it (the rules_readiness flake under load).
+#[tokio::test]
+async fn sigterm_during_start_up_is_a_clean_exit() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdssd"))
+        .args(["serve"])
+        .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
+        .env("CDSSD__AUDIT__BACKEND", "off")
+        .env("CDSSD__LOG__FORMAT", "json")
+        .env("CDSSD__RULES__DIR", root().join("rules"))
+        .env("CDSSD__RISK__DIR", root().join("models"))
+        .env("CDSSD__LLM__ENABLED", "false")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("cdssd logs its metrics address").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let msg = v.pointer("/fields/message").and_then(|m| m.as_str()).unwrap_or_default();
+        assert!(!msg.starts_with("Serving gRPC"), "the signal is meant to come before the rules are loaded");
+        if msg.starts_with("Serving metrics") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { kill(child.id() as i32, 15) };
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let logs = rest.join().unwrap();
+    assert!(status.success(), "exited with {status}; logged after the signal:\n{}", logs.join("\n"));
+}
