@@ -9,13 +9,18 @@
 //! Run: `cargo bench --bench rules` (release profile; not part of the test suite).
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+/// The daemon's allocator (`src/main.rs`), so that these figures are what `cdssd serve` spends
+/// (with glibc malloc, allocation was ~23 % of the instructions of `all_packs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cdssd::{
     config::{Settings, Sources},
     encounter::{self, Encounter, Limits},
     rules::{api::encounter::EncounterView, eval::EvalOptions, service::compiler_from, RuleSet},
 };
 use chrono::{DateTime, Utc};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,7 +29,12 @@ fn root() -> PathBuf {
 fn settings() -> Settings {
     // RULES_BENCH_DIR: measure another rules directory (e.g. a variant of a pack).
     let dir = std::env::var("RULES_BENCH_DIR").unwrap_or_else(|_| root().join("rules").display().to_string());
-    let env = vec![("CDSSD__RULES__DIR".to_string(), dir)];
+    let mut env = vec![("CDSSD__RULES__DIR".to_string(), dir)];
+    // Under valgrind a rule runs ~50x slower: the 50-ms wall-clock budget would stop (and
+    // then quarantine) the heaviest rules and make the instruction counts depend on load.
+    if std::env::var_os("RULES_BENCH_IR").is_some() {
+        env.push(("CDSSD__RULES__MAX_RULE_MS".to_string(), "60000".to_string()));
+    }
     Settings::load(&Sources { file: None, env }).expect("default settings")
 }
 
@@ -149,4 +159,64 @@ criterion_group! {
     config = Criterion::default().sample_size(30).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     targets = benches
 }
-criterion_main!(rules);
+/// `RULES_BENCH_IR=<example>[,<example>...]` (and `RULES_BENCH_ITERS`, default 20): run only
+/// `all_packs/<example>` that many times and exit, without criterion — a short, repeatable
+/// run for `valgrind --tool=callgrind --toggle-collect='*ir_loop*'` (instruction counts do not
+/// depend on machine load).
+fn ir_only(names: &str) {
+    let settings = settings();
+    let limits = Limits::from_settings(&settings.encounter);
+    let set = compiler_from(&settings).compile_dir(&settings.rules.dir).expect("rules/ compiles");
+    let iters: u32 = std::env::var("RULES_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let all = EvalOptions { now: now(), ..Default::default() };
+    for name in names.split(',') {
+        let file = if name.ends_with(".json") { name.to_string() } else { format!("{name}.json") };
+        let enc = example(&file, &limits);
+        ir_loop(&set, &enc, &all, iters);
+    }
+}
+
+/// The measured loop (`--toggle-collect='*ir_loop*'` counts only this; one example per run
+/// gives that example's instructions).
+#[inline(never)]
+fn ir_loop(set: &RuleSet, enc: &Arc<Encounter>, opts: &EvalOptions, iters: u32) {
+    for _ in 0..iters {
+        std::hint::black_box(run(set, enc, opts));
+    }
+}
+
+/// `RULES_BENCH_PER_RULE=<example>`: mean time per rule that ran (its finding's duration)
+/// over `RULES_BENCH_ITERS` evaluations, slowest first.
+fn per_rule(name: &str) {
+    let settings = settings();
+    let limits = Limits::from_settings(&settings.encounter);
+    let set = compiler_from(&settings).compile_dir(&settings.rules.dir).expect("rules/ compiles");
+    let iters: u32 = std::env::var("RULES_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let all = EvalOptions { now: now(), ..Default::default() };
+    let enc = example(&format!("{}.json", name.trim_end_matches(".json")), &limits);
+    let mut total: std::collections::BTreeMap<String, f64> = Default::default();
+    for _ in 0..iters {
+        let view = EncounterView::dynamic(enc.clone(), set.value_sets.clone());
+        for f in set.evaluate(&view, &all).findings {
+            *total.entry(format!("{} {}", f.rule_id, f.status)).or_default() += f.duration.as_secs_f64();
+        }
+    }
+    let mut rows: Vec<_> = total.into_iter().collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (rule, t) in rows {
+        println!("{:>9.1} us  {rule}", t * 1e6 / f64::from(iters));
+    }
+}
+
+fn main() {
+    if let Ok(name) = std::env::var("RULES_BENCH_PER_RULE") {
+        per_rule(&name);
+        return;
+    }
+    if let Ok(names) = std::env::var("RULES_BENCH_IR") {
+        ir_only(&names);
+        return;
+    }
+    rules();
+    Criterion::default().configure_from_args().final_summary();
+}
