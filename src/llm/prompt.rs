@@ -19,19 +19,31 @@ use crate::{
     proto::v1 as pb,
 };
 
-/// Options of the prompt builder (from `[llm]`).
+/// Options of the prompt builder, from `[llm]` ([`PromptOptions::from_settings`]: the one
+/// source of their defaults is the embedded configuration).
 #[derive(Debug, Clone)]
 pub struct PromptOptions {
+    /// `llm.include_notes`.
     pub include_notes: bool,
-    /// Items shown per list (observations: the most recent; others: the first).
+    /// Items shown per list (observations: the most recent; others: the first):
+    /// `llm.max_prompt_items_per_list`.
     pub max_items_per_list: usize,
-    /// Characters of each note kept (after scrubbing).
+    /// Characters of each note kept (after scrubbing): [`MAX_NOTE_CHARS`].
     pub max_note_chars: usize,
 }
 
-impl Default for PromptOptions {
-    fn default() -> Self {
-        Self { include_notes: false, max_items_per_list: 40, max_note_chars: 1500 }
+/// Characters of one free-text note kept in the prompt (after scrubbing); a fixed bound of
+/// the prompt builder, not a setting.
+pub const MAX_NOTE_CHARS: usize = 1500;
+
+impl PromptOptions {
+    /// The options `[llm]` sets.
+    pub fn from_settings(llm: &crate::config::LlmSettings) -> Self {
+        Self {
+            include_notes: llm.include_notes,
+            max_items_per_list: llm.max_prompt_items_per_list,
+            max_note_chars: MAX_NOTE_CHARS,
+        }
     }
 }
 

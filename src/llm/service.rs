@@ -199,11 +199,7 @@ impl LlmService {
             assets,
             core: Arc::new(Core {
                 schema: DraftSchema::new(),
-                prompt_options: PromptOptions {
-                    include_notes: settings.include_notes,
-                    max_items_per_list: settings.max_prompt_items_per_list,
-                    ..PromptOptions::default()
-                },
+                prompt_options: PromptOptions::from_settings(settings),
                 settings: settings.clone(),
             }),
         })

@@ -254,7 +254,7 @@ fn prompt_contains_no_seeded_identifier_with_and_without_notes() {
     let schema = DraftSchema::new();
     let t = PromptTemplate::embedded(crate::locale::Locale::En);
     for include_notes in [false, true] {
-        let opts = PromptOptions { include_notes, ..PromptOptions::default() };
+        let opts = PromptOptions { include_notes, ..embedded_prompt_options() };
         let p = prompt::build(&t, &schema, &e, &FastPart::default(), &opts, "(none)");
         let all = format!("{}\n{}", p.system, p.user);
         for id in seeded_identifiers() {
@@ -272,7 +272,7 @@ fn prompt_contains_no_seeded_identifier_with_and_without_notes() {
 #[test]
 fn prompt_caps_long_lists_but_keeps_stable_aliases() {
     let e = example("stemi_primary_pci.json");
-    let opts = PromptOptions { max_items_per_list: 3, ..PromptOptions::default() };
+    let opts = PromptOptions { max_items_per_list: 3, ..embedded_prompt_options() };
     let p = prompt::build(
         &PromptTemplate::embedded(crate::locale::Locale::En),
         &DraftSchema::new(),
@@ -303,7 +303,7 @@ fn prompt_lists_only_findings_that_apply_so_none_is_crowded_out() {
         ..Default::default()
     };
     fast.findings.push(finding("vte.risk_assessment_24h", pb::FindingStatus::NotMet));
-    let opts = PromptOptions { max_items_per_list: 40, ..PromptOptions::default() };
+    let opts = PromptOptions { max_items_per_list: 40, ..embedded_prompt_options() };
     let p = prompt::build(
         &PromptTemplate::embedded(crate::locale::Locale::En),
         &DraftSchema::new(),
@@ -397,7 +397,7 @@ fn cross_checks_flag_missing_principal_and_ignored_high_risk() {
 fn print_example_prompt() {
     let e = example("stemi_primary_pci.json");
     let items = std::env::var("PROMPT_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
-    let opts = PromptOptions { max_items_per_list: items, ..PromptOptions::default() };
+    let opts = PromptOptions { max_items_per_list: items, ..embedded_prompt_options() };
     let p = prompt::build(
         &PromptTemplate::embedded(crate::locale::Locale::En),
         &DraftSchema::new(),
@@ -407,4 +407,15 @@ fn print_example_prompt() {
         "(none)",
     );
     println!("--- system ({} chars)\n{}\n--- user ({} chars)\n{}", p.system.len(), p.system, p.user.len(), p.user);
+}
+
+/// The prompt options of the embedded configuration (the one source of their defaults).
+fn embedded_prompt_options() -> PromptOptions {
+    PromptOptions::from_settings(&crate::config::Settings::embedded().unwrap().llm)
+}
+
+#[test]
+fn prompt_options_of_the_embedded_configuration() {
+    let o = embedded_prompt_options();
+    assert_eq!((o.include_notes, o.max_items_per_list, o.max_note_chars), (false, 40, prompt::MAX_NOTE_CHARS));
 }
