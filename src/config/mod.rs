@@ -19,6 +19,7 @@ mod origin;
 pub mod security;
 #[cfg(test)]
 mod tests;
+mod tree;
 mod validate;
 
 /// The embedded default configuration.
@@ -233,6 +234,23 @@ impl ConfigError {
     }
 }
 
+/// Values that cannot be read, reported before giving up on reading the others.
+const MAX_UNREADABLE: usize = 64;
+
+/// The merged layers as a source of their own (for reading them again after a repair).
+#[derive(Debug, Clone)]
+struct Tree(config::Map<String, config::Value>);
+
+impl config::Source for Tree {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// The key a `config` error names, where it names one.
 fn error_key(e: &config::ConfigError) -> Option<&str> {
     match e {
@@ -328,16 +346,40 @@ impl Settings {
             ConfigError { problems: vec![ConfigProblem { key: key.to_string(), message, origin }] }
         };
         let raw = builder.build().map_err(|e| located(error_key(&e).unwrap_or("config"), e.to_string()))?;
-        let settings: Settings =
-            raw.try_deserialize().map_err(|e| located(error_key(&e).unwrap_or("config"), e.to_string()))?;
+        // Every value that cannot be read is reported; each is replaced by its embedded default
+        // (an unknown key dropped) and the rest read again, so that the other keys are still
+        // validated and all problems come out together.
+        let mut unreadable = Vec::new();
+        let mut tree = config::Source::collect(&raw).map_err(|e| located("config", e.to_string()))?;
+        let settings = loop {
+            let attempt = config::Config::builder().add_source(Tree(tree.clone())).build();
+            let e = match attempt.and_then(|c| c.try_deserialize::<Settings>()) {
+                Ok(settings) => break Some(settings),
+                Err(e) => e,
+            };
+            let key = error_key(&e).unwrap_or("config").to_string();
+            let message = e.to_string();
+            unreadable.extend(located(&key, message.clone()).problems);
+            let unknown = message.split_once("unknown field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f);
+            let path = match unknown {
+                Some(field) if key == "config" => field.to_string(),
+                Some(field) => format!("{key}.{field}"),
+                None => key,
+            };
+            if unreadable.len() > MAX_UNREADABLE || !tree::repair(&mut tree, &path, unknown.is_some()) {
+                break None;
+            }
+        };
+        let Some(settings) = settings else { return Err(ConfigError { problems: unreadable }) };
         let mut problems = validate::validate(&settings);
-        if problems.is_empty() {
+        if problems.is_empty() && unreadable.is_empty() {
             return Ok(settings);
         }
         for p in &mut problems {
             p.origin = layers.locate(&p.key);
         }
-        Err(ConfigError { problems })
+        unreadable.extend(problems);
+        Err(ConfigError { problems: unreadable })
     }
 
     /// The gRPC listen address (validated at load).

@@ -239,3 +239,22 @@ fn problems_name_the_file_position_or_the_variable_of_their_value() {
     let got = load("[rules]\ndir = \"rules\"\nmax_operatoins = 5\n", &[]);
     assert!(got[0].starts_with(&format!("{shown}:3:1: rules: unknown field `max_operatoins`")), "{got:?}");
 }
+
+/// A value of the wrong type no longer hides the other problems: the unknown key, the
+/// wrong type and an invalid value elsewhere come out together, each with its origin.
+#[test]
+fn a_wrong_type_does_not_hide_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdssd.toml");
+    std::fs::write(&path, "[server]\nlisten_addr = \"127.0.0.1:1\"\n\n[http]\nlisten = \"localhost\"\n").unwrap();
+    let sources = Sources { file: Some(path), env: vec![("CDSSD__SERVER__DRAIN_GRACE_MS".into(), "soon".into())] };
+    let err = Settings::load(&sources).unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys.len(), 3, "{err}");
+    assert!(keys.contains(&"server.drain_grace_ms"), "{err}");
+    assert!(keys.contains(&"http.listen"), "{err}");
+    assert!(err.to_string().contains("listen_addr"), "{err}");
+    let shown = err.to_string();
+    assert!(shown.contains("CDSSD__SERVER__DRAIN_GRACE_MS (server.drain_grace_ms)"), "{shown}");
+    assert!(shown.contains("cdssd.toml:5:"), "the invalid address is located in the file: {shown}");
+}
