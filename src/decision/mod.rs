@@ -54,13 +54,13 @@ pub fn assemble(
 ) -> pb::Decision {
     let now = header.evaluation_time;
     let (locale, tz) = (header.locale, header.tz);
+    let enc = header.encounter_id.as_str();
     let findings: Vec<pb::Finding> = fast
         .findings
         .iter()
         .filter(|f| header.include_not_applicable || f.status() != pb::FindingStatus::NotApplicable)
-        .cloned()
+        .map(|f| pb::Finding { finding_id: finding_id(&f.rule_id, enc), ..f.clone() })
         .collect();
-    let enc = header.encounter_id.as_str();
     let with_id = |mut c: pb::Card, kind: &str, outcome: &str, version: &str| {
         let source = c.source.as_ref().map(|s| s.id.as_str()).unwrap_or_default();
         c.uuid = card_id(kind, source, enc, outcome, version);

@@ -179,7 +179,7 @@ impl RuleService {
 /// thread: the findings and the version of the set that produced them.
 pub fn run(set: &RuleSet, ev: &Evaluation) -> (Vec<pb::Finding>, String) {
     let run = evaluate_with(set, ev);
-    (run.findings.iter().map(|f| finding_to_proto(f, &ev.encounter.id)).collect(), run.rule_set_version)
+    (run.findings.iter().map(finding_to_proto).collect(), run.rule_set_version)
 }
 
 /// Run the rules of `set` for a validated request; the domain findings.
@@ -240,10 +240,11 @@ pub fn evidence_to_proto(e: &Evidence) -> pb::Evidence {
     }
 }
 
-/// The contract's finding for `f`, found on encounter `encounter_id` (for its `finding_id`).
-pub fn finding_to_proto(f: &Finding, encounter_id: &str) -> pb::Finding {
+/// The contract's finding for `f` (its `finding_id` is set with the card ids, by
+/// `decision::assemble`, for the findings the decision keeps).
+pub fn finding_to_proto(f: &Finding) -> pb::Finding {
     pb::Finding {
-        finding_id: crate::decision::finding_id(&f.rule_id, encounter_id),
+        finding_id: String::new(),
         rule_id: f.rule_id.clone(),
         rule_version: f.rule_version.clone(),
         pack: f.pack.clone(),
