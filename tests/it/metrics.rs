@@ -235,13 +235,15 @@ async fn promtool_accepts_the_exposition() {
     );
 }
 
-#[tokio::test]
-async fn disabled_metrics_listener_still_serves_grpc() {
-    // metrics.listen = "" turns the listener (and recording) off; the daemon works as before.
+/// `cdssd serve` on the shipped rules and models with JSON logs on stderr (its lines returned),
+/// metrics on `metrics_listen` ("" = off), no audit, no LLM.
+fn serve_with_json_logs(
+    metrics_listen: &str,
+) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStderr>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdssd"))
         .args(["serve"])
         .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
-        .env("CDSSD__METRICS__LISTEN", "")
+        .env("CDSSD__METRICS__LISTEN", metrics_listen)
         .env("CDSSD__AUDIT__BACKEND", "off")
         .env("CDSSD__LOG__FORMAT", "json")
         .env("CDSSD__RULES__DIR", root().join("rules"))
@@ -252,7 +254,14 @@ async fn disabled_metrics_listener_still_serves_grpc() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, lines)
+}
+
+#[tokio::test]
+async fn disabled_metrics_listener_still_serves_grpc() {
+    // metrics.listen = "" turns the listener (and recording) off; the daemon works as before.
+    let (mut child, mut lines) = serve_with_json_logs("");
     let mut saw_metrics = false;
     let grpc: SocketAddr = loop {
         let line = lines.next().expect("cdssd logs its gRPC address").unwrap();
@@ -444,21 +453,7 @@ async fn rule_metrics_count_errors_and_accepted_and_rejected_reloads() {
 /// gRPC server first polled it (the rules_readiness flake under load).
 #[tokio::test]
 async fn sigterm_during_start_up_is_a_clean_exit() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cdssd"))
-        .args(["serve"])
-        .env("CDSSD__SERVER__LISTEN", "127.0.0.1:0")
-        .env("CDSSD__METRICS__LISTEN", "127.0.0.1:0")
-        .env("CDSSD__AUDIT__BACKEND", "off")
-        .env("CDSSD__LOG__FORMAT", "json")
-        .env("CDSSD__RULES__DIR", root().join("rules"))
-        .env("CDSSD__RISK__DIR", root().join("models"))
-        .env("CDSSD__LLM__ENABLED", "false")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut child, mut lines) = serve_with_json_logs("127.0.0.1:0");
     loop {
         let line = lines.next().expect("cdssd logs its metrics address").unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
