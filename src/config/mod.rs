@@ -251,6 +251,11 @@ impl config::Source for Tree {
     }
 }
 
+/// The field a `config` "unknown field" error names (its table is the error's key).
+fn unknown_field(message: &str) -> Option<&str> {
+    message.split_once("unknown field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f)
+}
+
 /// The key a `config` error names, where it names one.
 fn error_key(e: &config::ConfigError) -> Option<&str> {
     match e {
@@ -337,8 +342,7 @@ impl Settings {
         );
         let located = |key: &str, message: String| {
             // An unknown field is looked up itself, not the table that holds it.
-            let unknown = message.split_once("unknown field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f);
-            let origin = match unknown {
+            let origin = match unknown_field(&message) {
                 Some(field) if key != "config" => layers.locate(&format!("{key}.{field}")),
                 Some(field) => layers.locate(field),
                 None => layers.locate(key),
@@ -360,7 +364,7 @@ impl Settings {
             let key = error_key(&e).unwrap_or("config").to_string();
             let message = e.to_string();
             unreadable.extend(located(&key, message.clone()).problems);
-            let unknown = message.split_once("unknown field `").and_then(|(_, r)| r.split_once('`')).map(|(f, _)| f);
+            let unknown = unknown_field(&message);
             let path = match unknown {
                 Some(field) if key == "config" => field.to_string(),
                 Some(field) => format!("{key}.{field}"),
