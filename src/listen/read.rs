@@ -22,6 +22,21 @@ use super::{connection_refused, ConnRefusal, ListenerName};
 #[error("the request body did not arrive within server.request_read_timeout_ms ({0} ms)")]
 pub struct BodyTimedOut(pub u64);
 
+impl BodyTimedOut {
+    /// Whether `e` failed because its body was late ([`BodyTimedOut`] somewhere in its
+    /// source chain): how every route that reads a body tells "late" from "unreadable".
+    pub fn caused(e: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if c.is::<BodyTimedOut>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    }
+}
+
 /// Wraps request bodies of one listener with the read bound.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadDeadline {

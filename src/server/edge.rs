@@ -4,7 +4,7 @@
 //!
 //! - Every response, errors and trailers-only replies included, echoes the caller's
 //!   `x-request-id` (or the one made here, which the handlers then see as the caller's).
-//! - A request whose content type is neither gRPC nor gRPC-Web gets HTTP 415 with
+//! - A request whose content type is neither gRPC, gRPC-Web nor Connect gets HTTP 415 with
 //!   `grpc-status: INVALID_ARGUMENT` and a message naming what is served where,
 //!   instead of the codec's "invalid compression flag" INTERNAL.
 
@@ -79,7 +79,7 @@ where
         let id = request_id_from(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
         let id_value = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
         req.headers_mut().insert("x-request-id", id_value.clone());
-        if !is_grpc(req.headers().get(header::CONTENT_TYPE)) {
+        if !is_grpc(req.headers().get(header::CONTENT_TYPE)) && !super::connect::is_connect(req.headers()) {
             let got = req
                 .headers()
                 .get(header::CONTENT_TYPE)
@@ -102,8 +102,9 @@ where
 fn unsupported_media_type(got: &str, id: HeaderValue) -> Response<tonic::body::Body> {
     let message = format!(
         "content type `{got}` is not served on the gRPC port: send application/grpc (HTTP/2), \
-         application/grpc-web or application/grpc-web-text (HTTP/1.1 or h2c), or proto3 JSON to \
-         POST /v1/evaluate on the HTTP listener"
+         application/grpc-web or application/grpc-web-text (HTTP/1.1 or h2c), Connect \
+         (application/json, application/proto, application/connect+json, application/connect+proto), \
+         or proto3 JSON to POST /v1/evaluate on the HTTP listener"
     );
     let encoded: String =
         message

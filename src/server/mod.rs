@@ -4,9 +4,11 @@
 
 mod audit;
 pub(crate) mod auth;
+mod connect;
 mod drain;
 mod edge;
 mod error;
+pub(crate) mod json;
 mod malformed;
 mod service;
 mod stream;
@@ -122,7 +124,8 @@ pub async fn run_secured(
         security.limits(),
         crate::listen::ListenerName::Grpc,
     )?;
-    // gRPC over HTTP/2, gRPC-Web over HTTP/1.1 and h2c, behind one edge (request ids, content types).
+    // gRPC over HTTP/2, gRPC-Web and Connect over HTTP/1.1 and h2c, behind one edge (request
+    // ids, content types); Connect and gRPC-Web re-frame their calls as gRPC to the same routes.
     let limits = security.limits();
     let deadline =
         crate::listen::ReadDeadline { limit: limits.request_read, listener: crate::listen::ListenerName::Grpc };
@@ -145,6 +148,7 @@ pub async fn run_secured(
                     }
                 })
                 .layer(edge::EdgeLayer)
+                .layer(connect::ConnectLayer { max_request_bytes: max })
                 .layer(tonic_web::GrpcWebLayer::new())
                 .layer(auth::AuthLayer { security: security.clone() }),
         )

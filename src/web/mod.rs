@@ -8,9 +8,8 @@
 
 mod cors;
 pub mod hooks;
-mod json;
 
-pub use json::evaluate_request;
+pub use crate::server::json::evaluate_request;
 
 use std::{future::Future, sync::Arc};
 
@@ -134,14 +133,7 @@ impl BodyRefused {
 /// Whether the body failed because it did not arrive within `server.request_read_timeout_ms`
 /// ([`crate::listen::BodyTimedOut`] somewhere in the error's source chain).
 fn timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<crate::listen::BodyTimedOut>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+    crate::listen::BodyTimedOut::caused(e)
 }
 
 /// The answer to a body the listener could not take, the same on every route (`route` for

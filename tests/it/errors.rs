@@ -208,18 +208,25 @@ pub async fn http1(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (Stri
 }
 
 #[tokio::test]
-async fn json_on_the_grpc_port_gets_a_clear_status_not_internal() {
+async fn json_on_the_grpc_port_is_connect_and_other_types_get_a_clear_status_not_internal() {
     let server = TestServer::start(settings_with(&[])).await;
     let body = br#"{"encounter":{}}"#;
+    // application/json is a Connect unary call (tests/it/connect.rs): the validation answer.
     let head = format!(
         "POST /cdss.v1.CdsService/Evaluate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
          x-request-id: json-1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let (h, b) = http1(server.addr, &head, body).await;
+    assert!(h.starts_with("http/1.1 400"), "{h}");
+    assert!(h.contains("x-request-id: json-1"), "{h}");
+    assert!(b.contains(r#""code":"invalid_argument""#), "{b}");
+    // Anything else: 415 naming what is served where.
+    let head = head.replace("application/json", "text/plain").replace("json-1", "text-1");
+    let (h, b) = http1(server.addr, &head, body).await;
     assert!(h.starts_with("http/1.1 415"), "{h}");
     assert!(h.contains("grpc-status: 3"), "{h}");
-    assert!(h.contains("x-request-id: json-1"), "{h}");
-    assert!(b.contains("POST /v1/evaluate"), "the answer says where JSON is served: {b}");
+    assert!(h.contains("x-request-id: text-1"), "{h}");
+    assert!(b.contains("POST /v1/evaluate") && b.contains("Connect"), "the answer says where JSON is served: {b}");
     server.shutdown().await;
 }

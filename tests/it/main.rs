@@ -9,6 +9,7 @@ mod audit_store;
 mod batch;
 mod catalogue;
 mod config;
+mod connect;
 mod daemon;
 mod data_quality;
 mod e2e;

@@ -412,3 +412,55 @@ async fn the_http_listener_and_metrics_listener_speak_tls_and_http_checks_tokens
     let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{}/healthz", maddr.port())).send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plaintext refused on a TLS listener");
 }
+
+#[tokio::test]
+async fn connect_calls_on_the_grpc_port_need_tls_and_a_token_like_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("connect CA");
+    server_files(dir.path(), &pki);
+    let keys = jwt_keys(dir.path());
+    let d = start(settings(dir.path(), &tls_and_jwt(dir.path(), ""))).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in
+        <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(pki.ca_pem.as_bytes())
+    {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = reqwest::Client::builder().tls_backend_preconfigured(tls).build().unwrap();
+    let url = format!("https://localhost:{}/cdss.v1.CdsService/Evaluate", d.addr.port());
+    let body = serde_json::to_string(&request("stemi_primary_pci.json")).unwrap();
+    let post = |t: Option<String>| {
+        let mut r = client.post(&url).header("content-type", "application/json").body(body.clone());
+        if let Some(t) = t {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = post(None).await.expect("TLS connects");
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((v["code"].as_str(), v["message"].as_str()), (Some("unauthenticated"), Some("authentication required")));
+    let r = post(Some(token(&keys, "c-1", "", 300))).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let resp: pb::EvaluateResponse = r.json().await.unwrap();
+    assert!(!resp.decision.unwrap().findings.is_empty());
+    // Admin over Connect needs its scope, as over gRPC.
+    let admin = format!("https://localhost:{}/cdss.v1.AdminService/ReloadRules", d.addr.port());
+    let r = client
+        .post(&admin)
+        .header("content-type", "application/json")
+        .bearer_auth(token(&keys, "c-2", "", 300))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "permission_denied");
+    drop(d.pipeline);
+}

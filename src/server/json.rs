@@ -1,11 +1,17 @@
 //! Decoding proto3 JSON requests with the path of what is wrong: one field
 //! violation per error, at the lowerCamelCase path serde reached (`encounter.arrivalTime`),
-//! the text said once, and a timestamp without an offset told so.
+//! the text said once, and a timestamp without an offset told so. Used by every JSON
+//! transport: the HTTP listener's `POST /v1/evaluate` and Connect on the gRPC port.
 
 use crate::{encounter::FieldViolation, proto::v1 as pb};
 
 /// Decode an `EvaluateRequest` from proto3 JSON.
 pub fn evaluate_request(body: &[u8]) -> Result<pb::EvaluateRequest, FieldViolation> {
+    decode(body)
+}
+
+/// Decode any request message of the contract from proto3 JSON.
+pub fn decode<M: serde::de::DeserializeOwned>(body: &[u8]) -> Result<M, FieldViolation> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
