@@ -369,6 +369,9 @@ fn grounding_drops_and_flags_unknown_references() {
     assert!(dx[1].contradicting.is_empty());
     assert_eq!(flags.len(), 1);
     assert!(flags[0].contains("labs/99"));
+    // The likelihood string and its enum twin.
+    assert_eq!((dx[0].likelihood.as_str(), dx[0].likelihood_level()), ("high", pb::Likelihood::High));
+    assert_eq!((dx[1].likelihood.as_str(), dx[1].likelihood_level()), ("low", pb::Likelihood::Low));
 }
 
 #[test]

@@ -162,6 +162,11 @@ pub fn ground(draft: &RawDraft, refs: &RefIndex) -> (Vec<pb::Differential>, Vec<
             condition: d.condition.clone(),
             icd10: d.icd10.clone(),
             likelihood: d.likelihood.clone(),
+            likelihood_level: pb::Likelihood::from_str_name(&format!(
+                "LIKELIHOOD_{}",
+                d.likelihood.to_ascii_uppercase()
+            ))
+            .unwrap_or_default() as i32,
             supporting: map(&d.supporting, i, "supporting"),
             contradicting: map(&d.contradicting, i, "contradicting"),
             citations: d.citations.clone(),

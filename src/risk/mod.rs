@@ -70,6 +70,11 @@ fn localized(text: impl Fn(Locale) -> String) -> Vec<pb::LocalizedText> {
     Locale::ALL.iter().map(|l| pb::LocalizedText { locale: l.tag().into(), text: text(*l) }).collect()
 }
 
+/// The contract's enum value of a device (`device` as an enum).
+pub(crate) fn device_kind(d: crate::metrics::ModelDevice) -> pb::Device {
+    pb::Device::from_str_name(&format!("DEVICE_{}", d.label().to_ascii_uppercase())).unwrap_or_default()
+}
+
 /// What ListModels says of a manifest in every locale: validity, outcome, horizon and
 /// feature labels. `outcome` (the field older clients read) stays the English text.
 fn describe(m: &manifest::Manifest) -> pb::ModelInfo {
@@ -157,6 +162,7 @@ impl RiskService {
             .map(|m| pb::ModelInfo {
                 id: m.manifest.id.clone(),
                 device: m.device.label().to_string(),
+                device_kind: device_kind(m.device) as i32,
                 status: pb::LoadStatus::Loaded as i32,
                 errors: Vec::new(),
                 features: m.manifest.feature_names(),

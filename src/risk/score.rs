@@ -184,7 +184,11 @@ pub fn band(m: &Manifest, p: f64) -> pb::RiskBand {
 
 /// A RiskScore with the model's identity filled in, its texts in `l`.
 pub fn base(model: &LoadedModel, l: Locale) -> pb::RiskScore {
-    pb::RiskScore { device: model.device.label().to_string(), ..from_manifest(&model.manifest, l) }
+    pb::RiskScore {
+        device: model.device.label().to_string(),
+        device_kind: super::device_kind(model.device) as i32,
+        ..from_manifest(&model.manifest, l)
+    }
 }
 
 /// What a score says about its model from the manifest alone (a model that failed to load

@@ -206,6 +206,7 @@ fn obs_evidence(list: &str, o: &Observation) -> pb::Evidence {
         ObsValue::Text(t) => t.clone(),
     };
     pb::Evidence {
+        item_kind: pb::ItemKind::of_list(list) as i32,
         item_type: list.to_string(),
         item_id: o.id.clone(),
         label: o.code.display.clone(),
@@ -217,6 +218,7 @@ fn obs_evidence(list: &str, o: &Observation) -> pb::Evidence {
 
 fn encounter_evidence(field: &str, value: String) -> pb::Evidence {
     pb::Evidence {
+        item_kind: pb::ItemKind::Encounter as i32,
         item_type: "encounter".into(),
         item_id: field.into(),
         label: field.into(),
@@ -273,6 +275,7 @@ impl FeatureSource {
             FeatureSource::Race(codes) => match &enc.patient.race {
                 Some(r) => {
                     let e = pb::Evidence {
+                        item_kind: pb::ItemKind::Encounter as i32,
                         item_type: "encounter".into(),
                         item_id: "patient.race".into(),
                         label: "race".into(),
@@ -338,6 +341,7 @@ impl FeatureSource {
                             .map(|c| (d, c))
                     })
                     .map(|(d, c)| pb::Evidence {
+                        item_kind: pb::ItemKind::Diagnoses as i32,
                         item_type: "diagnoses".into(),
                         item_id: d.id.clone(),
                         label: d.code.display.clone(),
@@ -351,6 +355,7 @@ impl FeatureSource {
                     eq.expand(&m.codes)
                         .find(|c| c.system.name() == system && prefixes.iter().any(|p| c.code.starts_with(p.as_str())))
                         .map(|c| pb::Evidence {
+                            item_kind: pb::ItemKind::MedicationOrders as i32,
                             item_type: "medication_orders".into(),
                             item_id: m.id.clone(),
                             label: m.name.clone(),

@@ -159,6 +159,13 @@ impl RuleService {
                             measure_version: r.meta.measure_version.clone(),
                             outcomes: r.meta.outcomes.iter().map(|o| o.label()).collect(),
                             triggers: r.meta.triggers.iter().map(|t| t.proto_name()).collect(),
+                            trigger_values: r
+                                .meta
+                                .triggers
+                                .iter()
+                                .filter_map(|t| pb::Trigger::from_str_name(&t.proto_name()))
+                                .map(|t| t as i32)
+                                .collect(),
                             path: r.path.clone(),
                             overrides: r.meta.overrides.clone().unwrap_or_default(),
                             overridden_by: set.overridden_by(&r.meta.id).unwrap_or_default().to_string(),
@@ -227,6 +234,7 @@ fn severity_to_proto(s: Severity) -> pb::Severity {
 
 pub fn evidence_to_proto(e: &Evidence) -> pb::Evidence {
     pb::Evidence {
+        item_kind: pb::ItemKind::of_list(&e.item_type) as i32,
         item_type: e.item_type.clone(),
         item_id: e.item_id.clone(),
         label: e.label.clone(),

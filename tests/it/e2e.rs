@@ -299,3 +299,44 @@ async fn finding_ids_are_stable_across_outcomes_and_card_ids_are_not() {
     let all_cards: std::collections::BTreeSet<&String> = ce.values().chain(cl.values()).collect();
     assert!(e.values().all(|(id, _)| !all_cards.contains(id)), "a finding id is never a card id");
 }
+
+/// The enum twins of the string fields (contract-v1.1 additions): every evidence item's
+/// `item_kind` is the enum of its `item_type`, `device_kind` of `device`, and a rule's
+/// `trigger_values` are its `triggers`.
+#[tokio::test]
+async fn enum_fields_mirror_their_strings() {
+    let server = TestServer::start(settings_with(&[])).await;
+    let mut client = CdsServiceClient::new(server.channel().await);
+    let mut evidence = 0;
+    for name in ["stemi_primary_pci.json", "septic_shock.json", "pneumonia_cap.json"] {
+        let mut req = request(name);
+        req.options.as_mut().unwrap().include_not_applicable = true;
+        let d = client.evaluate(req).await.unwrap().into_inner().decision.unwrap();
+        let items = d
+            .findings
+            .iter()
+            .flat_map(|f| f.evidence.iter().chain(f.trail.iter().filter_map(|t| t.item.as_ref())))
+            .chain(d.risks.iter().flat_map(|r| r.features.iter().filter_map(|f| f.source.as_ref())));
+        for e in items {
+            let want = format!("ITEM_KIND_{}", e.item_type.to_ascii_uppercase());
+            assert_eq!(e.item_kind().as_str_name(), want, "{name}: {}/{}", e.item_type, e.item_id);
+            evidence += 1;
+        }
+        for r in &d.risks {
+            assert_eq!(r.device_kind().as_str_name(), format!("DEVICE_{}", r.device.to_ascii_uppercase()), "{name}");
+        }
+    }
+    assert!(evidence > 50, "evidence items checked: {evidence}");
+    let models = client.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models;
+    for m in models.iter().filter(|m| m.status() == pb::LoadStatus::Loaded) {
+        assert_eq!(m.device_kind(), pb::Device::Cpu, "{}", m.id);
+    }
+    let packs = client.list_rule_packs(pb::ListRulePacksRequest {}).await.unwrap().into_inner().packs;
+    let rules: Vec<_> = packs.iter().flat_map(|p| p.rules.iter()).collect();
+    assert!(rules.len() > 60);
+    for r in rules {
+        let names: Vec<_> = r.trigger_values().map(|t| t.as_str_name().to_string()).collect();
+        assert_eq!(names, r.triggers, "{}", r.id);
+    }
+    server.shutdown().await;
+}
