@@ -6,7 +6,49 @@
 
 use std::fmt;
 
+use crate::locale::Locale;
 use crate::proto::v1 as pb;
+
+/// What is wrong, in English and, when the class of problem has one, in Chinese (zh-CN).
+/// A plain string converts to an English-only text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Text {
+    pub en: String,
+    pub zh: Option<String>,
+}
+
+impl Text {
+    /// A text in both locales.
+    pub fn both(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Self { en: en.into(), zh: Some(zh.into()) }
+    }
+
+    /// The text in `l` (English when there is no Chinese text).
+    pub fn pick(&self, l: Locale) -> &str {
+        match (l, &self.zh) {
+            (Locale::ZhCn, Some(zh)) => zh,
+            _ => &self.en,
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(en: String) -> Self {
+        Self { en, zh: None }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(en: &str) -> Self {
+        en.to_string().into()
+    }
+}
+
+impl From<&String> for Text {
+    fn from(en: &String) -> Self {
+        en.clone().into()
+    }
+}
 
 /// One problem found while loading a file. Positions are 1-based; 0 means unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,23 +59,26 @@ pub struct Diagnostic {
     pub line: u32,
     /// 1-based column (in characters), 0 when unknown.
     pub column: u32,
-    /// What is wrong.
+    /// What is wrong, in English (logs, `cdss.v1.LoadError.message`).
     pub message: String,
+    /// The same in Chinese (zh-CN), when its class has a Chinese text.
+    pub zh: Option<String>,
 }
 
 impl Diagnostic {
     /// A problem at `line:column` of `path`.
-    pub fn new(path: impl Into<String>, line: u32, column: u32, message: impl Into<String>) -> Self {
-        Self { path: path.into(), line, column, message: message.into() }
+    pub fn new(path: impl Into<String>, line: u32, column: u32, message: impl Into<Text>) -> Self {
+        let Text { en, zh } = message.into();
+        Self { path: path.into(), line, column, message: en, zh }
     }
 
     /// A problem of a whole file (no position known).
-    pub fn file(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn file(path: impl Into<String>, message: impl Into<Text>) -> Self {
         Self::new(path, 0, 0, message)
     }
 
     /// A problem at byte `offset` of `src`, the text of `path`.
-    pub fn at_offset(path: impl Into<String>, src: &str, offset: usize, message: impl Into<String>) -> Self {
+    pub fn at_offset(path: impl Into<String>, src: &str, offset: usize, message: impl Into<Text>) -> Self {
         let (line, column) = line_col(src, offset);
         Self::new(path, line, column, message)
     }
@@ -50,9 +95,52 @@ impl Diagnostic {
         self
     }
 
-    /// As `cdss.v1.LoadError`.
+    /// What is wrong, in `l` (English when the class has no Chinese text).
+    pub fn text(&self, l: Locale) -> &str {
+        match (l, &self.zh) {
+            (Locale::ZhCn, Some(zh)) => zh,
+            _ => &self.message,
+        }
+    }
+
+    /// Both texts.
+    pub fn texts(&self) -> Text {
+        Text { en: self.message.clone(), zh: self.zh.clone() }
+    }
+
+    /// Append `more` to the message, in each locale.
+    pub fn append(&mut self, more: &Text) {
+        if let Some(zh) = &mut self.zh {
+            zh.push_str(more.pick(Locale::ZhCn));
+        }
+        self.message.push_str(&more.en);
+    }
+
+    /// `path:line:col: message` (see [`fmt::Display`]) with the message in `l`.
+    pub fn render(&self, l: Locale) -> String {
+        if self.path.is_empty() {
+            return self.text(l).to_string();
+        }
+        format!("{}:{}:{}: {}", self.path, self.line.max(1), self.column.max(1), self.text(l))
+    }
+
+    /// As `cdss.v1.LoadError`: `message` in English, `texts` in each locale when the
+    /// problem has a Chinese text.
     pub fn to_proto(&self) -> pb::LoadError {
-        pb::LoadError { path: self.path.clone(), line: self.line, column: self.column, message: self.message.clone() }
+        let texts = match &self.zh {
+            None => Vec::new(),
+            Some(zh) => vec![
+                pb::LocalizedText { locale: Locale::ZhCn.tag().into(), text: zh.clone() },
+                pb::LocalizedText { locale: Locale::En.tag().into(), text: self.message.clone() },
+            ],
+        };
+        pb::LoadError {
+            path: self.path.clone(),
+            line: self.line,
+            column: self.column,
+            message: self.message.clone(),
+            texts,
+        }
     }
 }
 
@@ -60,10 +148,7 @@ impl fmt::Display for Diagnostic {
     /// Always `path:line:col: message` when there is a path, so that editors and CI can jump
     /// to it; an unknown position is printed as `1:1` (the file). No path: the message alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            return f.write_str(&self.message);
-        }
-        write!(f, "{}:{}:{}: {}", self.path, self.line.max(1), self.column.max(1), self.message)
+        f.write_str(&self.render(Locale::En))
     }
 }
 
@@ -121,5 +206,22 @@ mod tests {
     fn proto_keeps_unknown_positions_as_zero() {
         let p = Diagnostic::file("x.rhai", "m").to_proto();
         assert_eq!((p.line, p.column, p.path.as_str(), p.message.as_str()), (0, 0, "x.rhai", "m"));
+        assert!(p.texts.is_empty());
+        let p = Diagnostic::new("x.rhai", 2, 3, Text::both("未定义的变量：x", "Undefined variable: x")).to_proto();
+        assert_eq!(p.message, "Undefined variable: x");
+        let tags: Vec<_> = p.texts.iter().map(|t| (t.locale.as_str(), t.text.as_str())).collect();
+        assert_eq!(tags, [("zh-CN", "未定义的变量：x"), ("en", "Undefined variable: x")]);
+    }
+
+    #[test]
+    fn text_and_render_pick_the_locale_and_fall_back_to_english() {
+        let d = Diagnostic::new("a.rhai", 3, 7, Text::both("缺少", "missing"));
+        assert_eq!(d.render(Locale::ZhCn), "a.rhai:3:7: 缺少");
+        assert_eq!(d.render(Locale::En), "a.rhai:3:7: missing");
+        assert_eq!(d.to_string(), "a.rhai:3:7: missing");
+        let mut d = Diagnostic::file("a.rhai", "only english");
+        assert_eq!(d.render(Locale::ZhCn), "a.rhai:1:1: only english");
+        d.append(&Text::both("（见用例）", " (in a case)"));
+        assert_eq!((d.message.as_str(), d.zh.as_deref()), ("only english (in a case)", None));
     }
 }

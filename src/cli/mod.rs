@@ -9,6 +9,7 @@ mod llm;
 mod replay;
 mod report;
 mod rules;
+mod rules_publish;
 mod rules_status;
 mod summary;
 

@@ -6,16 +6,10 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::Subcommand;
 
 use crate::{
-    config::{Settings, EXIT_INVALID_CONFIG},
+    config::Settings,
     encounter::Limits,
     locale::Locale,
-    rules::{
-        catalogue, measures,
-        publish::{publish, Coverage, PublishError},
-        runner,
-        service::compiler_from,
-        test_report, verify, RulesError,
-    },
+    rules::{catalogue, measures, publish::Coverage, runner, service::compiler_from, test_report, verify, RulesError},
 };
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +68,10 @@ pub enum RulesCommand {
         /// printed with the publication.
         #[arg(long)]
         allow_incomplete_coverage: bool,
+        /// Language of the report and of the errors: zh-CN or en (default:
+        /// server.default_locale, zh-CN in the embedded configuration).
+        #[arg(long, value_name = "TAG", value_parser = Locale::parse)]
+        locale: Option<Locale>,
     },
     /// Ask a running daemon (ListRulePacks over gRPC) which rule set is in force: version,
     /// rules and test cases per pack (verified or not), the last reload's outcome with its
@@ -84,6 +82,10 @@ pub enum RulesCommand {
         /// gRPC address of the daemon, e.g. 127.0.0.1:50051 or http://127.0.0.1:50051.
         #[arg(long, value_name = "ADDR")]
         server: String,
+        /// Language of the report and of the reload's errors: zh-CN or en (default:
+        /// server.default_locale, zh-CN in the embedded configuration).
+        #[arg(long, value_name = "TAG", value_parser = Locale::parse)]
+        locale: Option<Locale>,
     },
     /// Generate the data catalogue (docs/DATA-CATALOGUE.md): for each kind of data the
     /// list, codes, time field, unit and script query, from the contract's comments and the
@@ -124,11 +126,14 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         RulesCommand::Test { path, examples, locale, .. } => (path.clone(), false, examples.clone(), *locale),
         RulesCommand::Catalogue { path, .. } => (path.clone(), false, None, None),
         RulesCommand::Measures { path, rules, .. } => (path.clone().or_else(|| rules.clone()), false, None, None),
-        RulesCommand::Publish { draft_dir, live_dir, examples, allow_incomplete_coverage } => {
+        RulesCommand::Publish { draft_dir, live_dir, examples, allow_incomplete_coverage, locale } => {
             let coverage = if *allow_incomplete_coverage { Coverage::Allow } else { Coverage::Require };
-            return run_publish(settings, draft_dir, live_dir, examples.clone(), coverage);
+            let locale = locale.unwrap_or(settings.default_locale());
+            return super::rules_publish::run(settings, draft_dir, live_dir, examples.clone(), coverage, locale);
         }
-        RulesCommand::Status { server } => return super::rules_status::run(settings, server),
+        RulesCommand::Status { server, locale } => {
+            return super::rules_status::run(settings, server, locale.unwrap_or(settings.default_locale()))
+        }
     };
     let compiler = match examples {
         Some(dir) => compiler_from(settings).with_examples_dir(Some(dir)),
@@ -140,7 +145,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         Ok(set) => set,
         Err(RulesError::Load(errs)) => {
             for e in &errs.0 {
-                print_problem(&e.to_string(), locale);
+                print_problem(e, locale);
             }
             let n = errs.0.len();
             match locale {
@@ -171,7 +176,7 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
         // The cases, as the daemon's test gate sees them.
         let v = &set.verification;
         for e in v.load_errors() {
-            print_problem(&e.to_string(), locale);
+            print_problem(&e, locale);
         }
         if !set.overrides.is_empty() {
             print!(
@@ -236,54 +241,11 @@ pub fn run(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// One `path:line:col: message` problem, then what its class means in `l` when known.
-fn print_problem(problem: &str, l: Locale) {
-    println!("{problem}");
-    if let Some(h) = crate::rules::hints::hint(problem, l) {
+/// One `path:line:col: message` problem in `l`, then what its class means in `l` when known.
+fn print_problem(problem: &crate::diagnostic::Diagnostic, l: Locale) {
+    println!("{}", problem.render(l));
+    if let Some(h) = crate::rules::hints::hint(&problem.message, l) {
         println!("  {}{h}", l.pick("说明：", "means: "));
-    }
-}
-
-fn run_publish(
-    settings: &Settings,
-    draft: &std::path::Path,
-    live: &std::path::Path,
-    examples: Option<PathBuf>,
-    coverage: Coverage,
-) -> anyhow::Result<ExitCode> {
-    let mut compiler = compiler_from(settings);
-    if let Some(dir) = examples {
-        compiler = compiler.with_examples_dir(Some(dir));
-    }
-    match publish(&compiler, draft, live, coverage) {
-        Ok(p) => {
-            for u in &p.uncovered {
-                println!("published WITH INCOMPLETE OUTCOME COVERAGE (--allow-incomplete-coverage): {u} unreached");
-            }
-            println!(
-                "published {} — version {}, {} packs, {} test cases passed — into {} (now {}/..data -> {})",
-                draft.display(),
-                p.version,
-                p.packs,
-                p.cases,
-                live.display(),
-                live.display(),
-                p.generation.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            );
-            println!("A daemon watching {} reloads it now (else send SIGHUP or call ReloadRules).", live.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(PublishError::Refused(lines)) => {
-            for l in &lines {
-                println!("{l}");
-            }
-            println!("\nnot published: {} stays as it was.", live.display());
-            Ok(ExitCode::FAILURE)
-        }
-        Err(PublishError::Usage(m)) => {
-            eprintln!("cdssd rules publish: {m}");
-            Ok(ExitCode::from(EXIT_INVALID_CONFIG))
-        }
     }
 }
 

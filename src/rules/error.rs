@@ -3,7 +3,7 @@
 use crate::diagnostic::Diagnostic;
 
 /// A problem at a Rhai position (line/column may be absent).
-pub fn at_pos(path: impl Into<String>, pos: rhai::Position, message: impl Into<String>) -> Diagnostic {
+pub fn at_pos(path: impl Into<String>, pos: rhai::Position, message: impl Into<crate::diagnostic::Text>) -> Diagnostic {
     let (line, column) = pos_parts(pos);
     Diagnostic::new(path, line, column, message)
 }

@@ -8,7 +8,7 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
 use super::api::encounter::EncounterView;
 use super::api::outcome::script_result;
 use super::api::time::CallState;
-use super::engine::{Budget, TIME_BUDGET_EXCEEDED};
+use super::engine::Budget;
 use super::error::pos_parts;
 use super::finding::{Finding, Status};
 use super::load::{Rule, RuleSet};
@@ -16,65 +16,18 @@ use crate::diagnostic::Diagnostic;
 use crate::evaluation::Trigger;
 use crate::locale::Locale;
 
-/// Innermost position and a message QC staff can act on, for a script error.
+/// Innermost position and a message QC staff can act on, for a script error (English).
 pub fn describe_error(err: &EvalAltResult) -> (Position, String) {
-    let (pos, msg, _, _) = describe_error_kind(err);
-    (pos, msg)
+    let d = super::script_errors::describe(err);
+    (d.pos, d.error.render(Locale::En))
 }
 
-/// Like [`describe_error`], plus a fixed kind name that is safe to log (the message may
-/// carry values a script put in it; the kind never does) and the innermost script
-/// function the error happened in.
-pub fn describe_error_kind(err: &EvalAltResult) -> (Position, String, &'static str, Option<String>) {
-    let mut e = err;
-    let mut in_fn = None;
-    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = e {
-        in_fn = Some(name.clone());
-        e = inner;
-    }
-    let pos = e.position();
-    let kind = error_kind(e);
-    let msg = match e {
-        EvalAltResult::ErrorTooManyOperations(_) => {
-            "stopped: the rule used more operations than allowed (an endless loop?)".to_string()
-        }
-        EvalAltResult::ErrorTerminated(v, _) if v.to_string() == TIME_BUDGET_EXCEEDED => {
-            "stopped: the rule ran longer than its time budget (an endless loop?)".to_string()
-        }
-        EvalAltResult::ErrorStackOverflow(_) => {
-            "stopped: too many nested function calls (recursion without an end?)".to_string()
-        }
-        EvalAltResult::ErrorDataTooLarge(what, _) => {
-            format!("stopped: {what} grew beyond the allowed size")
-        }
-        EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.contains("()") => format!(
-            "function not found: {sig} — a value passed to it is missing (a time or item that was not recorded?); test it with is_time(x) or x == () first"
-        ),
-        EvalAltResult::ErrorRuntime(v, _) => format!("runtime error: {v}"),
-        other => strip_position(&other.to_string()),
-    };
-    (pos, msg, kind, in_fn)
-}
-
-fn error_kind(e: &EvalAltResult) -> &'static str {
-    match e {
-        EvalAltResult::ErrorTooManyOperations(_) => "too_many_operations",
-        EvalAltResult::ErrorTerminated(..) => "time_budget",
-        EvalAltResult::ErrorStackOverflow(_) => "call_depth",
-        EvalAltResult::ErrorDataTooLarge(..) => "data_too_large",
-        EvalAltResult::ErrorFunctionNotFound(..) => "function_not_found",
-        EvalAltResult::ErrorPropertyNotFound(..) => "property_not_found",
-        EvalAltResult::ErrorMismatchDataType(..) | EvalAltResult::ErrorMismatchOutputType(..) => "type_mismatch",
-        EvalAltResult::ErrorRuntime(..) => "throw",
-        _ => "runtime",
-    }
-}
-
-fn strip_position(s: &str) -> String {
-    match s.rfind(" (line ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s.to_string(),
-    }
+/// Like [`describe_error`], in both locales ([`super::script_errors`]), plus a fixed kind
+/// name that is safe to log (the message may carry values a script put in it; the kind
+/// never does) and the innermost script function the error happened in.
+pub fn describe_error_kind(err: &EvalAltResult) -> (Position, crate::diagnostic::Text, &'static str, Option<String>) {
+    let d = super::script_errors::describe(err);
+    (d.pos, d.text(), d.log_kind(), d.in_fn)
 }
 
 /// What to run and when.
@@ -282,7 +235,7 @@ impl RuleSet {
             Err((fault, kind)) => {
                 // The message may quote script values: log only where and what kind.
                 tracing::warn!(rule_id = %rule.meta.id, path = %rule.path, line = fault.line, kind, "rule failed");
-                f.message = format!("{}{fault}", locale.pick("规则错误：", "Rule error: "));
+                f.message = format!("{}{}", locale.pick("规则错误：", "Rule error: "), fault.render(locale));
                 f.fault = Some(fault);
                 error_kind = Some(kind);
             }

@@ -436,7 +436,7 @@ impl Compiler {
 
     /// A pack library: only `fn` definitions, shared by every rule of the pack.
     fn compile_lib(&self, path: &str, src: &str, value_sets: &ValueSets) -> Result<Library, Vec<Diagnostic>> {
-        let mut ast = self.engine.compile(src).map_err(|e| vec![super::error::at_pos(path, e.1, e.0.to_string())])?;
+        let mut ast = self.engine.compile(src).map_err(|e| vec![super::script_errors::parse_diagnostic(path, &e)])?;
         ast.set_source(path);
         let errors = lint(path, &ast, &self.known, value_sets, LintMode::Library, &ScriptFns::new());
         if !errors.is_empty() {
@@ -454,7 +454,7 @@ impl Compiler {
         value_sets: &ValueSets,
         lib: Option<&Library>,
     ) -> Result<Rule, Vec<Diagnostic>> {
-        let mut ast = self.engine.compile(src).map_err(|e| vec![super::error::at_pos(path, e.1, e.0.to_string())])?;
+        let mut ast = self.engine.compile(src).map_err(|e| vec![super::script_errors::parse_diagnostic(path, &e)])?;
         ast.set_source(path);
         let empty = ScriptFns::new();
         let mut errors = lint(path, &ast, &self.known, value_sets, LintMode::Rule, lib.map_or(&empty, |l| &l.fns));
@@ -472,8 +472,11 @@ impl Compiler {
             Ok(v) => parse_meta(path, src, v, &format!("{pack}.{stem}")).map_err(|e| errors.extend(e)).ok(),
             Err(_) if !has_meta => None, // reported by lint
             Err(e) => {
-                let (pos, msg) = super::eval::describe_error(&e);
-                errors.push(super::error::at_pos(path, pos, format!("meta() failed: {msg}")));
+                let d = super::script_errors::describe(&e);
+                let (zh, en) = (d.error.render(Locale::ZhCn), d.error.render(Locale::En));
+                let text =
+                    crate::diagnostic::Text::both(format!("meta() 运行失败：{zh}"), format!("meta() failed: {en}"));
+                errors.push(super::error::at_pos(path, d.pos, text));
                 None
             }
         };

@@ -29,6 +29,7 @@ pub mod publish;
 pub mod quality;
 pub mod quarantine;
 pub mod runner;
+pub mod script_errors;
 pub mod service;
 pub mod store;
 pub mod test_report;

@@ -21,8 +21,9 @@ use super::load::RuleSet;
 use super::runner::{case_encounter, compare, outcome_label, CaseError};
 use super::testcase::TestFile;
 use super::verify::{CaseFailure, Verification};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Text};
 use crate::encounter::{DatePrecision, Encounter, EncounterClass, Limits, Patient, Sex};
+use crate::locale::Locale;
 
 /// Wall-clock budget of one rule call off the request path (load-time probe and
 /// `rules test`): generous, so a busy machine cannot fail a good rule; the operation
@@ -81,7 +82,7 @@ pub fn probe(set: &RuleSet, limits: &Limits) -> (Vec<Diagnostic>, Verification) 
         let f = set.evaluate_rule_within(rule, &synthetic, now, PROBE_BUDGET);
         errors.extend(contradiction(set, rule, &synthetic, &f, "the load-time probe's encounter with no data"));
         if let Some(fault) = f.fault {
-            errors.push(with_context(fault, "on an encounter with no data"));
+            errors.push(with_context(fault, &Text::both("（在没有数据的病例上）", " — on an encounter with no data")));
         }
     }
     let mut verification = Verification::default();
@@ -135,12 +136,13 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<Diagnos
     for file in files {
         let Some(rule) = set.rule(&file.rule_id) else { continue };
         for case in &file.cases {
-            let fail = |why: String, not_found: bool| CaseFailure {
+            let fail = |why: Text, not_found: bool| CaseFailure {
                 rule_id: file.rule_id.clone(),
                 case: case.name.clone(),
                 path: file.path.clone(),
                 line: case.line,
-                why,
+                why: why.en,
+                why_zh: why.zh,
                 not_found,
             };
             let pack = verification.pack_mut(&rule.pack);
@@ -149,20 +151,29 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<Diagnos
                 Ok(enc) => enc,
                 Err(e @ CaseError::NotFound(_)) => {
                     pack.not_found += 1;
-                    pack.failures.push(fail(e.to_string(), true));
+                    let zh = format!(
+                        "找不到基础病例 '{}'：把 rules.examples_dir（或 --examples）设为包含 examples/ 的目录",
+                        case.base
+                    );
+                    pack.failures.push(fail(Text::both(zh, e.to_string()), true));
                     continue;
                 }
                 Err(e) => {
-                    pack.failures.push(fail(format!("cannot build the encounter: {e}"), false));
+                    let why = Text::both(format!("无法构建病例：{e}"), format!("cannot build the encounter: {e}"));
+                    pack.failures.push(fail(why, false));
                     continue;
                 }
             };
             let view = EncounterView::dynamic(Arc::new(enc), set.value_sets.clone());
             let context = format!("test case '{}' ({}:{})", case.name, file.path, case.line);
+            let in_case = Text::both(
+                format!("（在测试用例 '{}'，{}:{}）", case.name, file.path, case.line),
+                format!(" — in {context}"),
+            );
             let f = set.evaluate_rule_within(rule, &view, case.now, PROBE_BUDGET);
             errors.extend(contradiction(set, rule, &view, &f, &context));
             if let Some(fault) = &f.fault {
-                errors.push(with_context(fault.clone(), &format!("in {context}")));
+                errors.push(with_context(fault.clone(), &in_case));
             }
             let ungated = if f.fault.is_none() { outcome_label(&f) } else { None };
             // What a request would get: the pack's gate answers (without running the
@@ -173,10 +184,13 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<Diagnos
             };
             // Outcome coverage as `rules test` counts it (see `runner::run_tests`).
             let reached = outcome_label(&gated).or(ungated);
-            // The gate's failure texts go to ListRulePacks and the log: operators' English.
-            match compare(case, &gated, set.tz(), crate::locale::Locale::En) {
+            // The gate's failure texts go to ListRulePacks (both locales) and the log (English).
+            match compare(case, &gated, set.tz(), Locale::En) {
                 None => pack.passed += 1,
-                Some(why) => pack.failures.push(fail(why, false)),
+                Some(en) => {
+                    let zh = compare(case, &gated, set.tz(), Locale::ZhCn);
+                    pack.failures.push(fail(Text { en, zh }, false))
+                }
             }
             if let Some(l) = reached {
                 verification.reached.entry(rule.meta.id.clone()).or_default().insert(l);
@@ -186,7 +200,7 @@ fn run_cases(set: &RuleSet, limits: &Limits, files: &[TestFile]) -> (Vec<Diagnos
     (errors, verification)
 }
 
-fn with_context(mut e: Diagnostic, context: &str) -> Diagnostic {
-    e.message = format!("{} — {context}", e.message);
+fn with_context(mut e: Diagnostic, context: &Text) -> Diagnostic {
+    e.append(context);
     e
 }

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::RulesError;
 use super::load::Compiler;
+use crate::diagnostic::Text;
 
 /// The current generation's link inside LIVE.
 pub const DATA_LINK: &str = "..data";
@@ -57,55 +58,81 @@ pub enum Coverage {
 #[derive(Debug)]
 pub enum PublishError {
     /// Wrong arguments (exit 64): no such draft, LIVE inside DRAFT, …
-    Usage(String),
+    Usage(Text),
     /// The draft (or LIVE) failed a check (exit 1); every problem, one per line.
-    Refused(Vec<String>),
+    Refused(Vec<Text>),
 }
 
 /// Check `draft`, then swap it into `live` (see the module documentation).
 pub fn publish(compiler: &Compiler, draft: &Path, live: &Path, coverage: Coverage) -> Result<Published, PublishError> {
     if !draft.is_dir() {
-        return Err(PublishError::Usage(format!("draft {} is not a directory", draft.display())));
+        let d = draft.display();
+        return Err(PublishError::Usage(Text::both(
+            format!("草稿 {d} 不是目录"),
+            format!("draft {d} is not a directory"),
+        )));
     }
-    let draft_abs = draft.canonicalize().map_err(|e| PublishError::Usage(format!("{}: {e}", draft.display())))?;
+    let draft_abs =
+        draft.canonicalize().map_err(|e| PublishError::Usage(format!("{}: {e}", draft.display()).into()))?;
     if live.exists() && !live.is_dir() {
-        return Err(PublishError::Usage(format!("live {} is not a directory", live.display())));
+        let l = live.display();
+        return Err(PublishError::Usage(Text::both(
+            format!("生效目录 {l} 不是目录"),
+            format!("live {l} is not a directory"),
+        )));
     }
     if let Ok(live_abs) = live.canonicalize() {
         if live_abs.starts_with(&draft_abs) || draft_abs.starts_with(&live_abs) {
-            return Err(PublishError::Usage(format!(
-                "draft {} and live {} must be separate directories (neither inside the other)",
-                draft.display(),
-                live.display()
+            let (d, l) = (draft.display(), live.display());
+            return Err(PublishError::Usage(Text::both(
+                format!("草稿 {d} 和生效目录 {l} 必须是两个独立的目录（互不包含）"),
+                format!("draft {d} and live {l} must be separate directories (neither inside the other)"),
             )));
         }
     }
-    let checked = check(compiler, draft, "the draft")?;
+    let checked = check(compiler, draft, &Text::both("草稿", "the draft"))?;
     if !checked.uncovered.is_empty() && coverage == Coverage::Require {
-        let mut lines: Vec<String> = checked
+        let mut lines: Vec<Text> = checked
             .uncovered
             .iter()
-            .map(|u| format!("outcome coverage below 100 %: {u} (no case reaches it)"))
+            .map(|u| {
+                Text::both(
+                    format!("结果覆盖率低于 100 %：{u}（没有用例达到）"),
+                    format!("outcome coverage below 100 %: {u} (no case reaches it)"),
+                )
+            })
             .collect();
-        lines.push(format!(
-            "the draft: {} rule(s) below 100 % outcome coverage; add a case for each unreached outcome (cdssd rules \
-             test shows them), or publish anyway with --allow-incomplete-coverage",
-            checked.uncovered.len()
+        let n = checked.uncovered.len();
+        lines.push(Text::both(
+            format!(
+                "草稿：{n} 条规则的结果覆盖率低于 100 %；为每个未达到的结果补一个用例（cdssd rules test 会列出），\
+                 或用 --allow-incomplete-coverage 照样发布"
+            ),
+            format!(
+                "the draft: {n} rule(s) below 100 % outcome coverage; add a case for each unreached outcome (cdssd rules \
+                 test shows them), or publish anyway with --allow-incomplete-coverage"
+            ),
         ));
         return Err(PublishError::Refused(lines));
     }
-    std::fs::create_dir_all(live).map_err(|e| refused(format!("cannot create {}: {e}", live.display())))?;
+    std::fs::create_dir_all(live).map_err(|e| {
+        let l = live.display();
+        refused(Text::both(format!("无法创建 {l}：{e}"), format!("cannot create {l}: {e}")))
+    })?;
     check_layout(live)?;
 
     let name = format!("..{}_{}", chrono::Utc::now().format("%Y_%m_%d_%H_%M_%S%.6f"), checked.version);
     let generation = live.join(&name);
     copy_tree(draft, &generation).map_err(|e| {
         let _ = std::fs::remove_dir_all(&generation);
-        refused(format!("cannot copy the draft into {}: {e}", generation.display()))
+        let g = generation.display();
+        refused(Text::both(format!("无法把草稿复制到 {g}：{e}"), format!("cannot copy the draft into {g}: {e}")))
     })?;
     // Checked again where it will live: a base encounter found next to the draft but not
     // from LIVE would otherwise fail the daemon's reload.
-    let staged = match check(compiler, &generation, &format!("the copy in {}", live.display())) {
+    let l = live.display();
+    let staged = match check(compiler, &generation, &Text::both(format!("{l} 中的副本"), format!("the copy in {l}")))
+    {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&generation);
@@ -114,7 +141,7 @@ pub fn publish(compiler: &Compiler, draft: &Path, live: &Path, coverage: Coverag
     };
     swap(live, &name).map_err(|e| {
         let _ = std::fs::remove_dir_all(&generation);
-        refused(format!("cannot swap {}/{DATA_LINK}: {e}", live.display()))
+        refused(Text::both(format!("无法切换 {l}/{DATA_LINK}：{e}"), format!("cannot swap {l}/{DATA_LINK}: {e}")))
     })?;
     Ok(Published {
         version: staged.version,
@@ -133,32 +160,39 @@ struct Checked {
     uncovered: Vec<String>,
 }
 
-fn refused(line: String) -> PublishError {
+fn refused(line: Text) -> PublishError {
     PublishError::Refused(vec![line])
 }
 
 /// Compile `dir` and run its cases; every problem as a line.
-fn check(compiler: &Compiler, dir: &Path, what: &str) -> Result<Checked, PublishError> {
+fn check(compiler: &Compiler, dir: &Path, what: &Text) -> Result<Checked, PublishError> {
+    let (wz, we) = (what.pick(crate::locale::Locale::ZhCn), &what.en);
+    let located = |e: &crate::diagnostic::Diagnostic| {
+        Text::both(e.render(crate::locale::Locale::ZhCn), e.render(crate::locale::Locale::En))
+    };
     let set = match compiler.compile_dir(dir) {
         Ok(set) => set,
         Err(RulesError::Load(errs)) => {
-            let mut lines: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
-            lines.push(format!("{what} does not compile: {} error(s)", errs.0.len()));
+            let mut lines: Vec<Text> = errs.0.iter().map(located).collect();
+            let n = errs.0.len();
+            lines.push(Text::both(format!("{wz}无法编译：{n} 处错误"), format!("{we} does not compile: {n} error(s)")));
             return Err(PublishError::Refused(lines));
         }
-        Err(e) => return Err(refused(format!("{what}: {e}"))),
+        Err(e) => return Err(refused(Text::both(format!("{wz}：{e}"), format!("{we}: {e}")))),
     };
     let v = &set.verification;
     if !v.all_passed() || v.total() == 0 {
-        let mut lines: Vec<String> = v.load_errors().iter().map(|e| e.to_string()).collect();
+        let mut lines: Vec<Text> = v.load_errors().iter().map(located).collect();
         if v.total() == 0 {
-            lines.push(format!("{what} has no test cases: nothing shows that it works"));
+            lines.push(Text::both(
+                format!("{wz}没有测试用例：无法证明它能正确工作"),
+                format!("{we} has no test cases: nothing shows that it works"),
+            ));
         }
-        lines.push(format!(
-            "{what}: {} of {} test cases passed ({} not run: base encounter not found)",
-            v.passed(),
-            v.total(),
-            v.not_found()
+        let (passed, total, not_found) = (v.passed(), v.total(), v.not_found());
+        lines.push(Text::both(
+            format!("{wz}：{total} 个测试用例中 {passed} 个通过（{not_found} 个未运行：找不到基础病例）"),
+            format!("{we}: {passed} of {total} test cases passed ({not_found} not run: base encounter not found)"),
         ));
         return Err(PublishError::Refused(lines));
     }
@@ -174,7 +208,7 @@ fn check(compiler: &Compiler, dir: &Path, what: &str) -> Result<Checked, Publish
 
 /// LIVE must be empty or a published layout: every visible entry a link into `..data`.
 fn check_layout(live: &Path) -> Result<(), PublishError> {
-    let entries = std::fs::read_dir(live).map_err(|e| refused(format!("{}: {e}", live.display())))?;
+    let entries = std::fs::read_dir(live).map_err(|e| refused(format!("{}: {e}", live.display()).into()))?;
     let mut foreign = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -190,12 +224,17 @@ fn check_layout(live: &Path) -> Result<(), PublishError> {
         return Ok(());
     }
     foreign.sort();
-    Err(refused(format!(
-        "{} is not a published rules directory: {} {} not a link into {DATA_LINK}. Publish into an empty (or new) \
-         directory once and point rules.dir at it; replacing files in place would let the daemon load a half-copied set",
-        live.display(),
-        foreign.join(", "),
-        if foreign.len() == 1 { "is" } else { "are" }
+    let (l, names) = (live.display(), foreign.join(", "));
+    Err(refused(Text::both(
+        format!(
+            "{l} 不是发布过的规则目录：{names} 不是指向 {DATA_LINK} 的链接。请先发布到一个空的（或新的）目录，\
+             再把 rules.dir 指向它；就地替换文件会让守护进程加载到只复制了一半的规则集"
+        ),
+        format!(
+            "{l} is not a published rules directory: {names} {} not a link into {DATA_LINK}. Publish into an empty (or new) \
+             directory once and point rules.dir at it; replacing files in place would let the daemon load a half-copied set",
+            if foreign.len() == 1 { "is" } else { "are" }
+        ),
     )))
 }
 

@@ -6,7 +6,7 @@
 //! when `rules.require_passing_tests` is on.
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Text};
 pub use crate::metrics::UnverifiedReason;
 
 /// One case that did not pass.
@@ -20,6 +20,8 @@ pub struct CaseFailure {
     pub line: u32,
     /// Why it failed ("expected met, got not_met", "base encounter … not found …").
     pub why: String,
+    /// The same in Chinese, when there is a Chinese text.
+    pub why_zh: Option<String>,
     /// The case did not run: its base encounter was not found.
     pub not_found: bool,
 }
@@ -32,11 +34,16 @@ impl CaseFailure {
 
     /// As a load error at the case: what a rejected reload reports.
     pub fn to_load_error(&self) -> Diagnostic {
+        let (case, rule, why) = (&self.case, &self.rule_id, &self.why);
+        let why_zh = self.why_zh.as_deref().unwrap_or(why);
         Diagnostic::new(
             &self.path,
             self.line,
             1,
-            format!("test case '{}' of {} failed: {}", self.case, self.rule_id, self.why),
+            Text::both(
+                format!("规则 {rule} 的测试用例 '{case}' 未通过：{why_zh}"),
+                format!("test case '{case}' of {rule} failed: {why}"),
+            ),
         )
     }
 }
@@ -67,7 +74,11 @@ impl PackCases {
             }
         }
         for (f, n) in not_found {
-            let msg = format!("{n} test cases cannot run (first at {}): {}", f.location(), f.why);
+            let (at, why) = (f.location(), &f.why);
+            let msg = Text::both(
+                format!("{n} 个测试用例无法运行（第一个在 {at}）：{}", f.why_zh.as_deref().unwrap_or(why)),
+                format!("{n} test cases cannot run (first at {at}): {why}"),
+            );
             out.push(Diagnostic::new(&f.path, f.line, 1, msg));
         }
         out
@@ -220,6 +231,7 @@ mod tests {
             path: "stemi/tests/x.toml".into(),
             line: 7,
             why: "expected met, got not_met".into(),
+            why_zh: None,
             not_found,
         }
     }
