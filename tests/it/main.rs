@@ -51,6 +51,7 @@ mod risk;
 mod rules;
 mod rules_applies;
 mod rules_gate;
+mod rules_locale;
 mod rules_outcomes;
 mod rules_publish;
 mod rules_quarantine;

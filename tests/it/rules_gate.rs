@@ -114,6 +114,48 @@ async fn a_saved_edit_that_breaks_its_own_test_case_is_refused_by_the_running_da
 }
 
 #[tokio::test]
+async fn rules_status_reports_a_rejected_reload_in_chinese_by_default_and_in_english_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = repo_with(tmp.path(), "rules");
+    let d = Daemon::start(&refs(&watching(&dir)));
+    let v0 = packs(&d).await.rule_set_version;
+    let p = dir.join("stemi/door_to_device.rhai");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replacen("fn evaluate(enc) {\n", "fn evaluate(enc) {\n    let zz = undefined_thing + 1;\n", 1),
+    )
+    .unwrap();
+    let after = until(&d, "the edit refused", |l| l.last_reload_status() == pb::LoadStatus::Failed).await;
+    let e = &after.last_reload_errors[0];
+    assert_eq!(
+        (e.path.as_str(), e.line, e.message.as_str()),
+        ("stemi/door_to_device.rhai", 19, "Undefined variable: undefined_thing")
+    );
+    assert_eq!(e.texts.len(), 2, "{e:?}");
+
+    // The embedded default locale (server.default_locale) is zh-CN.
+    let (code, zh) = cli(&["rules", "status", "--server", &d.grpc_url()], &[]);
+    assert_eq!(code, 1, "{zh}");
+    assert!(zh.contains(&format!("当前生效的规则集：版本 {v0}")), "{zh}");
+    assert!(zh.contains("测试关卡：开启"), "{zh}");
+    assert!(zh.contains("已验证（16/16 个用例通过）"), "{zh}");
+    assert!(
+        zh.contains(&format!("上次重新加载：被拒绝")) && zh.contains(&format!("版本 {v0} 继续生效。1 处问题：")),
+        "{zh}"
+    );
+    assert!(zh.contains("stemi/door_to_device.rhai:19:14: 未定义的变量：undefined_thing"), "{zh}");
+    assert!(!zh.contains("rule set in force") && !zh.contains("REJECTED"), "{zh}");
+    let (code, en) = cli(&["rules", "status", "--locale", "en", "--server", &d.grpc_url()], &[]);
+    assert_eq!(code, 1, "{en}");
+    assert!(
+        en.contains("last reload: REJECTED")
+            && en.contains("stemi/door_to_device.rhai:19:14: Undefined variable: undefined_thing"),
+        "{en}"
+    );
+}
+
+#[tokio::test]
 async fn with_the_gate_off_the_same_edit_goes_live_and_the_pack_is_not_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = repo_with(tmp.path(), "rules");
@@ -133,7 +175,7 @@ async fn with_the_gate_off_the_same_edit_goes_live_and_the_pack_is_not_verified(
     assert_eq!(stemi.test_case_failures.len(), 1, "{stemi:?}");
     assert_eq!((stemi.test_case_failures[0].path.as_str(), stemi.test_case_failures[0].line), (CASE, 1));
 
-    let (code, out) = cli(&["rules", "status", "--server", &d.grpc_url()], &[]);
+    let (code, out) = cli(&["rules", "status", "--locale", "en", "--server", &d.grpc_url()], &[]);
     assert_eq!(code, 1, "a pack is not verified: {out}");
     assert!(out.contains(&format!("version {}", after.rule_set_version)), "{out}");
     assert!(out.contains("test gate: OFF"), "{out}");
@@ -146,7 +188,8 @@ async fn publish_refuses_a_broken_draft_and_swaps_a_good_one_in() {
     let tmp = tempfile::tempdir().unwrap();
     let draft = repo_with(tmp.path(), "draft");
     let live = tmp.path().join("repo/live");
-    let (code, out) = cli(&["rules", "publish", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
+    let (code, out) =
+        cli(&["rules", "publish", "--locale", "en", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("16 test cases passed"), "{out}");
     assert!(std::fs::read_link(live.join("..data")).is_ok(), "ConfigMap-style layout");
@@ -157,7 +200,8 @@ async fn publish_refuses_a_broken_draft_and_swaps_a_good_one_in() {
 
     // A draft whose case fails is refused; LIVE is untouched.
     break_its_case(&draft);
-    let (code, out) = cli(&["rules", "publish", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
+    let (code, out) =
+        cli(&["rules", "publish", "--locale", "en", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("{CASE}:1:1: test case '{CASE_NAME}' of stemi.door_to_device failed")), "{out}");
     assert!(out.contains("not published"), "{out}");
@@ -171,7 +215,8 @@ async fn publish_refuses_a_broken_draft_and_swaps_a_good_one_in() {
     )
     .unwrap();
     bump_version(&draft, "1.1.0");
-    let (code, out) = cli(&["rules", "publish", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
+    let (code, out) =
+        cli(&["rules", "publish", "--locale", "en", draft.to_str().unwrap(), live.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "{out}");
     let after = until(&d, "the published set in force", |l| l.rule_set_version != v0).await;
     assert!(out.contains(&format!("version {}", after.rule_set_version)), "{out}");
@@ -180,14 +225,14 @@ async fn publish_refuses_a_broken_draft_and_swaps_a_good_one_in() {
     let generations = std::fs::read_dir(&live).unwrap().flatten().filter(|e| e.file_type().unwrap().is_dir());
     assert!(generations.count() <= 2, "the previous generation is kept, older ones go");
 
-    let (code, out) = cli(&["rules", "status", "--server", &d.grpc_url()], &[]);
+    let (code, out) = cli(&["rules", "status", "--locale", "en", "--server", &d.grpc_url()], &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("rule set in force: version {}", after.rule_set_version)), "{out}");
     assert!(out.contains("verified (16/16 test cases passed)"), "{out}");
     assert!(out.contains("last reload: loaded"), "{out}");
 
     // Wrong arguments: exit 64.
-    let (code, out) = cli(&["rules", "publish", "/nonexistent/draft", live.to_str().unwrap()], &[]);
+    let (code, out) = cli(&["rules", "publish", "--locale", "en", "/nonexistent/draft", live.to_str().unwrap()], &[]);
     assert_eq!(code, 64, "{out}");
     let (code, out) = cli(&["rules", "publish", draft.to_str().unwrap()], &[]);
     assert_eq!(code, 64, "{out}");

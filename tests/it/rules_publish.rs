@@ -28,7 +28,7 @@ fn drop_cases(file: &Path, expect: &str) {
 
 fn publish(draft: &Path, live: &Path, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cdssd"))
-        .args(["rules", "publish"])
+        .args(["rules", "publish", "--locale", "en"])
         .arg(draft)
         .arg(live)
         .args(extra)
